@@ -1,0 +1,34 @@
+# Quick start: `make run` (the demo on the embedded default) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck clean install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: set up, create keys and the SQLite database, load the demo registry, serve on :5000
+run: $(STAMP)
+	$(BIN)/exchange demo
+	$(BIN)/exchange serve --host 127.0.0.1 --port 5000
+
+## test: set up and run the whole suite (embedded default unless EXCHANGE_TEST_* URLs are set)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis

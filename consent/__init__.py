@@ -1,0 +1,1 @@
+"""Consent handling for the handover exchange."""

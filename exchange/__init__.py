@@ -1,0 +1,107 @@
+"""Handover exchange: consent-aware exchange of handover packets between agencies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from adapters.db import Database
+from adapters.keys import KeyStore, init_keys
+from adapters.redis import make_redis
+from exchange import config as configuration
+from exchange.runtime import EXTENSION, Runtime
+
+log = logging.getLogger(__name__)
+
+API_DESCRIPTION = """\
+Records client consents and brokers signed handover packets between Finnish
+social services, employment services, Kela and service providers.
+
+Authenticate with OAuth 2.0 `client_credentials` and `private_key_jwt`
+(`POST /oauth/token`); send the access token in the `Authorization` header.
+Errors are RFC 9457 `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides the ``EXCHANGE_*`` environment."""
+    settings = configuration.load(config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
+        API_TITLE="Handover exchange",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=settings["SWAGGER_UI_URL"],
+        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION}},
+        JSON_SORT_KEYS=False,
+    )
+    from exchange.http import Metrics, configure_logging, init_request_lifecycle
+
+    if not app.testing and not settings.get("TESTING"):
+        configure_logging(settings["LOG_LEVEL"], bool(settings["LOG_JSON"]))
+
+    embedded = settings["MODE"] == configuration.EMBEDDED
+    if embedded:
+        created = init_keys(settings["KEYS_DIR"])
+        if created:
+            log.warning("created service keys: %s (embedded mode)", ", ".join(created))
+        if settings["DATABASE_URL"].startswith("sqlite:///") and ":memory:" not in settings["DATABASE_URL"]:
+            Path(settings["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    keys = KeyStore.load(settings["KEYS_DIR"])
+
+    if settings["REDIS_URL"]:
+        rate_storage = storage_from_string(settings["REDIS_URL"])
+    else:
+        rate_storage = MemoryStorage()
+    app.extensions[EXTENSION] = Runtime(
+        config=settings,
+        db=Database(settings["DATABASE_URL"]),
+        redis=make_redis(settings["REDIS_URL"]),
+        keys=keys,
+        rate_storage=rate_storage,
+        rate_limiter=MovingWindowRateLimiter(rate_storage),
+    )
+
+    from exchange.clients.views import blp as clients_blp
+    from exchange.oauth import setup_oauth
+    from exchange.ops import blp as ops_blp
+    from exchange.problems import ExchangeApi, register_error_handlers
+
+    register_error_handlers(app)
+    init_request_lifecycle(app, Metrics())
+    setup_oauth(app)
+    app.register_blueprint(ops_blp)
+
+    api = ExchangeApi(app)
+    api.spec.components.security_scheme(
+        "oauth2",
+        {
+            "type": "oauth2",
+            "description": "client_credentials with private_key_jwt client authentication",
+            "flows": {"clientCredentials": {"tokenUrl": settings["ISSUER"] + "/oauth/token", "scopes": _scope_docs()}},
+        },
+    )
+    api.register_blueprint(clients_blp)
+
+    if embedded:
+        log.warning(
+            "EMBEDDED MODE: SQLite and an in-process Redis stand-in, keys on local disk. Not for production."
+        )
+    return app
+
+
+def _scope_docs() -> dict[str, str]:
+    from consent.vocabulary import SCOPES
+
+    return {scope: scope.replace(":", " ") for scope in SCOPES}

@@ -1,0 +1,170 @@
+"""The ``exchange`` command line (SPEC section 5)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from exchange import config as configuration
+from exchange.errors import Invalid
+
+
+def _app() -> Flask:
+    from exchange import create_app
+
+    try:
+        return create_app()
+    except (configuration.ConfigError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _runtime(app: Flask) -> Any:
+    from exchange.runtime import EXTENSION
+
+    return app.extensions[EXTENSION]
+
+
+@click.group(help="Handover exchange: consents and handover packets between agencies.")
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers (production mode)")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API (embedded: one process, development server; production: gunicorn)."""
+    settings = configuration.load()
+    if settings["MODE"] == configuration.EMBEDDED:
+        from werkzeug.serving import run_simple
+
+        app = _app()
+        from exchange.migrate import upgrade
+
+        upgrade(settings["DATABASE_URL"])
+        click.echo(f"Serving on http://{host}:{port}  (embedded mode: SQLite + in-process Redis; NOT for production)")
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+        return
+    from exchange.gunicorn_app import run
+
+    run(host, port, workers)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations up to REVISION."""
+    from exchange.migrate import upgrade
+
+    settings = configuration.load()
+    if settings["DATABASE_URL"].startswith("sqlite:///"):
+        Path(settings["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings["DATABASE_URL"], revision=revision)
+    click.echo(f"database at revision {revision}")
+
+
+@main.group()
+def registry() -> None:
+    """Organizations, OAuth clients and users."""
+
+
+@registry.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def registry_load(file: Path) -> None:
+    """Insert or update every entry of FILE; an invalid file loads nothing."""
+    from exchange.registry.service import load_registry
+    from schemas import strictjson
+
+    try:
+        data = strictjson.loads(file.read_bytes())
+    except Exception as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    app = _app()
+    try:
+        with app.app_context(), _runtime(app).db.unit_of_work() as session:
+            report = load_registry(session, data)
+    except Invalid as exc:
+        click.echo(f"{file}: {exc.detail}", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error.field}: {error.message}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(report.as_dict()))
+
+
+@main.command()
+@click.option("--dir", "directory", default="instance/demo", show_default=True, type=click.Path(path_type=Path))
+def demo(directory: Path) -> None:
+    """Create keys, the database and a demo registry with synthetic clients; print credentials."""
+    from exchange.demo import run_demo
+
+    settings = configuration.load()
+    if settings["MODE"] != configuration.EMBEDDED:
+        raise click.ClickException("the demo registry is for embedded mode only")
+    from exchange.migrate import upgrade
+
+    app = _app()
+    upgrade(settings["DATABASE_URL"])
+    with app.app_context():
+        click.echo(run_demo(_runtime(app), directory))
+
+
+@main.group()
+def audit() -> None:
+    """The audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 naming the first bad event."""
+    from exchange.audit import verify_chain
+
+    app = _app()
+    with app.app_context(), _runtime(app).db.unit_of_work() as session:
+        report = verify_chain(session)
+    click.echo(
+        json.dumps(
+            {"ok": report.ok, "verified_through": report.verified_through, "first_bad_seq": report.first_bad_seq, "events": report.events}
+        )
+    )
+    if not report.ok:
+        click.echo(f"audit log altered: first bad event is seq {report.first_bad_seq}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def keys() -> None:
+    """The service's own keys."""
+
+
+@keys.command("init")
+def keys_init() -> None:
+    """Create the missing key files in EXCHANGE_KEYS_DIR (never overwrites)."""
+    from adapters.keys import init_keys
+
+    directory = configuration.load()["KEYS_DIR"]
+    created = init_keys(directory)
+    click.echo(f"created: {', '.join(created)}" if created else "all keys present; nothing created")
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a new signing key and key-encryption key version; old ones keep verifying and decrypting."""
+    from adapters.keys import MissingKeysError, rotate_keys
+
+    try:
+        result = rotate_keys(configuration.load()["KEYS_DIR"])
+    except MissingKeysError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(result))

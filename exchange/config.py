@@ -1,0 +1,131 @@
+"""Configuration: defaults in code, ``EXCHANGE_*`` environment overrides.
+
+Every key is documented here, where it is defined; the README lists the same
+keys. ``create_app(config)`` takes a mapping that wins over both (tests use it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+EMBEDDED = "embedded"
+PRODUCTION = "production"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot start a service (a missing secret, a bad value)."""
+
+
+def _int(value: str) -> int:
+    return int(value)
+
+
+def _str(value: str) -> str:
+    return value
+
+
+def _optional(value: str) -> str | None:
+    return value or None
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    parse: Callable[[str], Any]
+    doc: str
+    required_in_production: bool = False
+
+
+SETTINGS: dict[str, Setting] = {
+    "MODE": Setting(
+        EMBEDDED,
+        _str,
+        "`embedded` (SQLite, in-process Redis stand-in, keys created on first start; "
+        "not for production) or `production` (every secret and URL must be given).",
+    ),
+    "DATABASE_URL": Setting(
+        "sqlite:///instance/exchange.db",
+        _str,
+        "SQLAlchemy URL; `postgresql+psycopg://...` in production.",
+        required_in_production=True,
+    ),
+    "REDIS_URL": Setting(
+        None,
+        _optional,
+        "redis:// URL; unset means the in-process stand-in (fakeredis), embedded mode only.",
+        required_in_production=True,
+    ),
+    "ISSUER": Setting(
+        "http://127.0.0.1:5000",
+        _str,
+        "The OAuth issuer identifier and public base URL (no trailing slash).",
+        required_in_production=True,
+    ),
+    "KEYS_DIR": Setting(
+        "instance/keys",
+        _str,
+        "Directory of the service's own keys (signing, key-encryption, HETU look-up).",
+    ),
+    "MAX_BODY_BYTES": Setting(1024 * 1024, _int, "Largest accepted request body (413 above)."),
+    "RATE_LIMIT": Setting(
+        "1200/minute",
+        _str,
+        "Requests allowed per OAuth client (and per address at the token endpoint), "
+        "in the `limits` notation, e.g. `100/second`.",
+    ),
+    "ACCESS_TOKEN_LIFETIME": Setting(900, _int, "Access token lifetime in seconds (at most 900)."),
+    "ASSERTION_MAX_LIFETIME": Setting(
+        300, _int, "How far ahead a client assertion's `exp` may lie, in seconds (at most 300)."
+    ),
+    "CLOCK_SKEW": Setting(30, _int, "Leeway in seconds for `exp`/`nbf`/`iat` checks."),
+    "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
+    "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),
+    "SWAGGER_UI_URL": Setting(
+        "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        _str,
+        "Where the browser loads Swagger UI from for `/docs`.",
+    ),
+}
+
+
+def load(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve the configuration: code defaults < ``EXCHANGE_*`` environment < ``overrides``."""
+    env = os.environ if env is None else env
+    overrides = dict(overrides or {})
+    config: dict[str, Any] = {}
+    explicit: set[str] = set()
+    for key, setting in SETTINGS.items():
+        if key in overrides:
+            config[key] = overrides.pop(key)
+            explicit.add(key)
+            continue
+        raw = env.get(f"EXCHANGE_{key}")
+        if raw:
+            explicit.add(key)
+        try:
+            config[key] = setting.default if raw is None else setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"EXCHANGE_{key}: {exc}") from exc
+    config.update(overrides)  # extra Flask keys (TESTING, ...) pass through
+
+    if config["MODE"] not in (EMBEDDED, PRODUCTION):
+        raise ConfigError(f"EXCHANGE_MODE must be {EMBEDDED!r} or {PRODUCTION!r}")
+    if config["MODE"] == PRODUCTION:
+        # Production has no defaults for where data and secrets live.
+        missing = [
+            f"EXCHANGE_{key}"
+            for key, setting in SETTINGS.items()
+            if setting.required_in_production and (key not in explicit or not config[key])
+        ]
+        if missing:
+            raise ConfigError("production mode needs " + ", ".join(missing))
+    if not 0 < config["ACCESS_TOKEN_LIFETIME"] <= 900:
+        raise ConfigError("EXCHANGE_ACCESS_TOKEN_LIFETIME must be 1..900 seconds")
+    if not 0 < config["ASSERTION_MAX_LIFETIME"] <= 300:
+        raise ConfigError("EXCHANGE_ASSERTION_MAX_LIFETIME must be 1..300 seconds")
+    config["ISSUER"] = config["ISSUER"].rstrip("/")
+    return config
+

@@ -1,0 +1,146 @@
+"""The demo registry: Varsinais-Suomi organizations, their systems and staff, synthetic clients.
+
+Keys and passwords are made on the first run and kept in the demo directory
+(0600), so running ``exchange demo`` again changes nothing and prints the same
+credentials. Identity codes are synthetic (individual numbers 900-999).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from joserfc.jwk import ECKey, OKPKey
+
+from consent.identifiers import business_id_check_digit, hetu_check_char
+from exchange.audit import Actor
+from exchange.clients.service import ClientService
+from exchange.registry.service import load_registry
+from exchange.runtime import Runtime
+
+# (id, name, kind, business id base, packet-signing key type)
+ORGANIZATIONS = [
+    ("varha-aikuissosiaalityo", "Varsinais-Suomen hyvinvointialue, aikuissosiaalityö", "social_services", "3221300", "EC"),
+    ("te-vs", "Turun seudun työllisyyspalvelut (TE-palvelut)", "employment_services", "3207911", "EC"),
+    ("kela-turku", "Kela, Turun palvelupiste", "kela", "0246246", "EC"),
+    ("lieto-kisalli", "Liedon kunta, Kisälli (työtoimintakeskus)", "provider", "0204819", "OKP"),
+    ("turku-nuorten-paja", "Turun nuorten työpaja", "provider", "2345678", "EC"),
+]
+
+SCOPES = {
+    "social_services": ["consents:read", "consents:write", "consents:approve", "packets:send", "packets:receive", "clients:manage"],
+    "employment_services": ["consents:read", "consents:write", "consents:approve", "packets:send", "packets:receive", "clients:manage"],
+    "kela": ["consents:read", "packets:receive", "clients:manage"],
+    "provider": ["consents:read", "consents:write", "packets:send", "packets:receive", "clients:manage"],
+}
+
+USERS = [
+    ("sari.sosiaalityontekija", "varha-aikuissosiaalityo", "Sari Sosiaalityöntekijä", ["social_worker"]),
+    ("olli.ohjaaja", "varha-aikuissosiaalityo", "Olli Ohjaaja", ["staff"]),
+    ("aino.auditoija", "varha-aikuissosiaalityo", "Aino Auditoija", ["auditor"]),
+    ("pekka.paakayttaja", "varha-aikuissosiaalityo", "Pekka Pääkäyttäjä", ["admin"]),
+    ("terhi.asiantuntija", "te-vs", "Terhi Työllisyysasiantuntija", ["staff"]),
+    ("tuomas.sosiaalityontekija", "te-vs", "Tuomas Sosiaalityöntekijä", ["social_worker"]),
+    ("kaisa.etuuskasittelija", "kela-turku", "Kaisa Etuuskäsittelijä", ["staff"]),
+    ("kalle.valmentaja", "lieto-kisalli", "Kalle Valmentaja", ["staff"]),
+    ("liisa.sosiaaliohjaaja", "lieto-kisalli", "Liisa Sosiaaliohjaaja", ["social_worker"]),
+    ("niko.pajaohjaaja", "turku-nuorten-paja", "Niko Pajaohjaaja", ["staff"]),
+]
+
+# Birth dates and individual numbers of the synthetic demo clients (900-999 only).
+CLIENTS = [("010190", "-", "900"), ("150585", "-", "912"), ("311299", "-", "934"), ("050603", "A", "956"), ("220877", "-", "978")]
+
+
+def business_id(base: str) -> str:
+    """A valid Y-tunnus on ``base``, moving to the next base when the check digit cannot exist."""
+    number = int(base)
+    while (check := business_id_check_digit(f"{number:07d}")) is None:
+        number += 1
+    return f"{number:07d}-{check}"
+
+
+def synthetic_hetu(date: str, sign: str, individual: str) -> str:
+    return f"{date}{sign}{individual}{hetu_check_char(date + individual)}"
+
+
+def _write_secret(path: Path, content: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(content, handle, indent=2)
+
+
+def _private_key(path: Path, kty: str) -> dict[str, Any]:
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    if kty == "OKP":
+        key: Any = OKPKey.generate_key("Ed25519", parameters={"alg": "Ed25519"}, auto_kid=True)
+    else:
+        key = ECKey.generate_key("P-256", parameters={"alg": "ES256"}, auto_kid=True)
+    private = dict(key.as_dict(private=True))
+    _write_secret(path, private)
+    return private
+
+
+def _public(private: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in private.items() if name not in {"d"}}
+
+
+def build_registry(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The registry document and the user passwords, making missing keys on the way."""
+    passwords_file = directory / "passwords.json"
+    passwords: dict[str, str] = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
+    organizations, clients, users = [], [], []
+    for org_id, name, kind, base, kty in ORGANIZATIONS:
+        packet_key = _private_key(directory / "keys" / f"{org_id}.packets.jwk.json", kty)
+        organizations.append(
+            {"id": org_id, "name": name, "kind": kind, "business_id": business_id(base),
+             "jwks": {"keys": [_public(packet_key)]}, "webhook_url": None}
+        )
+        client_key = _private_key(directory / "keys" / f"{org_id}-system.jwk.json", "EC")
+        clients.append(
+            {"client_id": f"{org_id}-system", "organization": org_id, "scopes": SCOPES[kind],
+             "jwks": {"keys": [_public(client_key)]}}
+        )
+    for username, org_id, name, roles in USERS:
+        passwords.setdefault(username, secrets.token_urlsafe(12))
+        users.append({"username": username, "organization": org_id, "name": name, "roles": roles, "password": passwords[username]})
+    _write_secret(passwords_file, passwords)
+    return {"organizations": organizations, "oauth_clients": clients, "users": users}, passwords
+
+
+def run_demo(rt: Runtime, directory: Path) -> str:
+    """Load the demo registry and clients; return the text to print."""
+    document, passwords = build_registry(directory)
+    _write_secret(directory / "registry.json", document)
+    with rt.db.unit_of_work() as session:
+        report = load_registry(session, document)
+        service = ClientService(session, rt.keys)
+        actor = Actor(organization="varha-aikuissosiaalityo", username="sari.sosiaalityontekija", request_id="demo")
+        hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
+        for hetu in hetus:
+            service.lookup(hetu, actor)
+    issuer = rt.config["ISSUER"]
+    lines = [
+        "Handover exchange demo (embedded mode: SQLite + in-process Redis; NOT for production)",
+        f"  registry: {json.dumps(report.as_dict())}",
+        f"  API docs:          {issuer}/docs",
+        f"  OpenAPI:           {issuer}/openapi.json",
+        f"  token endpoint:    {issuer}/oauth/token   (client_credentials, private_key_jwt)",
+        "",
+        "OAuth clients (private keys in " + str(directory / "keys") + "):",
+    ]
+    for client in document["oauth_clients"]:
+        lines.append(f"  {client['client_id']:34} {' '.join(client['scopes'])}")
+    lines += ["", "Users (username / password / organization / roles):"]
+    for user in document["users"]:
+        lines.append(f"  {user['username']:28} {passwords[user['username']]:18} {user['organization']:26} {','.join(user['roles'])}")
+    lines += ["", "Synthetic clients (identity codes for testing only):", "  " + "  ".join(hetus), ""]
+    lines.append(
+        "Get a token:  .venv/bin/python deploy/get_token.py --client-id lieto-kisalli-system "
+        f"--key {directory / 'keys' / 'lieto-kisalli-system.jwk.json'}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""The request lifecycle: request id, strict JSON bodies, one commit per request, logs, metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any, NoReturn
+
+from flask import Flask, Response, g, request
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy.exc import SQLAlchemyError
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from exchange import audit
+from exchange.errors import Invalid, UnsupportedMediaType
+from exchange.problems import problem
+from exchange.runtime import current_actor, db_session
+from schemas import flatten_errors, strictjson
+
+log = logging.getLogger("exchange.request")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+LOCATIONS = ("json", "query", "form", "headers", "files", "view_args", "querystring")
+
+
+class StrictParser(FlaskParser):
+    """webargs parser: JSON bodies must say so, duplicate keys are 400, invalid input 422."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing
+        if not core.is_json(req.mimetype):
+            raise UnsupportedMediaType("Send the body as application/json.")
+        return strictjson.loads(data)
+
+    def handle_error(self, error: ValidationError, req: Any, schema: Any, **_kwargs: Any) -> NoReturn:
+        messages: Any = error.messages
+        if isinstance(messages, dict) and set(messages) <= set(LOCATIONS) and len(messages) == 1:
+            messages = next(iter(messages.values()))
+        raise Invalid("The request has invalid fields.", errors=flatten_errors(messages))
+
+
+class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
+    """The blueprint every API module uses: strict JSON parsing, problem+json validation errors."""
+
+    ARGUMENTS_PARSER = StrictParser()
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds the current request id to every log record emitted during a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            record.request_id = g.get("request_id")
+        except RuntimeError:  # outside a request
+            record.request_id = None
+        return True
+
+
+def configure_logging(level: str, as_json: bool) -> None:
+    """Structured JSON log lines on stderr (plain text when ``as_json`` is false)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    if as_json:
+        handler.setFormatter(
+            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", rename_fields={"levelname": "level"})
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class Metrics:
+    """Prometheus metrics of one application (its own registry, so test apps do not collide)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "exchange_http_requests_total", "HTTP requests", ["method", "endpoint", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "exchange_http_request_duration_seconds",
+            "HTTP request duration",
+            ["method", "endpoint"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.audit_events = Counter(
+            "exchange_audit_denials_total", "Denied actions written to the audit log", ["action"], registry=self.registry
+        )
+
+
+def _finish_unit_of_work(response: Response) -> Response:
+    session = g.get("db_session")
+    denials = g.pop("denials", [])
+    try:
+        if response.status_code < 400:
+            if session is not None:
+                session.commit()
+            return response
+        if session is not None:
+            session.rollback()
+        if denials:
+            session = db_session()
+            actor = current_actor()
+            for denial in denials:
+                audit.record(
+                    session,
+                    actor,
+                    denial.action,
+                    "denied",
+                    resource_type=denial.resource_type,
+                    resource_id=denial.resource_id,
+                    client_ref=denial.client_ref,
+                    reason=denial.reason,
+                )
+                g.metrics.audit_events.labels(denial.action).inc()
+            session.commit()
+    except SQLAlchemyError:
+        log.exception("commit failed")
+        if session is not None:
+            session.rollback()
+        return problem(503, "dependency_unavailable", "The change could not be saved; nothing was changed.")
+    return response
+
+
+def init_request_lifecycle(app: Flask, metrics: Metrics) -> None:
+    """Install the before/after hooks on ``app``."""
+
+    @app.before_request
+    def _start() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.started = time.perf_counter()
+        g.metrics = metrics
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response = _finish_unit_of_work(response)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        metrics.requests.labels(request.method, endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, endpoint).observe(elapsed)
+        principal = g.get("principal")
+        # The path only: a query string could carry what must never be logged.
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "client_id": principal.client_id if principal else None,
+                "organization": principal.organization if principal else None,
+            },
+        )
+        return response
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()

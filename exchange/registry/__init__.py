@@ -1,0 +1,1 @@
+"""The registry: organizations, OAuth clients and users, loaded from a reviewed file."""

@@ -1,0 +1,61 @@
+"""The application's bound dependencies and the request-scoped unit of work.
+
+``create_app`` builds one ``Runtime`` and keeps it in ``app.extensions``; views
+and hooks reach it through ``runtime()``. The request's database session is
+opened lazily and committed (or rolled back) once, by ``exchange.http``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from flask import current_app, g
+from limits.storage import Storage
+from limits.strategies import RateLimiter
+from sqlalchemy.orm import Session
+
+from adapters.db import Database
+from adapters.keys import KeyStore
+from exchange.audit import Actor
+from exchange.errors import Denial
+
+EXTENSION = "exchange"
+
+
+@dataclass
+class Runtime:
+    config: dict[str, Any]
+    db: Database
+    redis: redis.Redis
+    keys: KeyStore
+    rate_storage: Storage
+    rate_limiter: RateLimiter
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def runtime() -> Runtime:
+    """The current application's runtime."""
+    value: Runtime = current_app.extensions[EXTENSION]
+    return value
+
+
+def db_session() -> Session:
+    """The request's session, opened on first use."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        session = runtime().db.sessions()
+        g.db_session = session
+    return session
+
+
+def current_actor() -> Actor:
+    """Who is acting in this request, as far as it is known yet."""
+    actor: Actor | None = g.get("actor")
+    return actor if actor is not None else Actor(request_id=g.get("request_id"))
+
+
+def queue_denial(denial: Denial) -> None:
+    """Remember a refusal to audit once the request's own changes are rolled back."""
+    g.setdefault("denials", []).append(denial)

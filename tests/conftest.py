@@ -1,0 +1,263 @@
+"""Shared fixtures: an app per test on one rolled-back transaction, registry factories, tokens.
+
+The suite runs on the embedded default (SQLite file + fakeredis). Set
+``EXCHANGE_TEST_DATABASE_URL`` (a scratch PostgreSQL database: its schema is
+dropped and rebuilt) and ``EXCHANGE_TEST_REDIS_URL`` to run it against real
+servers; ``.ci/run`` does both.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from flask import Flask
+from flask.testing import FlaskClient
+from joserfc import jwt
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from sqlalchemy import text
+
+from adapters.db import make_engine
+from adapters.keys import init_keys
+from exchange import create_app
+from exchange.migrate import upgrade
+from exchange.registry.service import load_registry
+from exchange.runtime import EXTENSION, Runtime
+
+ISSUER = "http://exchange.test"
+TOKEN_URL = ISSUER + "/oauth/token"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ALL_SCOPES = [
+    "consents:read",
+    "consents:write",
+    "consents:approve",
+    "packets:send",
+    "packets:receive",
+    "clients:manage",
+    "audit:read",
+]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated scratch database for the whole run."""
+    url = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
+    if url:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exchange.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("keys")
+    init_keys(directory)
+    return directory
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str | None]:
+    url = os.environ.get("EXCHANGE_TEST_REDIS_URL")
+    if url:
+        redis_lib.Redis.from_url(url).flushdb()
+    yield url
+
+
+@pytest.fixture
+def app_config(database_url: str, keys_dir: Path, redis_url: str | None) -> dict[str, Any]:
+    """The configuration mapping of the test app; tests may change it before ``app`` is built."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "KEYS_DIR": str(keys_dir),
+        "ISSUER": ISSUER,
+        "RATE_LIMIT": "10000/minute",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The application, every session on one connection whose transaction is rolled back."""
+    application = create_app(app_config)
+    rt = runtime_of(application)
+    connection = rt.db.engine.connect()
+    transaction = connection.begin()
+    rt.db.bind_to(connection)
+    try:
+        yield application
+    finally:
+        transaction.rollback()
+        connection.close()
+        rt.db.engine.dispose()
+
+
+@pytest.fixture
+def rt(app: Flask) -> Runtime:
+    return runtime_of(app)
+
+
+def runtime_of(app: Flask) -> Runtime:
+    value: Runtime = app.extensions[EXTENSION]
+    return value
+
+
+@pytest.fixture
+def http(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(rt: Runtime) -> Iterator[Any]:
+    """A session in the test's transaction, for arranging and inspecting rows."""
+    s = rt.db.sessions()
+    yield s
+    s.close()
+
+
+def new_signing_key(kty: str = "EC") -> Any:
+    if kty == "OKP":
+        return OKPKey.generate_key("Ed25519", auto_kid=True)
+    if kty == "RSA":
+        return RSAKey.generate_key(2048, auto_kid=True)
+    return ECKey.generate_key("P-256", auto_kid=True)
+
+
+def public_jwks(*keys: Any) -> dict[str, Any]:
+    return {"keys": [dict(key.as_dict(private=False)) for key in keys]}
+
+
+def business_id(seed: int) -> str:
+    from exchange.demo import business_id as make
+
+    return make(f"{seed % 10_000_000:07d}")
+
+
+@dataclass
+class MachineClient:
+    """A registered OAuth client of the test registry, holding its private key."""
+
+    client_id: str
+    organization: str
+    key: Any
+    alg: str
+    scopes: list[str]
+    http: FlaskClient
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def assertion(self, header: dict[str, Any] | None = None, key: Any = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": self.client_id, "sub": self.client_id, "aud": TOKEN_URL, "iat": now, "exp": now + 120, "jti": uuid.uuid4().hex}
+        body.update(claims)
+        body = {name: value for name, value in body.items() if value is not None}
+        head = {"alg": self.alg, "kid": self.key.kid}
+        head.update(header or {})
+        signer = key or self.key
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="EdDSA is deprecated")
+            return jwt.encode(head, body, signer, algorithms=[head["alg"]])
+
+    def token_response(self, assertion: str | None = None, **form: str) -> Any:
+        data = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion or self.assertion(),
+        }
+        data.update(form)
+        return self.http.post("/oauth/token", data=data)
+
+    def token(self, scope: str | None = None) -> str:
+        cache_key = scope or ""
+        if cache_key not in self._tokens:
+            response = self.token_response(**({"scope": scope} if scope else {}))
+            assert response.status_code == 200, response.get_json()
+            self._tokens[cache_key] = response.get_json()["access_token"]
+        return self._tokens[cache_key]
+
+    def headers(self, user: str | None = None, scope: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token(scope)}"}
+        if user:
+            headers["X-Acting-User"] = user
+        return headers
+
+
+@dataclass
+class Org:
+    id: str
+    kind: str
+    packet_key: Any
+    client: MachineClient
+
+
+@pytest.fixture
+def make_org(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
+    """Register an organization with one OAuth client (and any users); returns it."""
+    counter = iter(range(1, 10_000))
+
+    def factory(
+        org_id: str | None = None,
+        kind: str = "provider",
+        scopes: list[str] | None = None,
+        users: list[tuple[str, list[str]]] | None = None,
+        client_kty: str = "EC",
+    ) -> Org:
+        n = next(counter)
+        org_id = org_id or f"org-{n}-{uuid.uuid4().hex[:6]}"
+        packet_key = new_signing_key("EC")
+        client_key = new_signing_key(client_kty)
+        alg = {"EC": "ES256", "OKP": "Ed25519", "RSA": "PS256"}[client_kty]
+        client_id = f"{org_id}-system"
+        document = {
+            "organizations": [
+                {"id": org_id, "name": f"Test organization {n}", "kind": kind,
+                 "business_id": business_id(1_000_000 + n * 37), "jwks": public_jwks(packet_key)}
+            ],
+            "oauth_clients": [
+                {"client_id": client_id, "organization": org_id, "scopes": scopes or ALL_SCOPES,
+                 "jwks": public_jwks(client_key)}
+            ],
+            "users": [
+                {"username": username, "organization": org_id, "name": username.title(), "roles": roles}
+                for username, roles in (users or [])
+            ],
+        }
+        with rt.db.unit_of_work() as s:
+            load_registry(s, document)
+        client = MachineClient(client_id, org_id, client_key, alg, scopes or ALL_SCOPES, http)
+        return Org(org_id, kind, packet_key, client)
+
+    return factory
+
+
+@pytest.fixture
+def org(make_org: Callable[..., Org]) -> Org:
+    """A provider with a staff member and a social worker."""
+    return make_org("kisalli-test", users=[("kalle.staff", ["staff"]), ("sanna.sw", ["social_worker"])])
+
+
+def audit_rows(rt: Runtime, **where: Any) -> list[Any]:
+    """Audit events matching the given column values, oldest first."""
+    from sqlalchemy import select
+
+    from exchange.audit.models import AuditEvent
+
+    with rt.db.sessions() as s:
+        query = select(AuditEvent).order_by(AuditEvent.seq)
+        for name, value in where.items():
+            query = query.where(getattr(AuditEvent, name) == value)
+        return list(s.execute(query).scalars())
