@@ -31,5 +31,5 @@ def unseal(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
 
 
 def keyed_hash(key: bytes, value: str) -> str:
-    """HMAC-SHA-256 of ``value`` as hex: a stable look-up key that reveals nothing without ``key``."""
+    """HMAC-SHA-256 of ``value`` as hex: a stable look-up key, meaningless without ``key``."""
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

@@ -83,8 +83,8 @@ class Database:
 
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with self.sessions() as session:
+            session.execute(text("SELECT 1"))
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:

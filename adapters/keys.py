@@ -42,6 +42,7 @@ def _write_private(path: Path, content: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode of os.open applies only to a file it creates
     with os.fdopen(fd, "w") as handle:
         json.dump(content, handle, indent=2)
     os.replace(tmp, path)

@@ -1,7 +1,8 @@
 """Get an access token with a client's private key (private_key_jwt), as an agency system would.
 
     .venv/bin/python deploy/get_token.py --client-id lieto-kisalli-system \
-        --key instance/demo/keys/lieto-kisalli-system.jwk.json [--issuer http://127.0.0.1:5000] [--scope "..."]
+        --key instance/demo/keys/lieto-kisalli-system.jwk.json \
+        [--issuer http://127.0.0.1:5000] [--scope "..."]
 
 Prints the token response as JSON. Uses authlib's requests client.
 """
@@ -39,15 +40,21 @@ class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client-id", required=True)
-    parser.add_argument("--key", required=True, type=Path, help="the client's private JWK (JSON file)")
+    parser.add_argument(
+        "--key", required=True, type=Path, help="the client's private JWK (JSON file)"
+    )
     parser.add_argument("--issuer", default="http://127.0.0.1:5000")
-    parser.add_argument("--scope", default=None, help="space-separated scopes (default: all the client has)")
+    parser.add_argument(
+        "--scope", default=None, help="space-separated scopes (default: all the client has)"
+    )
     args = parser.parse_args()
 
     jwk = json.loads(args.key.read_text())
     key = import_key(jwk)
     alg = jwk.get("alg") or {"EC": "ES256", "OKP": "Ed25519", "RSA": "PS256"}[jwk["kty"]]
-    metadata = requests.get(f"{args.issuer}/.well-known/oauth-authorization-server", timeout=10).json()
+    metadata = requests.get(
+        f"{args.issuer}/.well-known/oauth-authorization-server", timeout=10
+    ).json()
     token_endpoint = metadata["token_endpoint"]
 
     auth = ShortLivedPrivateKeyJWT(token_endpoint, alg=alg)

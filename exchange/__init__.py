@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
-from limits.storage import MemoryStorage, storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from adapters.db import Database
@@ -56,14 +56,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         created = init_keys(settings["KEYS_DIR"])
         if created:
             log.warning("created service keys: %s (embedded mode)", ", ".join(created))
-        if settings["DATABASE_URL"].startswith("sqlite:///") and ":memory:" not in settings["DATABASE_URL"]:
-            Path(settings["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if (
+            settings["DATABASE_URL"].startswith("sqlite:///")
+            and ":memory:" not in settings["DATABASE_URL"]
+        ):
+            Path(settings["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
     keys = KeyStore.load(settings["KEYS_DIR"])
 
-    if settings["REDIS_URL"]:
-        rate_storage = storage_from_string(settings["REDIS_URL"])
-    else:
-        rate_storage = MemoryStorage()
+    rate_storage: Storage = (
+        cast(Storage, storage_from_string(settings["REDIS_URL"]))
+        if settings["REDIS_URL"]
+        else MemoryStorage()
+    )
     app.extensions[EXTENSION] = Runtime(
         config=settings,
         db=Database(settings["DATABASE_URL"]),
@@ -89,14 +95,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         {
             "type": "oauth2",
             "description": "client_credentials with private_key_jwt client authentication",
-            "flows": {"clientCredentials": {"tokenUrl": settings["ISSUER"] + "/oauth/token", "scopes": _scope_docs()}},
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": settings["ISSUER"] + "/oauth/token",
+                    "scopes": _scope_docs(),
+                }
+            },
         },
     )
     api.register_blueprint(clients_blp)
 
     if embedded:
         log.warning(
-            "EMBEDDED MODE: SQLite and an in-process Redis stand-in, keys on local disk. Not for production."
+            "EMBEDDED MODE: SQLite and an in-process Redis stand-in, keys on local disk. "
+            "Not for production."
         )
     return app
 

@@ -30,13 +30,23 @@ def acting_user(principal: Principal, *roles: str) -> User:
         raise Forbidden(
             "The acting user is not an active user of your organization.",
             code="acting_user_invalid",
-            audit=Denial("auth.acting_user", resource_type="user", resource_id=username[:128], reason="acting_user_invalid"),
+            audit=Denial(
+                "auth.acting_user",
+                resource_type="user",
+                resource_id=username[:128],
+                reason="acting_user_invalid",
+            ),
         )
     if roles and not set(roles) & set(user.roles):
         raise Forbidden(
             f"The acting user needs the role {' or '.join(roles)}.",
             code="role_required",
-            audit=Denial("auth.acting_user", resource_type="user", resource_id=username, reason="role_required"),
+            audit=Denial(
+                "auth.acting_user",
+                resource_type="user",
+                resource_id=username,
+                reason="role_required",
+            ),
         )
     g.actor = replace(current_actor(), username=user.username)
     return user

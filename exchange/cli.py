@@ -10,9 +10,17 @@ from typing import Any
 
 import click
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from exchange import config as configuration
 from exchange.errors import Invalid
+
+
+def _settings() -> dict[str, Any]:
+    try:
+        return configuration.load()
+    except configuration.ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _app() -> Flask:
@@ -38,18 +46,26 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers (production mode)")
+@click.option(
+    "--workers", default=2, show_default=True, type=int, help="gunicorn workers (production mode)"
+)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API (embedded: one process, development server; production: gunicorn)."""
-    settings = configuration.load()
+    settings = _settings()
     if settings["MODE"] == configuration.EMBEDDED:
         from werkzeug.serving import run_simple
 
         app = _app()
         from exchange.migrate import upgrade
 
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         upgrade(settings["DATABASE_URL"])
-        click.echo(f"Serving on http://{host}:{port}  (embedded mode: SQLite + in-process Redis; NOT for production)")
+        # Our own JSON request log replaces the development server's access log.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        click.echo(
+            f"Serving on http://{host}:{port}  "
+            "(embedded mode: SQLite + in-process Redis; NOT for production)"
+        )
         run_simple(host, port, app, threaded=True, use_reloader=False)
         return
     from exchange.gunicorn_app import run
@@ -68,9 +84,11 @@ def db_upgrade(revision: str) -> None:
     """Apply the migrations up to REVISION."""
     from exchange.migrate import upgrade
 
-    settings = configuration.load()
+    settings = _settings()
     if settings["DATABASE_URL"].startswith("sqlite:///"):
-        Path(settings["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(settings["DATABASE_URL"].removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
     upgrade(settings["DATABASE_URL"], revision=revision)
     click.echo(f"database at revision {revision}")
 
@@ -95,6 +113,11 @@ def registry_load(file: Path) -> None:
     try:
         with app.app_context(), _runtime(app).db.unit_of_work() as session:
             report = load_registry(session, data)
+    except OperationalError as exc:
+        raise click.ClickException(
+            f"the database is not ready ({type(exc.orig).__name__}); "
+            "run 'exchange db upgrade' first"
+        ) from exc
     except Invalid as exc:
         click.echo(f"{file}: {exc.detail}", err=True)
         for error in exc.errors:
@@ -104,17 +127,24 @@ def registry_load(file: Path) -> None:
 
 
 @main.command()
-@click.option("--dir", "directory", default="instance/demo", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--dir",
+    "directory",
+    default="instance/demo",
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
 def demo(directory: Path) -> None:
     """Create keys, the database and a demo registry with synthetic clients; print credentials."""
     from exchange.demo import run_demo
 
-    settings = configuration.load()
+    settings = _settings()
     if settings["MODE"] != configuration.EMBEDDED:
         raise click.ClickException("the demo registry is for embedded mode only")
     from exchange.migrate import upgrade
 
     app = _app()
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     upgrade(settings["DATABASE_URL"])
     with app.app_context():
         click.echo(run_demo(_runtime(app), directory))
@@ -135,7 +165,12 @@ def audit_verify() -> None:
         report = verify_chain(session)
     click.echo(
         json.dumps(
-            {"ok": report.ok, "verified_through": report.verified_through, "first_bad_seq": report.first_bad_seq, "events": report.events}
+            {
+                "ok": report.ok,
+                "verified_through": report.verified_through,
+                "first_bad_seq": report.first_bad_seq,
+                "events": report.events,
+            }
         )
     )
     if not report.ok:
@@ -153,18 +188,18 @@ def keys_init() -> None:
     """Create the missing key files in EXCHANGE_KEYS_DIR (never overwrites)."""
     from adapters.keys import init_keys
 
-    directory = configuration.load()["KEYS_DIR"]
+    directory = _settings()["KEYS_DIR"]
     created = init_keys(directory)
     click.echo(f"created: {', '.join(created)}" if created else "all keys present; nothing created")
 
 
 @keys.command("rotate")
 def keys_rotate() -> None:
-    """Add a new signing key and key-encryption key version; old ones keep verifying and decrypting."""
+    """Add a new signing key and key-encryption key version; old ones stay usable."""
     from adapters.keys import MissingKeysError, rotate_keys
 
     try:
-        result = rotate_keys(configuration.load()["KEYS_DIR"])
+        result = rotate_keys(_settings()["KEYS_DIR"])
     except MissingKeysError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result))

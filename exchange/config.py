@@ -91,7 +91,9 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
-def load(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load(
+    overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """Resolve the configuration: code defaults < ``EXCHANGE_*`` environment < ``overrides``."""
     env = os.environ if env is None else env
     overrides = dict(overrides or {})
@@ -123,9 +125,8 @@ def load(overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | No
         if missing:
             raise ConfigError("production mode needs " + ", ".join(missing))
     if not 0 < config["ACCESS_TOKEN_LIFETIME"] <= 900:
-        raise ConfigError("EXCHANGE_ACCESS_TOKEN_LIFETIME must be 1..900 seconds")
+        raise ConfigError("EXCHANGE_ACCESS_TOKEN_LIFETIME must be 1..900 seconds (at most 900)")
     if not 0 < config["ASSERTION_MAX_LIFETIME"] <= 300:
         raise ConfigError("EXCHANGE_ASSERTION_MAX_LIFETIME must be 1..300 seconds")
     config["ISSUER"] = config["ISSUER"].rstrip("/")
     return config
-

@@ -23,22 +23,59 @@ from exchange.runtime import Runtime
 
 # (id, name, kind, business id base, packet-signing key type)
 ORGANIZATIONS = [
-    ("varha-aikuissosiaalityo", "Varsinais-Suomen hyvinvointialue, aikuissosiaalityö", "social_services", "3221300", "EC"),
-    ("te-vs", "Turun seudun työllisyyspalvelut (TE-palvelut)", "employment_services", "3207911", "EC"),
+    (
+        "varha-aikuissosiaalityo",
+        "Varsinais-Suomen hyvinvointialue, aikuissosiaalityö",
+        "social_services",
+        "3221300",
+        "EC",
+    ),
+    (
+        "te-vs",
+        "Turun seudun työllisyyspalvelut (TE-palvelut)",
+        "employment_services",
+        "3207911",
+        "EC",
+    ),
     ("kela-turku", "Kela, Turun palvelupiste", "kela", "0246246", "EC"),
     ("lieto-kisalli", "Liedon kunta, Kisälli (työtoimintakeskus)", "provider", "0204819", "OKP"),
     ("turku-nuorten-paja", "Turun nuorten työpaja", "provider", "2345678", "EC"),
 ]
 
 SCOPES = {
-    "social_services": ["consents:read", "consents:write", "consents:approve", "packets:send", "packets:receive", "clients:manage"],
-    "employment_services": ["consents:read", "consents:write", "consents:approve", "packets:send", "packets:receive", "clients:manage"],
+    "social_services": [
+        "consents:read",
+        "consents:write",
+        "consents:approve",
+        "packets:send",
+        "packets:receive",
+        "clients:manage",
+    ],
+    "employment_services": [
+        "consents:read",
+        "consents:write",
+        "consents:approve",
+        "packets:send",
+        "packets:receive",
+        "clients:manage",
+    ],
     "kela": ["consents:read", "packets:receive", "clients:manage"],
-    "provider": ["consents:read", "consents:write", "packets:send", "packets:receive", "clients:manage"],
+    "provider": [
+        "consents:read",
+        "consents:write",
+        "packets:send",
+        "packets:receive",
+        "clients:manage",
+    ],
 }
 
 USERS = [
-    ("sari.sosiaalityontekija", "varha-aikuissosiaalityo", "Sari Sosiaalityöntekijä", ["social_worker"]),
+    (
+        "sari.sosiaalityontekija",
+        "varha-aikuissosiaalityo",
+        "Sari Sosiaalityöntekijä",
+        ["social_worker"],
+    ),
     ("olli.ohjaaja", "varha-aikuissosiaalityo", "Olli Ohjaaja", ["staff"]),
     ("aino.auditoija", "varha-aikuissosiaalityo", "Aino Auditoija", ["auditor"]),
     ("pekka.paakayttaja", "varha-aikuissosiaalityo", "Pekka Pääkäyttäjä", ["admin"]),
@@ -51,7 +88,13 @@ USERS = [
 ]
 
 # Birth dates and individual numbers of the synthetic demo clients (900-999 only).
-CLIENTS = [("010190", "-", "900"), ("150585", "-", "912"), ("311299", "-", "934"), ("050603", "A", "956"), ("220877", "-", "978")]
+CLIENTS = [
+    ("010190", "-", "900"),
+    ("150585", "-", "912"),
+    ("311299", "-", "934"),
+    ("050603", "A", "956"),
+    ("220877", "-", "978"),
+]
 
 
 def business_id(base: str) -> str:
@@ -69,6 +112,7 @@ def synthetic_hetu(date: str, sign: str, individual: str) -> str:
 def _write_secret(path: Path, content: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode of os.open applies only to a file it creates
     with os.fdopen(fd, "w") as handle:
         json.dump(content, handle, indent=2)
 
@@ -92,22 +136,42 @@ def _public(private: dict[str, Any]) -> dict[str, Any]:
 def build_registry(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """The registry document and the user passwords, making missing keys on the way."""
     passwords_file = directory / "passwords.json"
-    passwords: dict[str, str] = json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
+    passwords: dict[str, str] = (
+        json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
+    )
     organizations, clients, users = [], [], []
     for org_id, name, kind, base, kty in ORGANIZATIONS:
         packet_key = _private_key(directory / "keys" / f"{org_id}.packets.jwk.json", kty)
         organizations.append(
-            {"id": org_id, "name": name, "kind": kind, "business_id": business_id(base),
-             "jwks": {"keys": [_public(packet_key)]}, "webhook_url": None}
+            {
+                "id": org_id,
+                "name": name,
+                "kind": kind,
+                "business_id": business_id(base),
+                "jwks": {"keys": [_public(packet_key)]},
+                "webhook_url": None,
+            }
         )
         client_key = _private_key(directory / "keys" / f"{org_id}-system.jwk.json", "EC")
         clients.append(
-            {"client_id": f"{org_id}-system", "organization": org_id, "scopes": SCOPES[kind],
-             "jwks": {"keys": [_public(client_key)]}}
+            {
+                "client_id": f"{org_id}-system",
+                "organization": org_id,
+                "scopes": SCOPES[kind],
+                "jwks": {"keys": [_public(client_key)]},
+            }
         )
     for username, org_id, name, roles in USERS:
         passwords.setdefault(username, secrets.token_urlsafe(12))
-        users.append({"username": username, "organization": org_id, "name": name, "roles": roles, "password": passwords[username]})
+        users.append(
+            {
+                "username": username,
+                "organization": org_id,
+                "name": name,
+                "roles": roles,
+                "password": passwords[username],
+            }
+        )
     _write_secret(passwords_file, passwords)
     return {"organizations": organizations, "oauth_clients": clients, "users": users}, passwords
 
@@ -119,7 +183,11 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     with rt.db.unit_of_work() as session:
         report = load_registry(session, document)
         service = ClientService(session, rt.keys)
-        actor = Actor(organization="varha-aikuissosiaalityo", username="sari.sosiaalityontekija", request_id="demo")
+        actor = Actor(
+            organization="varha-aikuissosiaalityo",
+            username="sari.sosiaalityontekija",
+            request_id="demo",
+        )
         hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
         for hetu in hetus:
             service.lookup(hetu, actor)
@@ -137,8 +205,16 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         lines.append(f"  {client['client_id']:34} {' '.join(client['scopes'])}")
     lines += ["", "Users (username / password / organization / roles):"]
     for user in document["users"]:
-        lines.append(f"  {user['username']:28} {passwords[user['username']]:18} {user['organization']:26} {','.join(user['roles'])}")
-    lines += ["", "Synthetic clients (identity codes for testing only):", "  " + "  ".join(hetus), ""]
+        lines.append(
+            f"  {user['username']:28} {passwords[user['username']]:18} "
+            f"{user['organization']:26} {','.join(user['roles'])}"
+        )
+    lines += [
+        "",
+        "Synthetic clients (identity codes for testing only):",
+        "  " + "  ".join(hetus),
+        "",
+    ]
     lines.append(
         "Get a token:  .venv/bin/python deploy/get_token.py --client-id lieto-kisalli-system "
         f"--key {directory / 'keys' / 'lieto-kisalli-system.jwk.json'}"

@@ -1,4 +1,4 @@
-"""``exchange serve`` in production mode: gunicorn from code, with the settings of deploy/gunicorn.conf.py."""
+"""``exchange serve`` in production mode: gunicorn started from code."""
 
 from __future__ import annotations
 

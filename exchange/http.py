@@ -7,6 +7,7 @@ import re
 import sys
 import time
 import uuid
+from http import HTTPStatus
 from typing import Any, NoReturn
 
 from flask import Flask, Response, g, request
@@ -26,6 +27,13 @@ from schemas import flatten_errors, strictjson
 
 log = logging.getLogger("exchange.request")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+ACTING_USER_PARAMETER = {
+    "in": "header",
+    "name": "X-Acting-User",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "Username of the person the system acts for (active, same organization).",
+}
 LOCATIONS = ("json", "query", "form", "headers", "files", "view_args", "querystring")
 
 
@@ -40,7 +48,9 @@ class StrictParser(FlaskParser):
             raise UnsupportedMediaType("Send the body as application/json.")
         return strictjson.loads(data)
 
-    def handle_error(self, error: ValidationError, req: Any, schema: Any, **_kwargs: Any) -> NoReturn:
+    def handle_error(
+        self, error: ValidationError, req: Any, schema: Any, **_kwargs: Any
+    ) -> NoReturn:
         messages: Any = error.messages
         if isinstance(messages, dict) and set(messages) <= set(LOCATIONS) and len(messages) == 1:
             messages = next(iter(messages.values()))
@@ -51,6 +61,21 @@ class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
     """The blueprint every API module uses: strict JSON parsing, problem+json validation errors."""
 
     ARGUMENTS_PARSER = StrictParser()
+
+    def protected(
+        self, *scopes: str, acting_user: bool = False, errors: tuple[int, ...] = ()
+    ) -> Any:
+        """Document an endpoint's scopes (any one of them), acting user and error responses."""
+        statuses = sorted({400, 401, 403, 429, 503, *errors})
+        parameters = [ACTING_USER_PARAMETER] if acting_user else []
+        security = [{"oauth2": [scope]} for scope in scopes] or [{"oauth2": []}]
+
+        def decorator(view: Any) -> Any:
+            for status in statuses:
+                view = self.alt_response(status, response=HTTPStatus(status).name)(view)
+            return self.doc(security=security, parameters=parameters)(view)
+
+        return decorator
 
 
 class RequestIdFilter(logging.Filter):
@@ -70,10 +95,15 @@ def configure_logging(level: str, as_json: bool) -> None:
     handler.addFilter(RequestIdFilter())
     if as_json:
         handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s", rename_fields={"levelname": "level"})
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"levelname": "level"},
+            )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -85,7 +115,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "exchange_http_requests_total", "HTTP requests", ["method", "endpoint", "status"], registry=self.registry
+            "exchange_http_requests_total",
+            "HTTP requests",
+            ["method", "endpoint", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "exchange_http_request_duration_seconds",
@@ -95,7 +128,10 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.audit_events = Counter(
-            "exchange_audit_denials_total", "Denied actions written to the audit log", ["action"], registry=self.registry
+            "exchange_audit_denials_total",
+            "Denied actions written to the audit log",
+            ["action"],
+            registry=self.registry,
         )
 
 
@@ -129,7 +165,9 @@ def _finish_unit_of_work(response: Response) -> Response:
         log.exception("commit failed")
         if session is not None:
             session.rollback()
-        return problem(503, "dependency_unavailable", "The change could not be saved; nothing was changed.")
+        return problem(
+            503, "dependency_unavailable", "The change could not be saved; nothing was changed."
+        )
     return response
 
 
@@ -158,6 +196,7 @@ def init_request_lifecycle(app: Flask, metrics: Metrics) -> None:
         log.info(
             "request",
             extra={
+                "request_id": g.get("request_id"),
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,

@@ -21,6 +21,8 @@ def alembic_config(url: str | None = None, connection: Connection | None = None)
     return config
 
 
-def upgrade(url: str | None = None, connection: Connection | None = None, revision: str = "head") -> None:
+def upgrade(
+    url: str | None = None, connection: Connection | None = None, revision: str = "head"
+) -> None:
     """Bring the schema to ``revision``."""
     command.upgrade(alembic_config(url, connection), revision)

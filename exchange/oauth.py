@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from authlib.common.security import generate_token
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -43,7 +43,7 @@ from exchange.runtime import db_session, queue_denial, runtime
 ASSERTION_ALGORITHMS = ["ES256", "PS256", "Ed25519", "EdDSA"]
 ACCESS_TOKEN_ALGORITHMS = ["ES256"]
 ACCESS_TOKEN_TYPES = {"at+jwt", "application/at+jwt"}
-TOKEN_PATH = "/oauth/token"
+TOKEN_PATH = "/oauth/token"  # noqa: S105  # a URL path, not a password
 AUTH_METHOD = "private_key_jwt"
 
 blp = Blueprint("oauth", __name__)
@@ -107,13 +107,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         return [self.issuer, self.issuer + TOKEN_PATH]
 
     def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
-        return KeySet.import_key_set(client.row.jwks)
+        return KeySet.import_key_set(client.row.jwks)  # type: ignore[arg-type]  # validated at load
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
             token = _decode(assertion, resolve_key, ASSERTION_ALGORITHMS)
         except JoseError as exc:
-            raise InvalidClientError(description="The client assertion is not validly signed.") from exc
+            raise InvalidClientError(
+                description="The client assertion is not validly signed."
+            ) from exc
         claims: dict[str, Any] = dict(token.claims)
         exp = claims.get("exp")
         if not isinstance(exp, int | float):
@@ -136,7 +138,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
 
 
 class ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = [AUTH_METHOD]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [AUTH_METHOD]
 
     def validate_token_request(self) -> None:
         super().validate_token_request()
@@ -197,7 +199,9 @@ class AccessTokenValidator(JWTBearerTokenValidator):  # type: ignore[misc]
             registry.validate(token.claims)
         except JoseError as exc:
             code = "token_expired" if "expired" in str(exc).lower() else "invalid_token"
-            raise Unauthenticated(f"The access token is not valid: {exc.description}", code=code) from exc
+            raise Unauthenticated(
+                f"The access token is not valid: {exc.description}", code=code
+            ) from exc
         return dict(token.claims)
 
 
@@ -223,7 +227,9 @@ def _bearer_from_header() -> str:
     scheme, _, token = header.partition(" ")
     if not header:
         raise Unauthenticated(
-            "An access token is required.", code="missing_token", audit=Denial("auth.access", reason="missing_token")
+            "An access token is required.",
+            code="missing_token",
+            audit=Denial("auth.access", reason="missing_token"),
         )
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated(
@@ -268,7 +274,9 @@ def authenticate() -> Principal:
     scopes = frozenset(scope_to_list(claims.get("scope") or "")) & frozenset(row.scopes)
     principal = Principal(row.client_id, row.organization_id, scopes)
     g.principal = principal
-    g.actor = Actor(organization=row.organization_id, client_id=row.client_id, request_id=g.get("request_id"))
+    g.actor = Actor(
+        organization=row.organization_id, client_id=row.client_id, request_id=g.get("request_id")
+    )
     _enforce_rate_limit(f"client:{row.client_id}")
     return principal
 
@@ -284,7 +292,9 @@ def require_scopes(*any_of: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
                 raise Forbidden(
                     f"This needs the scope {' or '.join(any_of)}.",
                     code="insufficient_scope",
-                    audit=Denial("auth.scope", resource_type=request.endpoint, reason="insufficient_scope"),
+                    audit=Denial(
+                        "auth.scope", resource_type=request.endpoint, reason="insufficient_scope"
+                    ),
                 )
             return view(*args, **kwargs)
 
@@ -318,16 +328,22 @@ def token() -> Response:
     if response.status_code == 200:
         row = db_session().get(OAuthClient, client_id) if client_id else None
         g.actor = Actor(
-            organization=row.organization_id if row else None, client_id=client_id, request_id=g.get("request_id")
+            organization=row.organization_id if row else None,
+            client_id=client_id,
+            request_id=g.get("request_id"),
         )
-        record(db_session(), g.actor, "auth.token", resource_type="oauth_client", resource_id=client_id)
+        record(
+            db_session(), g.actor, "auth.token", resource_type="oauth_client", resource_id=client_id
+        )
     else:
         error = (response.get_json(silent=True) or {}).get("error", "invalid_request")
         if error == "invalid_client":
             # SPEC: failed client authentication is 401 whichever way the client authenticated.
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="exchange", error="invalid_client"'
-        queue_denial(Denial("auth.token", resource_type="oauth_client", resource_id=client_id, reason=error))
+        queue_denial(
+            Denial("auth.token", resource_type="oauth_client", resource_id=client_id, reason=error)
+        )
     return response
 
 
@@ -387,4 +403,3 @@ def setup_oauth(app: Flask) -> None:
         config["ISSUER"], config["CLOCK_SKEW"]
     )
     app.register_blueprint(blp)
-

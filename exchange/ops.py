@@ -42,7 +42,9 @@ def readyz() -> Response:
     if all(value == "ok" for value in checks.values()):
         return jsonify({"status": "ready", "checks": checks})
     down = ", ".join(name for name, value in checks.items() if value != "ok")
-    return problem(503, "dependency_unavailable", f"Not ready: {down} unavailable.", extra={"checks": checks})
+    return problem(
+        503, "dependency_unavailable", f"Not ready: {down} unavailable.", extra={"checks": checks}
+    )
 
 
 @blp.get("/metrics")

@@ -6,6 +6,7 @@ so that the OpenAPI document describes exactly the bodies that are sent.
 
 from __future__ import annotations
 
+import http
 import logging
 from typing import Any
 
@@ -13,6 +14,7 @@ import marshmallow as ma
 import redis
 from flask import Flask, Response, g, json, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
@@ -72,7 +74,9 @@ TITLES = {
 
 
 class FieldErrorSchema(ma.Schema):
-    field = ma.fields.String(metadata={"description": "Path of the invalid value, e.g. `client.hetu`"})
+    field = ma.fields.String(
+        metadata={"description": "Path of the invalid value, e.g. `client.hetu`"}
+    )
     message = ma.fields.String()
 
 
@@ -123,11 +127,20 @@ def handle_exchange_error(error: ExchangeError) -> Response:
         queue_denial(error.audit)
     headers: dict[str, str] = {}
     if status == 401:
-        headers["WWW-Authenticate"] = f'Bearer realm="exchange", error="{_bearer_error(error.code)}"'
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="exchange", error="{_bearer_error(error.code)}"'
+        )
     if isinstance(error, errors.RateLimited):
         headers["Retry-After"] = str(error.retry_after)
     field_errors = list(error.errors) if isinstance(error, errors.Invalid) else None
-    return problem(status, error.code, error.detail, field_errors=field_errors, headers=headers, extra=dict(error.extra))
+    return problem(
+        status,
+        error.code,
+        error.detail,
+        field_errors=field_errors,
+        headers=headers,
+        extra=dict(error.extra),
+    )
 
 
 def _bearer_error(code: str) -> str:
@@ -137,27 +150,48 @@ def _bearer_error(code: str) -> str:
 def handle_http_error(error: HTTPException) -> Response:
     status = error.code or 500
     if status == 401:
-        return problem(status, "unauthenticated", error.description or "", headers={"WWW-Authenticate": 'Bearer realm="exchange"'})
+        return problem(
+            status,
+            "unauthenticated",
+            error.description or "",
+            headers={"WWW-Authenticate": 'Bearer realm="exchange"'},
+        )
     data = getattr(error, "data", None) or {}
     messages = data.get("messages") or data.get("errors")
     field_errors = None
     if messages:
         # webargs nests messages under the location ("json", "query"); the location is not a field.
-        if isinstance(messages, dict) and len(messages) == 1 and next(iter(messages)) in ("json", "query", "form", "headers", "files", "view_args"):
+        if (
+            isinstance(messages, dict)
+            and len(messages) == 1
+            and next(iter(messages)) in ("json", "query", "form", "headers", "files", "view_args")
+        ):
             messages = next(iter(messages.values()))
         field_errors = flatten_errors(messages)
     detail = error.description or TITLES.get(status, "")
     if status == 413:
         detail = "The request body exceeds the configured limit."
     headers = {}
-    if status == 405 and getattr(error, "valid_methods", None):
-        headers["Allow"] = ", ".join(error.valid_methods or [])
-    return problem(status, HTTP_CODES.get(status, "http_error"), detail, field_errors=field_errors, headers=headers)
+    allowed = getattr(error, "valid_methods", None)
+    if status == 405 and allowed:
+        headers["Allow"] = ", ".join(allowed)
+    return problem(
+        status,
+        HTTP_CODES.get(status, "http_error"),
+        detail,
+        field_errors=field_errors,
+        headers=headers,
+    )
 
 
 def handle_dependency_down(error: Exception) -> Response:
     log.error("dependency unavailable: %s", type(error).__name__)
-    return problem(503, "dependency_unavailable", "A dependency is unavailable; nothing was changed.", headers={"Retry-After": "5"})
+    return problem(
+        503,
+        "dependency_unavailable",
+        "A dependency is unavailable; nothing was changed.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def handle_unexpected(error: Exception) -> Response:
@@ -172,6 +206,21 @@ class ExchangeApi(Api):  # type: ignore[misc]  # flask-smorest is untyped
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         return handle_http_error(error)
+
+    def _register_responses(self) -> None:
+        # As flask-smorest does, but error bodies are documented as application/problem+json.
+        for status in http.HTTPStatus:
+            if status < 400:
+                continue
+            response: dict[str, Any] = {"description": status.phrase, "schema": self.ERROR_SCHEMA}
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        default: dict[str, Any] = {
+            "description": "Error (problem details)",
+            "schema": self.ERROR_SCHEMA,
+        }
+        prepare_response(default, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -9,9 +9,14 @@ from schemas.common import Hetu
 
 
 class ClientLookupRequest(StrictSchema):
-    hetu = Hetu(required=True, metadata={"description": "Finnish personal identity code", "example": "010190-900P"})
+    hetu = Hetu(
+        required=True,
+        metadata={"description": "Finnish personal identity code", "example": "010190-900P"},
+    )
 
 
 class ClientLookupResponse(Schema):
     id = fields.String(required=True, metadata={"description": "Opaque client id"})
-    created = fields.Boolean(required=True, metadata={"description": "True when this call created the client"})
+    created = fields.Boolean(
+        required=True, metadata={"description": "True when this call created the client"}
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from joserfc.errors import JoseError
@@ -12,12 +14,21 @@ from consent.vocabulary import ORGANIZATION_KINDS, ROLES, SCOPES
 from schemas import StrictSchema
 from schemas.common import BusinessId
 
-SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,62}$", error="Use 2-63 lowercase letters, digits or '-'.")
+SLUG = validate.Regexp(
+    r"^[a-z0-9][a-z0-9-]{1,62}$", error="Use 2-63 lowercase letters, digits or '-'."
+)
 USERNAME = validate.Regexp(
     r"^[a-z0-9][a-z0-9._-]{1,127}$", error="Use lowercase letters, digits, '.', '_' or '-'."
 )
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 SIGNATURE_ALGS = {"ES256", "PS256", "Ed25519", "EdDSA"}
+
+
+def _b64url_bytes(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationError("Key member 'n' is not base64url.") from exc
 
 
 def check_public_jwk(key: Any) -> None:
@@ -28,7 +39,7 @@ def check_public_jwk(key: Any) -> None:
         raise ValidationError("Private key material is not accepted; give public keys only.")
     if not isinstance(key.get("kid"), str) or not key["kid"]:
         raise ValidationError("Every key needs a 'kid'.")
-    if "alg" in key and key["alg"] not in SIGNATURE_ALGS:
+    if "alg" in key and (not isinstance(key["alg"], str) or key["alg"] not in SIGNATURE_ALGS):
         raise ValidationError(f"alg must be one of {sorted(SIGNATURE_ALGS)}.")
     kty = key.get("kty")
     try:
@@ -41,9 +52,11 @@ def check_public_jwk(key: Any) -> None:
                 raise ValidationError("OKP keys must use crv Ed25519.")
             OKPKey.import_key(key)
         elif kty == "RSA":
-            rsa = RSAKey.import_key(key)
-            if rsa.raw_value.key_size < 2048:
+            # Size first: importing a short key makes joserfc warn rather than refuse.
+            modulus = key.get("n")
+            if not isinstance(modulus, str) or len(_b64url_bytes(modulus).lstrip(b"\0")) * 8 < 2048:
                 raise ValidationError("RSA keys must be at least 2048 bits (PS256).")
+            RSAKey.import_key(key)
         else:
             raise ValidationError("kty must be EC, OKP or RSA.")
     except (JoseError, ValueError, TypeError) as exc:
@@ -53,7 +66,9 @@ def check_public_jwk(key: Any) -> None:
 class JWKSField(fields.Dict):
     """A JSON Web Key Set of public signature keys, kids unique."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
         jwks = super()._deserialize(value, attr, data, **kwargs)
         keys = jwks.get("keys")
         if set(jwks) != {"keys"} or not isinstance(keys, list) or not keys:
@@ -85,7 +100,9 @@ class OAuthClientEntry(StrictSchema):
     client_id = fields.String(required=True, validate=USERNAME)
     organization = fields.String(required=True, validate=SLUG)
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(SCOPES)), required=True, validate=validate.Length(min=1)
+        fields.String(validate=validate.OneOf(SCOPES)),
+        required=True,
+        validate=validate.Length(min=1),
     )
     jwks = JWKSField(required=True)
     active = fields.Boolean(load_default=True)
@@ -96,10 +113,15 @@ class UserEntry(StrictSchema):
     organization = fields.String(required=True, validate=SLUG)
     name = fields.String(required=True, validate=validate.Length(min=2, max=200))
     roles = fields.List(
-        fields.String(validate=validate.OneOf(ROLES)), required=True, validate=validate.Length(min=1)
+        fields.String(validate=validate.OneOf(ROLES)),
+        required=True,
+        validate=validate.Length(min=1),
     )
     password = fields.String(
-        load_default=None, allow_none=True, load_only=True, validate=validate.Length(min=12, max=200)
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(min=12, max=200),
     )
     active = fields.Boolean(load_default=True)
 
@@ -112,7 +134,11 @@ class RegistryFile(StrictSchema):
     @validates_schema
     def _unique_ids(self, data: dict[str, Any], **_kwargs: Any) -> None:
         errors: dict[str, Any] = {}
-        for section, key in (("organizations", "id"), ("oauth_clients", "client_id"), ("users", "username")):
+        for section, key in (
+            ("organizations", "id"),
+            ("oauth_clients", "client_id"),
+            ("users", "username"),
+        ):
             seen: set[str] = set()
             for index, entry in enumerate(data.get(section, [])):
                 if entry[key] in seen:

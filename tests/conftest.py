@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,11 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str | None]:
+def redis_url() -> str | None:
     url = os.environ.get("EXCHANGE_TEST_REDIS_URL")
     if url:
         redis_lib.Redis.from_url(url).flushdb()
-    yield url
+    return url
 
 
 @pytest.fixture
@@ -81,6 +82,7 @@ def app_config(database_url: str, keys_dir: Path, redis_url: str | None) -> dict
     """The configuration mapping of the test app; tests may change it before ``app`` is built."""
     return {
         "TESTING": True,
+        "MODE": "embedded",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "KEYS_DIR": str(keys_dir),
@@ -89,20 +91,27 @@ def app_config(database_url: str, keys_dir: Path, redis_url: str | None) -> dict
     }
 
 
-@pytest.fixture
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
-    """The application, every session on one connection whose transaction is rolled back."""
-    application = create_app(app_config)
+@contextmanager
+def rolled_back(application: Flask) -> Iterator[Any]:
+    """Bind ``application`` to one connection whose transaction is rolled back at the end."""
     rt = runtime_of(application)
     connection = rt.db.engine.connect()
     transaction = connection.begin()
     rt.db.bind_to(connection)
     try:
-        yield application
+        yield connection
     finally:
         transaction.rollback()
         connection.close()
         rt.db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The application, every session on one connection whose transaction is rolled back."""
+    application = create_app(app_config)
+    with rolled_back(application):
+        yield application
 
 
 @pytest.fixture
@@ -158,9 +167,18 @@ class MachineClient:
     http: FlaskClient
     _tokens: dict[str, str] = field(default_factory=dict)
 
-    def assertion(self, header: dict[str, Any] | None = None, key: Any = None, **claims: Any) -> str:
+    def assertion(
+        self, header: dict[str, Any] | None = None, key: Any = None, **claims: Any
+    ) -> str:
         now = int(time.time())
-        body = {"iss": self.client_id, "sub": self.client_id, "aud": TOKEN_URL, "iat": now, "exp": now + 120, "jti": uuid.uuid4().hex}
+        body = {
+            "iss": self.client_id,
+            "sub": self.client_id,
+            "aud": TOKEN_URL,
+            "iat": now,
+            "exp": now + 120,
+            "jti": uuid.uuid4().hex,
+        }
         body.update(claims)
         body = {name: value for name, value in body.items() if value is not None}
         head = {"alg": self.alg, "kid": self.key.kid}
@@ -207,6 +225,11 @@ class Org:
 @pytest.fixture
 def make_org(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
     """Register an organization with one OAuth client (and any users); returns it."""
+    return org_factory(rt, http)
+
+
+def org_factory(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
+    """``make_org`` for an application built inside a test."""
     counter = iter(range(1, 10_000))
 
     def factory(
@@ -224,15 +247,29 @@ def make_org(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
         client_id = f"{org_id}-system"
         document = {
             "organizations": [
-                {"id": org_id, "name": f"Test organization {n}", "kind": kind,
-                 "business_id": business_id(1_000_000 + n * 37), "jwks": public_jwks(packet_key)}
+                {
+                    "id": org_id,
+                    "name": f"Test organization {n}",
+                    "kind": kind,
+                    "business_id": business_id(1_000_000 + n * 37),
+                    "jwks": public_jwks(packet_key),
+                }
             ],
             "oauth_clients": [
-                {"client_id": client_id, "organization": org_id, "scopes": scopes or ALL_SCOPES,
-                 "jwks": public_jwks(client_key)}
+                {
+                    "client_id": client_id,
+                    "organization": org_id,
+                    "scopes": scopes or ALL_SCOPES,
+                    "jwks": public_jwks(client_key),
+                }
             ],
             "users": [
-                {"username": username, "organization": org_id, "name": username.title(), "roles": roles}
+                {
+                    "username": username,
+                    "organization": org_id,
+                    "name": username.title(),
+                    "roles": roles,
+                }
                 for username, roles in (users or [])
             ],
         }
@@ -247,7 +284,9 @@ def make_org(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
 @pytest.fixture
 def org(make_org: Callable[..., Org]) -> Org:
     """A provider with a staff member and a social worker."""
-    return make_org("kisalli-test", users=[("kalle.staff", ["staff"]), ("sanna.sw", ["social_worker"])])
+    return make_org(
+        "kisalli-test", users=[("kalle.staff", ["staff"]), ("sanna.sw", ["social_worker"])]
+    )
 
 
 def audit_rows(rt: Runtime, **where: Any) -> list[Any]:

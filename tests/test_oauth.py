@@ -108,8 +108,13 @@ def test_assertion_signed_by_another_key_refused(make_org):
 def test_alg_none_refused(make_org):
     org = make_org()
     now = int(time.time())
-    claims = {"iss": org.client.client_id, "sub": org.client.client_id, "aud": TOKEN_URL,
-              "exp": now + 60, "jti": "none-1"}
+    claims = {
+        "iss": org.client.client_id,
+        "sub": org.client.client_id,
+        "aud": TOKEN_URL,
+        "exp": now + 60,
+        "jti": "none-1",
+    }
     unsigned = f"{b64({'alg': 'none', 'kid': org.client.key.kid})}.{b64(claims)}."
     response = org.client.token_response(unsigned)
     assert response.status_code == 401
@@ -120,9 +125,16 @@ def test_hmac_with_the_public_key_as_secret_refused(make_org):
     org = make_org()
     public = json.dumps(org.client.key.as_dict(private=False)).encode()
     now = int(time.time())
-    claims = {"iss": org.client.client_id, "sub": org.client.client_id, "aud": TOKEN_URL,
-              "exp": now + 60, "jti": "hmac-1"}
-    forged = jwt.encode({"alg": "HS256", "kid": org.client.key.kid}, claims, OctKey.import_key(public))
+    claims = {
+        "iss": org.client.client_id,
+        "sub": org.client.client_id,
+        "aud": TOKEN_URL,
+        "exp": now + 60,
+        "jti": "hmac-1",
+    }
+    forged = jwt.encode(
+        {"alg": "HS256", "kid": org.client.key.kid}, claims, OctKey.import_key(public)
+    )
     assert org.client.token_response(forged).status_code == 401
 
 
@@ -136,7 +148,9 @@ def test_jku_header_is_never_followed(make_org):
     """A key URL in the header must not replace the registered keys."""
     org = make_org()
     stranger = new_signing_key("EC")
-    forged = org.client.assertion(header={"jku": "http://127.0.0.1:9/keys.json", "kid": stranger.kid}, key=stranger)
+    forged = org.client.assertion(
+        header={"jku": "http://127.0.0.1:9/keys.json", "kid": stranger.kid}, key=stranger
+    )
     assert org.client.token_response(forged).status_code == 401
 
 
@@ -146,7 +160,10 @@ def test_other_grant_types_and_auth_methods_refused(make_org, http):
     basic = http.post(
         "/oauth/token",
         data={"grant_type": "client_credentials"},
-        headers={"Authorization": "Basic " + base64.b64encode(f"{org.client.client_id}:secret".encode()).decode()},
+        headers={
+            "Authorization": "Basic "
+            + base64.b64encode(f"{org.client.client_id}:secret".encode()).decode()
+        },
     )
     assert basic.status_code == 401
 
@@ -207,9 +224,18 @@ def test_tampered_token_refused(org, http):
 
 def _service_token(rt, header_overrides=None, **claim_overrides):
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": ISSUER, "sub": "kisalli-test-system", "client_id": "kisalli-test-system",
-              "organization": "kisalli-test", "scope": "clients:manage", "iat": now, "nbf": now,
-              "exp": now + 600, "jti": "t-1"}
+    claims = {
+        "iss": ISSUER,
+        "aud": ISSUER,
+        "sub": "kisalli-test-system",
+        "client_id": "kisalli-test-system",
+        "organization": "kisalli-test",
+        "scope": "clients:manage",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "jti": "t-1",
+    }
     claims.update(claim_overrides)
     key = rt.keys.signing_key
     header = {"alg": "ES256", "typ": "at+jwt", "kid": key.kid}
@@ -235,36 +261,71 @@ def test_token_without_at_jwt_typ_refused(org, http, rt, typ):
 def test_well_formed_service_token_accepted(org, http, rt):
     """The control for the two tests above: the same token with typ at+jwt is accepted."""
     token = _service_token(rt)
-    assert lookup(http, {"Authorization": f"Bearer {token}", "X-Acting-User": "kalle.staff"}).status_code == 200
+    assert (
+        lookup(
+            http, {"Authorization": f"Bearer {token}", "X-Acting-User": "kalle.staff"}
+        ).status_code
+        == 200
+    )
 
 
 def test_token_for_another_audience_refused(org, http, rt):
     token = _service_token(rt, aud="https://elsewhere.example")
-    assert lookup(http, {"Authorization": f"Bearer {token}", "X-Acting-User": "kalle.staff"}).status_code == 401
+    assert (
+        lookup(
+            http, {"Authorization": f"Bearer {token}", "X-Acting-User": "kalle.staff"}
+        ).status_code
+        == 401
+    )
 
 
 def test_token_signed_by_a_client_key_refused(org, http):
     """A client cannot mint its own access token, even with a valid-looking header."""
     now = int(time.time())
-    claims = {"iss": ISSUER, "aud": ISSUER, "sub": org.client.client_id, "client_id": org.client.client_id,
-              "organization": org.id, "scope": "clients:manage", "iat": now, "exp": now + 600, "jti": "x"}
-    forged = jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": org.client.key.kid}, claims, org.client.key)
-    assert lookup(http, {"Authorization": f"Bearer {forged}", "X-Acting-User": "kalle.staff"}).status_code == 401
+    claims = {
+        "iss": ISSUER,
+        "aud": ISSUER,
+        "sub": org.client.client_id,
+        "client_id": org.client.client_id,
+        "organization": org.id,
+        "scope": "clients:manage",
+        "iat": now,
+        "exp": now + 600,
+        "jti": "x",
+    }
+    forged = jwt.encode(
+        {"alg": "ES256", "typ": "at+jwt", "kid": org.client.key.kid}, claims, org.client.key
+    )
+    assert (
+        lookup(
+            http, {"Authorization": f"Bearer {forged}", "X-Acting-User": "kalle.staff"}
+        ).status_code
+        == 401
+    )
 
 
 def test_token_in_query_string_refused(org, http):
     token = org.client.token()
-    response = http.post(f"{LOOKUP}?access_token={token}", json=HETU, headers={"X-Acting-User": "kalle.staff"})
+    response = http.post(
+        f"{LOOKUP}?access_token={token}", json=HETU, headers={"X-Acting-User": "kalle.staff"}
+    )
     assert response.status_code == 400
     assert response.get_json()["code"] == "token_not_in_header"
     # Even with a valid header too, a token in the URL is refused: URLs end up in logs.
-    both = http.post(f"{LOOKUP}?access_token={token}", json=HETU, headers=org.client.headers("kalle.staff"))
+    both = http.post(
+        f"{LOOKUP}?access_token={token}", json=HETU, headers=org.client.headers("kalle.staff")
+    )
     assert both.status_code == 400
 
 
 def test_wrong_authorization_scheme_refused(org, http):
     token = org.client.token()
-    assert lookup(http, {"Authorization": f"Token {token}", "X-Acting-User": "kalle.staff"}).status_code == 401
+    assert (
+        lookup(
+            http, {"Authorization": f"Token {token}", "X-Acting-User": "kalle.staff"}
+        ).status_code
+        == 401
+    )
 
 
 def test_missing_scope_is_403(make_org, http):
@@ -298,5 +359,34 @@ def test_deactivated_client_token_refused(org, http, session):
 def test_denied_access_is_audited(http, rt):
     lookup(http, {"Authorization": "Bearer not-a-token"})
     events = audit_rows(rt, action="auth.access", outcome="denied")
-    assert events and events[-1].reason == "invalid_token"
+    assert events
+    assert events[-1].reason == "invalid_token"
     assert all("not-a-token" not in str(vars(e)) for e in events)
+
+
+def test_tokens_signed_before_a_key_rotation_still_verify(app_config, tmp_path):
+    from adapters.keys import init_keys, rotate_keys
+    from exchange import create_app
+    from tests.conftest import org_factory, rolled_back, runtime_of
+
+    init_keys(tmp_path / "keys")
+    app_config["KEYS_DIR"] = str(tmp_path / "keys")
+    before = create_app(app_config)
+    with rolled_back(before) as connection:
+        org = org_factory(runtime_of(before), before.test_client())(users=[("rot.user", ["staff"])])
+        old_headers = org.client.headers("rot.user")
+        old_kid = runtime_of(before).keys.signing_key.kid
+
+        rotate_keys(tmp_path / "keys")
+        after = create_app(app_config)
+        runtime_of(after).db.bind_to(connection)
+        http = after.test_client()
+        jwks = http.get("/.well-known/jwks.json").get_json()
+        assert jwks["keys"][0]["kid"] == old_kid
+        assert len(jwks["keys"]) == 2
+        assert http.post(LOOKUP, json=HETU, headers=old_headers).status_code == 200
+        org.client.http = http
+        org.client._tokens.clear()
+        new_token = org.client.token()
+        header = json.loads(base64.urlsafe_b64decode(new_token.split(".")[0] + "=="))
+        assert header["kid"] == jwks["keys"][1]["kid"] != old_kid

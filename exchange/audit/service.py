@@ -151,7 +151,11 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
             break
         for row in chunk:
             fields = {name: getattr(row, name) for name in HASHED_FIELDS}
-            if row.seq != expected_seq or row.prev_hash != prev or event_hash(prev, fields) != row.hash:
+            if (
+                row.seq != expected_seq
+                or row.prev_hash != prev
+                or event_hash(prev, fields) != row.hash
+            ):
                 return ChainReport(False, expected_seq - 1, expected_seq, count)
             prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
         last = chunk[-1].seq

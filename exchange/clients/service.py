@@ -42,7 +42,9 @@ class ClientService:
             candidate = Client(
                 id=client_id,
                 hetu_lookup=self._lookup_key(hetu),
-                hetu_encrypted=seal(self.keys.hetu_encryption_key, hetu.encode(), self._aad(client_id)),
+                hetu_encrypted=seal(
+                    self.keys.hetu_encryption_key, hetu.encode(), self._aad(client_id)
+                ),
             )
             try:
                 with self.session.begin_nested():
@@ -53,9 +55,18 @@ class ClientService:
                 client = self.find(hetu)
                 if client is None:
                     raise
-        audit.record(self.session, actor, "client.lookup", resource_type="client", resource_id=client.id, client_ref=client.id)
+        audit.record(
+            self.session,
+            actor,
+            "client.lookup",
+            resource_type="client",
+            resource_id=client.id,
+            client_ref=client.id,
+        )
         return client, created
 
     def hetu_of(self, client: Client) -> str:
         """Decrypt a client's identity code (for receipts addressed to the client)."""
-        return unseal(self.keys.hetu_encryption_key, client.hetu_encrypted, self._aad(client.id)).decode()
+        return unseal(
+            self.keys.hetu_encryption_key, client.hetu_encrypted, self._aad(client.id)
+        ).decode()

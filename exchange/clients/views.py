@@ -18,7 +18,7 @@ blp = ApiBlueprint("clients", __name__, url_prefix="/v1/clients", description="C
 
 @blp.route("/lookup")
 class ClientLookup(MethodView):
-    @blp.doc(security=[{"oauth2": ["clients:manage"]}, {"oauth2": ["consents:write"]}])
+    @blp.protected("clients:manage", "consents:write", acting_user=True, errors=(413, 415, 422))
     @require_scopes("clients:manage", "consents:write")
     @blp.arguments(ClientLookupRequest)
     @blp.response(200, ClientLookupResponse)
@@ -28,5 +28,7 @@ class ClientLookup(MethodView):
         Needs `X-Acting-User`. The identity code is stored only encrypted;
         the answer is the opaque id used everywhere else."""
         acting_user(authenticate())
-        client, created = ClientService(db_session(), runtime().keys).lookup(body["hetu"], current_actor())
+        client, created = ClientService(db_session(), runtime().keys).lookup(
+            body["hetu"], current_actor()
+        )
         return {"id": client.id, "created": created}

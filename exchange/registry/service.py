@@ -51,11 +51,16 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def _validate(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise Invalid("The registry file must be a JSON object.", errors=[FieldError("$", "Not an object.")])
+        raise Invalid(
+            "The registry file must be a JSON object.", errors=[FieldError("$", "Not an object.")]
+        )
     try:
         loaded: dict[str, Any] = RegistryFile().load(data)
     except ValidationError as exc:
-        raise Invalid("The registry file has invalid entries; nothing was loaded.", errors=flatten_errors(exc.messages)) from exc
+        raise Invalid(
+            "The registry file has invalid entries; nothing was loaded.",
+            errors=flatten_errors(exc.messages),
+        ) from exc
     return loaded
 
 
@@ -63,7 +68,9 @@ def _check_references(session: Session, data: dict[str, Any]) -> None:
     known = {entry["id"] for entry in data["organizations"]}
     known |= set(session.execute(select(Organization.id)).scalars())
     errors = [
-        FieldError(f"{section}[{index}].organization", f"Unknown organization {entry['organization']!r}.")
+        FieldError(
+            f"{section}[{index}].organization", f"Unknown organization {entry['organization']!r}."
+        )
         for section in ("oauth_clients", "users")
         for index, entry in enumerate(data[section])
         if entry["organization"] not in known
@@ -72,7 +79,14 @@ def _check_references(session: Session, data: dict[str, Any]) -> None:
         raise Invalid("The registry file has invalid entries; nothing was loaded.", errors=errors)
 
 
-def _upsert(session: Session, model: type[Any], key: Any, values: dict[str, Any], report: LoadReport, kind: str) -> None:
+def _upsert(
+    session: Session,
+    model: type[Any],
+    key: Any,
+    values: dict[str, Any],
+    report: LoadReport,
+    kind: str,
+) -> None:
     row = session.get(model, key)
     if row is None:
         session.add(model(**values))
@@ -94,24 +108,51 @@ def load_registry(session: Session, data: Any) -> LoadReport:
     _check_references(session, registry)
     report = LoadReport()
     for org in registry["organizations"]:
-        _upsert(session, Organization, org["id"], {
-            "id": org["id"], "name": org["name"], "kind": org["kind"],
-            "business_id": org["business_id"], "jwks": org["jwks"], "webhook_url": org["webhook_url"],
-        }, report, "organizations")
+        _upsert(
+            session,
+            Organization,
+            org["id"],
+            {
+                "id": org["id"],
+                "name": org["name"],
+                "kind": org["kind"],
+                "business_id": org["business_id"],
+                "jwks": org["jwks"],
+                "webhook_url": org["webhook_url"],
+            },
+            report,
+            "organizations",
+        )
     session.flush()
     for client in registry["oauth_clients"]:
-        _upsert(session, OAuthClient, client["client_id"], {
-            "client_id": client["client_id"], "organization_id": client["organization"],
-            "scopes": sorted(set(client["scopes"])), "jwks": client["jwks"], "active": client["active"],
-        }, report, "oauth_clients")
+        _upsert(
+            session,
+            OAuthClient,
+            client["client_id"],
+            {
+                "client_id": client["client_id"],
+                "organization_id": client["organization"],
+                "scopes": sorted(set(client["scopes"])),
+                "jwks": client["jwks"],
+                "active": client["active"],
+            },
+            report,
+            "oauth_clients",
+        )
     for user in registry["users"]:
         values = {
-            "username": user["username"], "organization_id": user["organization"], "name": user["name"],
-            "roles": sorted(set(user["roles"])), "active": user["active"],
+            "username": user["username"],
+            "organization_id": user["organization"],
+            "name": user["name"],
+            "roles": sorted(set(user["roles"])),
+            "active": user["active"],
         }
         existing = session.get(User, user["username"])
         password = user["password"]
-        if password is not None and not (existing and verify_password(existing.password_hash, password)):
+        # The file is the source of truth: no password there means no web sign-in.
+        if password is None:
+            values["password_hash"] = None
+        elif not (existing and verify_password(existing.password_hash, password)):
             values["password_hash"] = hash_password(password)
         _upsert(session, User, user["username"], values, report, "users")
     session.flush()
