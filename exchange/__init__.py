@@ -79,7 +79,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         rate_limiter=MovingWindowRateLimiter(rate_storage),
     )
 
+    from consent.statutes import StatuteTable, default_statutes
     from exchange.clients.views import blp as clients_blp
+    from exchange.consents.views import blp as consents_blp
     from exchange.oauth import setup_oauth
     from exchange.ops import blp as ops_blp
     from exchange.problems import ExchangeApi, register_error_handlers
@@ -104,6 +106,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         },
     )
     api.register_blueprint(clients_blp)
+    api.register_blueprint(consents_blp)
+    runtime_ = app.extensions[EXTENSION]
+    runtime_.extras["statutes"] = (
+        StatuteTable.load(settings["STATUTES_FILE"])
+        if settings["STATUTES_FILE"]
+        else default_statutes()
+    )
+    runtime_.extras["consent_withdrawal_listeners"] = []
 
     if embedded:
         log.warning(

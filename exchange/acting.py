@@ -14,6 +14,13 @@ from exchange.runtime import current_actor, db_session
 HEADER = "X-Acting-User"
 
 
+def optional_acting_user(principal: Principal) -> User | None:
+    """For reads: the acting user when the header is given (checked the same way), else None."""
+    if not request.headers.get(HEADER, "").strip():
+        return None
+    return acting_user(principal)
+
+
 def acting_user(principal: Principal, *roles: str) -> User:
     """The user named by ``X-Acting-User``: existing, active, of the token's organization,
     holding one of ``roles`` (any role when none are given). Refusals are 403 and audited."""

@@ -81,6 +81,15 @@ SETTINGS: dict[str, Setting] = {
         300, _int, "How far ahead a client assertion's `exp` may lie, in seconds (at most 300)."
     ),
     "CLOCK_SKEW": Setting(30, _int, "Leeway in seconds for `exp`/`nbf`/`iat` checks."),
+    "CONSENT_MAX_MONTHS": Setting(
+        24, _int, "Longest validity of a consent, in months from its valid_from."
+    ),
+    "STATUTES_FILE": Setting(
+        None,
+        _optional,
+        "A reviewed statute table (JSON) replacing the packaged one: which recipient kind may "
+        "receive which category for which purpose without consent, and under which law.",
+    ),
     "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
     "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),
     "SWAGGER_UI_URL": Setting(

@@ -1,0 +1,1 @@
+"""Consents as stored and served: recording, approval, withdrawal, decisions, receipts."""

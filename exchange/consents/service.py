@@ -1,0 +1,510 @@
+"""Consent service: recording, approval, withdrawal, visibility, decisions.
+
+The rules live in ``consent`` (pure); this module loads and stores rows,
+applies the SPEC visibility rule and writes the audit events.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+
+from adapters.db import utcnow
+from adapters.keys import KeyStore
+from consent import model
+from consent.decision import Decision, DisclosureRequest, decide
+from consent.errors import TransitionNotAllowed
+from consent.model import ConsentRecord, local_date
+from consent.statutes import StatuteTable
+from consent.texts import render_consent_text
+from exchange import audit
+from exchange.audit import Actor
+from exchange.clients.models import Client
+from exchange.clients.service import ClientService
+from exchange.consents.models import (
+    APPROVER,
+    RECIPIENT,
+    RECORDER,
+    SOURCE,
+    Consent,
+    ConsentEvent,
+    ConsentParty,
+)
+from exchange.consents.receipts import build_receipt, sign_receipt
+from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
+from exchange.registry.models import Organization
+
+WithdrawalListener = Callable[[Session, Consent], None]
+AUDIT_ACTIONS = {
+    "approved": "consent.approve",
+    "rejected": "consent.reject",
+    "withdrawn": "consent.withdraw",
+}
+
+
+def to_record(row: Consent) -> ConsentRecord:
+    """The pure-domain view of a stored consent."""
+    return ConsentRecord(
+        id=row.id,
+        client_id=row.client_id,
+        decision=row.decision,
+        status=row.status,
+        sources=frozenset(row.sources),
+        recipients=frozenset(row.recipients),
+        categories=frozenset(row.categories),
+        purposes=frozenset(row.purposes),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        recorded_at=row.recorded_at,
+        recorded_by_user=row.recorded_by_user,
+        grantor_type=row.grantor_type,
+        approved_by_user=row.decided_by_user if row.status != model.REJECTED else None,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Consent]
+    next_cursor: str | None
+
+
+def _encode_cursor(row: Consent) -> str:
+    raw = f"{row.recorded_at.isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, consent_id = raw.split("|", 1)
+        return dt.datetime.fromisoformat(moment), consent_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid(
+            "The cursor is not valid.", errors=[FieldError("cursor", "Not a cursor.")]
+        ) from exc
+
+
+class ConsentService:
+    def __init__(
+        self,
+        session: Session,
+        keys: KeyStore,
+        statutes: StatuteTable,
+        max_months: int,
+        listeners: Sequence[WithdrawalListener] = (),
+    ) -> None:
+        self.session = session
+        self.keys = keys
+        self.statutes = statutes
+        self.max_months = max_months
+        self.listeners = listeners
+
+    # --- look-ups ------------------------------------------------------------------
+
+    def _client(self, ref: dict[str, str], actor: Actor, *, create: bool) -> Client | None:
+        if "hetu" in ref:
+            clients = ClientService(self.session, self.keys)
+            if create:
+                return clients.lookup(ref["hetu"], actor)[0]
+            return clients.find(ref["hetu"])
+        return self.session.get(Client, ref["id"])
+
+    def _organizations(self, ids: set[str]) -> dict[str, Organization]:
+        rows = self.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
+        return {row.id: row for row in rows}
+
+    def visible(self, consent_id: str, organization: str, action: str = "consent.read") -> Consent:
+        """The consent if ``organization`` may see it; otherwise 404 (audited)."""
+        row = self.session.execute(
+            select(Consent).where(
+                Consent.id == consent_id,
+                exists().where(
+                    ConsentParty.consent_id == Consent.id,
+                    ConsentParty.organization_id == organization,
+                ),
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(
+                "No such consent.",
+                code="consent_not_found",
+                audit=Denial(action, resource_type="consent", resource_id=consent_id[:128]),
+            )
+        return row
+
+    # --- recording -----------------------------------------------------------------
+
+    def record(
+        self, body: dict[str, Any], organization: str, username: str, actor: Actor
+    ) -> Consent:
+        """Record a consent: a permit as ``pending``, a ban ``active`` at once."""
+        now = utcnow()
+        today = local_date(now)
+        valid_from: dt.date = body.get("valid_from") or today
+        self._check_terms(body, valid_from, today)
+        orgs = self._organizations({*body["sources"], *body["recipients"]})
+        unknown = [
+            FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
+            for group in ("sources", "recipients")
+            for index, org_id in enumerate(body[group])
+            if org_id not in orgs
+        ]
+        if unknown:
+            raise Invalid("The consent names unknown organizations.", errors=unknown)
+        client = self._client(body["client"], actor, create=True)
+        if client is None:
+            raise Invalid("No such client.", errors=[FieldError("client.id", "Unknown client id.")])
+        supersedes = None
+        if body.get("supersedes"):
+            old = self.visible(body["supersedes"], organization, "consent.record")
+            if old.client_id != client.id:
+                raise Invalid(
+                    "A consent can only replace one of the same client.",
+                    errors=[FieldError("supersedes", "Another client's consent.")],
+                )
+            supersedes = old.id
+
+        grantor = body["grantor"]
+        text = render_consent_text(
+            body["language"],
+            decision=body["decision"],
+            grantor_type=grantor["type"],
+            grantor_name=grantor.get("name"),
+            sources=[orgs[o].name for o in body["sources"]],
+            recipients=[orgs[o].name for o in body["recipients"]],
+            categories=body["categories"],
+            purposes=body["purposes"],
+            valid_from=valid_from,
+            valid_until=body["valid_until"],
+        )
+        row = Consent(
+            id=str(uuid.uuid4()),
+            client_id=client.id,
+            decision=body["decision"],
+            status=model.initial_status(body["decision"]),
+            sources=list(body["sources"]),
+            recipients=list(body["recipients"]),
+            categories=list(body["categories"]),
+            purposes=list(body["purposes"]),
+            valid_from=valid_from,
+            valid_until=body["valid_until"],
+            grantor_type=grantor["type"],
+            grantor_name=grantor.get("name"),
+            method=body["method"],
+            evidence=dict(body["evidence"]),
+            language=body["language"],
+            text_version=text.version,
+            text_sha256=text.sha256,
+            text=text.text,
+            supersedes=supersedes,
+            recorded_at=now,
+            recorded_by_org=organization,
+            recorded_by_user=username,
+        )
+        parties = {(organization, RECORDER)}
+        parties |= {(org_id, SOURCE) for org_id in body["sources"]}
+        parties |= {(org_id, RECIPIENT) for org_id in body["recipients"]}
+        row.parties = [ConsentParty(organization_id=o, role=r) for o, r in sorted(parties)]
+        row.events = [
+            ConsentEvent(
+                at=now,
+                action="recorded",
+                status=row.status,
+                organization_id=organization,
+                username=username,
+            )
+        ]
+        self.session.add(row)
+        self.session.flush()
+        audit.record(
+            self.session,
+            actor,
+            "consent.record",
+            resource_type="consent",
+            resource_id=row.id,
+            client_ref=client.id,
+            basis_type="consent",
+            basis_ref=row.id,
+        )
+        if row.status == model.ACTIVE:
+            self._retire_superseded(row, organization, username, actor, now)
+        return row
+
+    def _check_terms(self, body: dict[str, Any], valid_from: dt.date, today: dt.date) -> None:
+        terms = model.Terms(
+            decision=body["decision"],
+            grantor_type=body["grantor"]["type"],
+            method=body["method"],
+            evidence=body["evidence"],
+            valid_from=valid_from,
+            valid_until=body["valid_until"],
+        )
+        problems = model.term_violations(terms, today, self.max_months)
+        if problems:
+            raise Invalid(
+                "The consent breaks a rule.",
+                errors=[FieldError(problem.field, problem.message) for problem in problems],
+            )
+
+    # --- transitions -----------------------------------------------------------------
+
+    def _transition(
+        self,
+        row: Consent,
+        change: Callable[[ConsentRecord], ConsentRecord],
+        action: str,
+        organization: str,
+        username: str,
+        reason: str | None,
+        actor: Actor,
+    ) -> dt.datetime:
+        now = utcnow()
+        try:
+            updated = change(to_record(row))
+        except TransitionNotAllowed as exc:
+            denial = Denial(
+                AUDIT_ACTIONS[action], "consent", row.id, client_ref=row.client_id, reason=exc.code
+            )
+            if exc.code == "four_eyes_required":
+                raise Forbidden(exc.message, code=exc.code, audit=denial) from exc
+            raise Conflict(exc.message, code=exc.code, audit=denial) from exc
+        row.status = updated.status
+        row.events.append(
+            ConsentEvent(
+                at=now,
+                action=action,
+                status=row.status,
+                organization_id=organization,
+                username=username,
+                reason=reason,
+            )
+        )
+        audit.record(
+            self.session,
+            actor,
+            AUDIT_ACTIONS[action],
+            resource_type="consent",
+            resource_id=row.id,
+            client_ref=row.client_id,
+            basis_type="consent",
+            basis_ref=row.id,
+            reason=reason,
+        )
+        return now
+
+    def approve(self, consent_id: str, organization: str, username: str, actor: Actor) -> Consent:
+        """``pending → active`` by a social worker who did not record it."""
+        row = self.visible(consent_id, organization, "consent.approve")
+        now = self._transition(
+            row,
+            lambda r: model.approve(r, username, utcnow()),
+            "approved",
+            organization,
+            username,
+            None,
+            actor,
+        )
+        row.decided_at, row.decided_by_org, row.decided_by_user = now, organization, username
+        if (organization, APPROVER) not in {(p.organization_id, p.role) for p in row.parties}:
+            row.parties.append(ConsentParty(organization_id=organization, role=APPROVER))
+        self._retire_superseded(row, organization, username, actor, now)
+        return row
+
+    def reject(
+        self, consent_id: str, organization: str, username: str, reason: str, actor: Actor
+    ) -> Consent:
+        """``pending → rejected``, with the reason."""
+        row = self.visible(consent_id, organization, "consent.reject")
+        now = self._transition(
+            row,
+            lambda r: model.reject(r, utcnow()),
+            "rejected",
+            organization,
+            username,
+            reason,
+            actor,
+        )
+        row.decided_at, row.decided_by_org, row.decided_by_user = now, organization, username
+        row.decision_reason = reason
+        if (organization, APPROVER) not in {(p.organization_id, p.role) for p in row.parties}:
+            row.parties.append(ConsentParty(organization_id=organization, role=APPROVER))
+        return row
+
+    def withdraw(
+        self, consent_id: str, organization: str, username: str, reason: str, actor: Actor
+    ) -> Consent:
+        """``active → withdrawn`` at once; listeners (packets, notifications) are told."""
+        row = self.visible(consent_id, organization, "consent.withdraw")
+        self._withdraw(row, organization, username, reason, actor)
+        return row
+
+    def _withdraw(
+        self, row: Consent, organization: str, username: str, reason: str, actor: Actor
+    ) -> None:
+        now = self._transition(
+            row,
+            lambda r: model.withdraw(r, utcnow()),
+            "withdrawn",
+            organization,
+            username,
+            reason,
+            actor,
+        )
+        row.withdrawn_at, row.withdrawn_by_org, row.withdrawn_by_user = now, organization, username
+        row.withdrawal_reason = reason
+        self.session.flush()
+        for listener in self.listeners:
+            listener(self.session, row)
+
+    def _retire_superseded(
+        self, row: Consent, organization: str, username: str, actor: Actor, now: dt.datetime
+    ) -> None:
+        if row.supersedes is None:
+            return
+        old = self.session.get(Consent, row.supersedes)
+        if old is not None and to_record(old).status_at(now) == model.ACTIVE:
+            self._withdraw(old, organization, username, f"Replaced by consent {row.id}.", actor)
+
+    # --- reading -------------------------------------------------------------------
+
+    def read(self, consent_id: str, organization: str, actor: Actor) -> Consent:
+        row = self.visible(consent_id, organization)
+        audit.record(
+            self.session,
+            actor,
+            "consent.read",
+            resource_type="consent",
+            resource_id=row.id,
+            client_ref=row.client_id,
+        )
+        return row
+
+    def list_visible(self, organization: str, args: dict[str, Any], actor: Actor) -> Page:
+        """The organization's visible consents, newest first, with cursor pagination."""
+        today = local_date(utcnow())
+        query = select(Consent).where(
+            exists().where(
+                ConsentParty.consent_id == Consent.id, ConsentParty.organization_id == organization
+            )
+        )
+        if "client_id" in args:
+            query = query.where(Consent.client_id == args["client_id"])
+        status = args.get("status")
+        if status == model.EXPIRED:
+            query = query.where(Consent.status == model.ACTIVE, Consent.valid_until < today)
+        elif status == model.ACTIVE:
+            query = query.where(Consent.status == model.ACTIVE, Consent.valid_until >= today)
+        elif status:
+            query = query.where(Consent.status == status)
+        if "expiring_within" in args:
+            query = query.where(
+                Consent.status == model.ACTIVE,
+                Consent.valid_until >= today,
+                Consent.valid_until <= today + dt.timedelta(days=args["expiring_within"]),
+            )
+        if "cursor" in args:
+            moment, consent_id = _decode_cursor(args["cursor"])
+            query = query.where(
+                or_(
+                    Consent.recorded_at < moment,
+                    and_(Consent.recorded_at == moment, Consent.id < consent_id),
+                )
+            )
+        limit = args["limit"]
+        rows = list(
+            self.session.execute(
+                query.order_by(Consent.recorded_at.desc(), Consent.id.desc()).limit(limit + 1)
+            ).scalars()
+        )
+        next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        items = rows[:limit]
+        audit.record(
+            self.session,
+            actor,
+            "consent.read",
+            resource_type="consent_list",
+            resource_id=str(len(items)),
+            client_ref=args.get("client_id"),
+        )
+        return Page(items, next_cursor)
+
+    # --- decisions -----------------------------------------------------------------
+
+    def client_records(self, client_id: str) -> list[ConsentRecord]:
+        rows = self.session.execute(select(Consent).where(Consent.client_id == client_id)).scalars()
+        return [to_record(row) for row in rows]
+
+    def check(self, body: dict[str, Any], organization: str, actor: Actor) -> Decision:
+        """Decide a disclosure for each category; every decision is audited with its basis."""
+        if organization not in (body["source"], body["recipient"]):
+            raise Forbidden(
+                "You can check only disclosures your organization sends or receives.",
+                code="not_a_party",
+                audit=Denial("consent.check", reason="not_a_party"),
+            )
+        orgs = self._organizations({body["source"], body["recipient"]})
+        unknown = [
+            FieldError(name, f"Unknown organization {body[name]!r}.")
+            for name in ("source", "recipient")
+            if body[name] not in orgs
+        ]
+        if unknown:
+            raise Invalid("The check names unknown organizations.", errors=unknown)
+        client = self._client(body["client"], actor, create=False)
+        if client is None and "id" in body["client"]:
+            raise NotFound("No such client.", code="client_not_found")
+        records = self.client_records(client.id) if client is not None else []
+        request = DisclosureRequest(
+            source=body["source"],
+            source_kind=orgs[body["source"]].kind,
+            recipient=body["recipient"],
+            recipient_kind=orgs[body["recipient"]].kind,
+            purpose=body["purpose"],
+            categories=tuple(body["categories"]),
+            at=utcnow(),
+        )
+        decision = decide(records, self.statutes, request)
+        for item in decision.decisions:
+            audit.record(
+                self.session,
+                actor,
+                "consent.check",
+                "allowed" if item.allowed else "denied",
+                resource_type="disclosure",
+                resource_id=f"{body['source']}>{body['recipient']}:{body['purpose']}:{item.category}"[
+                    :128
+                ],
+                client_ref=client.id if client is not None else None,
+                basis_type=item.basis,
+                basis_ref=item.statute if item.basis == "statute" else item.consent_id,
+                reason=item.reason_code,
+            )
+        return decision
+
+    # --- receipts ------------------------------------------------------------------
+
+    def receipt(
+        self, consent_id: str, organization: str, issuer: str, actor: Actor
+    ) -> tuple[Consent, dict[str, Any], str, dict[str, Organization]]:
+        """The consent, its receipt, the receipt's JWS, and the organizations it names."""
+        row = self.visible(consent_id, organization)
+        orgs = self._organizations({*row.sources, *row.recipients})
+        document = build_receipt(row, to_record(row).status_at(utcnow()), orgs, issuer)
+        audit.record(
+            self.session,
+            actor,
+            "consent.read",
+            resource_type="consent_receipt",
+            resource_id=row.id,
+            client_ref=row.client_id,
+        )
+        return row, document, sign_receipt(document, self.keys), orgs

@@ -1,0 +1,222 @@
+"""Consent endpoints (SPEC section 4, "Consents")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, render_template
+from flask.views import MethodView
+
+from adapters.db import utcnow
+from exchange.acting import acting_user, optional_acting_user
+from exchange.consents.models import Consent
+from exchange.consents.receipts import page_context
+from exchange.consents.service import ConsentService, to_record
+from exchange.http import ApiBlueprint
+from exchange.oauth import authenticate, require_scopes
+from exchange.runtime import current_actor, db_session, runtime
+from schemas.consents import (
+    ConsentCheckOut,
+    ConsentCheckRequest,
+    ConsentCreate,
+    ConsentListArgs,
+    ConsentOut,
+    ConsentPage,
+    Reason,
+    ReceiptArgs,
+    ReceiptOut,
+)
+
+blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Consents")
+
+
+def service() -> ConsentService:
+    rt = runtime()
+    return ConsentService(
+        db_session(),
+        rt.keys,
+        rt.extras["statutes"],
+        rt.config["CONSENT_MAX_MONTHS"],
+        rt.extras.get("consent_withdrawal_listeners", ()),
+    )
+
+
+def present(row: Consent) -> dict[str, Any]:
+    """A consent as the API shows it: the status now, stamps grouped."""
+
+    def stamp(org: str | None, user: str | None, at: Any) -> dict[str, Any] | None:
+        return {"organization": org, "user": user, "at": at} if org else None
+
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "decision": row.decision,
+        "status": to_record(row).status_at(utcnow()),
+        "grantor": {
+            "type": row.grantor_type,
+            **({"name": row.grantor_name} if row.grantor_name else {}),
+        },
+        "sources": row.sources,
+        "recipients": row.recipients,
+        "categories": row.categories,
+        "purposes": row.purposes,
+        "valid_from": row.valid_from,
+        "valid_until": row.valid_until,
+        "method": row.method,
+        "evidence": row.evidence,
+        "language": row.language,
+        "consent_text": {
+            "version": row.text_version,
+            "sha256": row.text_sha256,
+            "language": row.language,
+            "text": row.text,
+        },
+        "supersedes": row.supersedes,
+        "recorded": stamp(row.recorded_by_org, row.recorded_by_user, row.recorded_at),
+        "decided": stamp(row.decided_by_org, row.decided_by_user, row.decided_at),
+        "withdrawn": stamp(row.withdrawn_by_org, row.withdrawn_by_user, row.withdrawn_at),
+        "events": row.events,
+    }
+
+
+@blp.route("/consents")
+class Consents(MethodView):
+    @blp.protected("consents:write", acting_user=True, errors=(404, 413, 415, 422))
+    @require_scopes("consents:write")
+    @blp.arguments(ConsentCreate)
+    @blp.response(201, ConsentOut)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Record a consent.
+
+        A `permit` is recorded as `pending` and needs a social worker's approval;
+        a `deny` (disclosure ban) is `active` at once. The plain-language text the
+        client saw is stored with its template version and hash."""
+        principal = authenticate()
+        user = acting_user(principal)
+        row = service().record(body, principal.organization, user.username, current_actor())
+        return present(row)
+
+    @blp.protected("consents:read", errors=(422,))
+    @require_scopes("consents:read")
+    @blp.arguments(ConsentListArgs, location="query")
+    @blp.response(200, ConsentPage)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List the consents your organization may see (newest first).
+
+        Filters: `client_id`, `status` (`expired` is computed), `expiring_within`
+        (days; active consents ending that soon, for reminders)."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        page = service().list_visible(principal.organization, args, current_actor())
+        return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/consents/<string:consent_id>")
+class ConsentItem(MethodView):
+    @blp.protected("consents:read", errors=(404,))
+    @require_scopes("consents:read")
+    @blp.response(200, ConsentOut)
+    def get(self, consent_id: str) -> dict[str, Any]:
+        """A consent with its event history."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        return present(service().read(consent_id, principal.organization, current_actor()))
+
+
+@blp.route("/consents/<string:consent_id>/approve")
+class ConsentApprove(MethodView):
+    @blp.protected("consents:approve", acting_user=True, errors=(404, 409))
+    @require_scopes("consents:approve")
+    @blp.response(200, ConsentOut)
+    def post(self, consent_id: str) -> dict[str, Any]:
+        """Approve a pending consent (`pending → active`).
+
+        The acting user must be a social worker and not the person who recorded it."""
+        principal = authenticate()
+        user = acting_user(principal, "social_worker")
+        row = service().approve(consent_id, principal.organization, user.username, current_actor())
+        return present(row)
+
+
+@blp.route("/consents/<string:consent_id>/reject")
+class ConsentReject(MethodView):
+    @blp.protected("consents:approve", acting_user=True, errors=(404, 409, 413, 415, 422))
+    @require_scopes("consents:approve")
+    @blp.arguments(Reason)
+    @blp.response(200, ConsentOut)
+    def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
+        """Reject a pending consent, with the reason (`pending → rejected`)."""
+        principal = authenticate()
+        user = acting_user(principal, "social_worker")
+        row = service().reject(
+            consent_id, principal.organization, user.username, body["reason"], current_actor()
+        )
+        return present(row)
+
+
+@blp.route("/consents/<string:consent_id>/withdraw")
+class ConsentWithdraw(MethodView):
+    @blp.protected("consents:write", acting_user=True, errors=(404, 409, 413, 415, 422))
+    @require_scopes("consents:write")
+    @blp.arguments(Reason)
+    @blp.response(200, ConsentOut)
+    def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
+        """Withdraw a consent on the client's request; effective immediately everywhere.
+
+        The acting user is recorded as the person who took the client's request."""
+        principal = authenticate()
+        user = acting_user(principal)
+        row = service().withdraw(
+            consent_id, principal.organization, user.username, body["reason"], current_actor()
+        )
+        return present(row)
+
+
+@blp.route("/consents/<string:consent_id>/receipt")
+class ConsentReceipt(MethodView):
+    @blp.protected("consents:read", errors=(404,))
+    @require_scopes("consents:read")
+    @blp.arguments(ReceiptArgs, location="query")
+    @blp.response(200, ReceiptOut)
+    @blp.alt_response(200, content_type="text/html", description="Printable page (`format=html`)")
+    def get(self, args: dict[str, Any], consent_id: str) -> Any:
+        """The client's receipt: signed JSON (JWS, service key) or a printable page."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        row, document, signed, orgs = service().receipt(
+            consent_id, principal.organization, runtime().config["ISSUER"], current_actor()
+        )
+        if args["format"] == "html":
+            html = render_template("receipt.html", **page_context(row, document, orgs))
+            return Response(html, mimetype="text/html")
+        return {"receipt": document, "jws": signed}
+
+
+@blp.route("/consent-checks")
+class ConsentChecks(MethodView):
+    @blp.protected("consents:read", errors=(404, 413, 415, 422))
+    @require_scopes("consents:read")
+    @blp.arguments(ConsentCheckRequest)
+    @blp.response(200, ConsentCheckOut)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Would this disclosure be allowed now? One decision per category, with its basis.
+
+        Only the source or the recipient organization may ask."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        decision = service().check(body, principal.organization, current_actor())
+        language = body["language"]
+        return {
+            "allowed": decision.allowed,
+            "decisions": [
+                {
+                    "category": item.category,
+                    "allowed": item.allowed,
+                    "basis": item.basis,
+                    "consent_id": item.consent_id,
+                    "statute": item.statute,
+                    "reason": item.reason_in(language),
+                }
+                for item in decision.decisions
+            ],
+        }
