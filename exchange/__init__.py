@@ -82,8 +82,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from consent.statutes import StatuteTable, default_statutes
     from exchange.clients.views import blp as clients_blp
     from exchange.consents.views import blp as consents_blp
+    from exchange.continuity.views import blp as continuity_blp
     from exchange.oauth import setup_oauth
     from exchange.ops import blp as ops_blp
+    from exchange.packets.views import blp as packets_blp
     from exchange.problems import ExchangeApi, register_error_handlers
 
     register_error_handlers(app)
@@ -107,13 +109,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     api.register_blueprint(clients_blp)
     api.register_blueprint(consents_blp)
+    api.register_blueprint(packets_blp)
+    api.register_blueprint(continuity_blp)
     runtime_ = app.extensions[EXTENSION]
     runtime_.extras["statutes"] = (
         StatuteTable.load(settings["STATUTES_FILE"])
         if settings["STATUTES_FILE"]
         else default_statutes()
     )
-    runtime_.extras["consent_withdrawal_listeners"] = []
+    runtime_.extras["consent_withdrawal_listeners"] = [block_packets_on_withdrawal]
 
     if embedded:
         log.warning(
@@ -121,6 +125,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             "Not for production."
         )
     return app
+
+
+def block_packets_on_withdrawal(session: Any, consent: Any) -> None:
+    """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
+    from exchange.packets.service import PacketService
+    from exchange.runtime import current_actor, runtime
+
+    rt = runtime()
+    PacketService(session, rt.keys, rt.extras["statutes"]).on_consent_withdrawn(
+        consent, current_actor()
+    )
 
 
 def _scope_docs() -> dict[str, str]:

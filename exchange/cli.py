@@ -73,6 +73,34 @@ def serve(host: str, port: int, workers: int) -> None:
     run(host, port, workers)
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Run one round and exit (for cron or tests).")
+@click.option(
+    "--interval",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1, 3600),
+    help="Seconds between rounds.",
+)
+def worker(once: bool, interval: int) -> None:
+    """Record deadlines: open packets past respond_by become expired (and show as escalations)."""
+    import time
+
+    from exchange.audit import Actor
+    from exchange.packets.service import PacketService
+
+    app = _app()
+    rt = _runtime(app)
+    actor = Actor(client_id="exchange-worker", request_id="worker")
+    while True:
+        with app.app_context(), rt.db.unit_of_work() as session:
+            expired = PacketService(session, rt.keys, rt.extras["statutes"]).expire_overdue(actor)
+        click.echo(json.dumps({"expired": expired}))
+        if once:
+            return
+        time.sleep(interval)
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -191,6 +219,18 @@ def keys_init() -> None:
     directory = _settings()["KEYS_DIR"]
     created = init_keys(directory)
     click.echo(f"created: {', '.join(created)}" if created else "all keys present; nothing created")
+
+
+@keys.command("rewrap")
+def keys_rewrap() -> None:
+    """Wrap every stored data key with the newest key-encryption key (after ``keys rotate``)."""
+    from exchange.packets.service import PacketService
+
+    app = _app()
+    rt = _runtime(app)
+    with app.app_context(), rt.db.unit_of_work() as session:
+        count = PacketService(session, rt.keys, rt.extras["statutes"]).rewrap_all()
+    click.echo(json.dumps({"rewrapped": count, "kek_version": rt.keys.kek_version}))
 
 
 @keys.command("rotate")

@@ -7,7 +7,7 @@ written after the action's own changes are rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,9 @@ class ExchangeError(Exception):
     code: str = "error"
     audit: Denial | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Work that must persist although the request fails (e.g. blocking a packet whose legal
+    # basis is gone); run with the session after the request's own changes are rolled back.
+    followup: Callable[[Any], None] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)

@@ -138,6 +138,7 @@ class Metrics:
 def _finish_unit_of_work(response: Response) -> Response:
     session = g.get("db_session")
     denials = g.pop("denials", [])
+    followups = g.pop("followups", [])
     try:
         if response.status_code < 400:
             if session is not None:
@@ -145,8 +146,10 @@ def _finish_unit_of_work(response: Response) -> Response:
             return response
         if session is not None:
             session.rollback()
-        if denials:
+        if denials or followups:
             session = db_session()
+            for work in followups:
+                work(session)
             actor = current_actor()
             for denial in denials:
                 audit.record(

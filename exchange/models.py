@@ -3,6 +3,8 @@
 from exchange.audit.models import AuditEvent, AuditHead
 from exchange.clients.models import Client
 from exchange.consents.models import Consent, ConsentEvent, ConsentParty
+from exchange.continuity.models import Lead, LeadHistory
+from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.registry.models import OAuthClient, Organization, User
 
 __all__ = [
@@ -12,7 +14,12 @@ __all__ = [
     "Consent",
     "ConsentEvent",
     "ConsentParty",
+    "IdempotencyRecord",
+    "Lead",
+    "LeadHistory",
     "OAuthClient",
     "Organization",
+    "Packet",
+    "PacketEvent",
     "User",
 ]

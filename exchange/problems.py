@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from exchange import errors
 from exchange.errors import ExchangeError, FieldError
-from exchange.runtime import queue_denial
+from exchange.runtime import queue_denial, queue_followup
 from schemas import flatten_errors
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def handle_exchange_error(error: ExchangeError) -> Response:
     status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
     if error.audit is not None:
         queue_denial(error.audit)
+    if error.followup is not None:
+        queue_followup(error.followup)
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = (

@@ -7,6 +7,7 @@ opened lazily and committed (or rolled back) once, by ``exchange.http``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,11 @@ def current_actor() -> Actor:
     """Who is acting in this request, as far as it is known yet."""
     actor: Actor | None = g.get("actor")
     return actor if actor is not None else Actor(request_id=g.get("request_id"))
+
+
+def queue_followup(work: Callable[[Session], None]) -> None:
+    """Remember work to do in a fresh transaction after the request's changes are rolled back."""
+    g.setdefault("followups", []).append(work)
 
 
 def queue_denial(denial: Denial) -> None:

@@ -126,8 +126,11 @@ def _seal_pending(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, _previous_transaction: Any) -> None:
-    discard_pending(session)
+def _drop_pending(session: Session, previous_transaction: Any) -> None:
+    # A savepoint rolled back inside a request undoes only its own work; the events
+    # queued for the rest of the transaction still belong to it.
+    if not previous_transaction.nested:
+        discard_pending(session)
 
 
 @dataclass(frozen=True)

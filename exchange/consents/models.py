@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from adapters.db import Base, utcnow
+from adapters.db import Base, UTCDateTime, utcnow
 
 # The roles an organization can have on a consent; each one may see it (SPEC section 4).
 RECORDER = "recorder"
@@ -41,14 +41,14 @@ class Consent(Base):
     text_sha256: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
     supersedes: Mapped[str | None] = mapped_column(ForeignKey("consent.id"))
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     recorded_by_org: Mapped[str] = mapped_column(ForeignKey("organization.id"))
     recorded_by_user: Mapped[str] = mapped_column(String(128))
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decided_by_org: Mapped[str | None] = mapped_column(String(64))
     decided_by_user: Mapped[str | None] = mapped_column(String(128))
     decision_reason: Mapped[str | None] = mapped_column(String(1000))
-    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     withdrawn_by_org: Mapped[str | None] = mapped_column(String(64))
     withdrawn_by_user: Mapped[str | None] = mapped_column(String(128))
     withdrawal_reason: Mapped[str | None] = mapped_column(String(1000))
@@ -87,7 +87,7 @@ class ConsentEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     consent_id: Mapped[str] = mapped_column(ForeignKey("consent.id"), index=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     action: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     organization_id: Mapped[str] = mapped_column(String(64))

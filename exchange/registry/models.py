@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, String
+from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from adapters.db import Base, utcnow
+from adapters.db import Base, UTCDateTime, utcnow
 
 
 class Organization(Base):
@@ -22,7 +22,7 @@ class Organization(Base):
     business_id: Mapped[str] = mapped_column(String(9))
     jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
     webhook_url: Mapped[str | None] = mapped_column(String(500))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OAuthClient(Base):
@@ -35,7 +35,7 @@ class OAuthClient(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 
@@ -51,4 +51,4 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JSON)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Responsibility never lapses: leads, staff changes, the unassigned queue, escalations."""

@@ -1,0 +1,125 @@
+"""Lead, staff-change and escalation endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from exchange.acting import acting_user, optional_acting_user
+from exchange.continuity.service import ContinuityService
+from exchange.errors import Denial, NotFound
+from exchange.http import ApiBlueprint
+from exchange.oauth import authenticate, require_scopes
+from exchange.packets.service import PacketService
+from exchange.packets.views import meta
+from exchange.runtime import current_actor, db_session, runtime
+from schemas.packets import (
+    DeactivateBody,
+    DeactivateOut,
+    EscalationsOut,
+    LeadAssign,
+    LeadOut,
+    UnassignedOut,
+)
+
+blp = ApiBlueprint(
+    "continuity", __name__, url_prefix="/v1", description="Leads, staff changes, escalations"
+)
+
+
+def lead_out(lead: Any) -> dict[str, Any]:
+    if lead is None:
+        return {"organization": None, "worker": None, "since": None}
+    return {"organization": lead.organization_id, "worker": lead.worker, "since": lead.since}
+
+
+@blp.route("/clients/<string:client_id>/lead")
+class ClientLead(MethodView):
+    @blp.protected(errors=(404,))
+    @require_scopes()
+    @blp.response(200, LeadOut)
+    def get(self, client_id: str) -> dict[str, Any]:
+        """The client's current lead, for organizations involved with the client."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        return lead_out(
+            ContinuityService(db_session()).lead_of(
+                client_id, principal.organization, current_actor()
+            )
+        )
+
+    @blp.protected("clients:manage", acting_user=True, errors=(404, 409, 413, 415, 422))
+    @require_scopes("clients:manage")
+    @blp.arguments(LeadAssign)
+    @blp.response(200, LeadOut)
+    def post(self, body: dict[str, Any], client_id: str) -> dict[str, Any]:
+        """Make a worker of your organization the lead (when there is none, or it is already yours).
+
+        Moving a client to another organization is always a `transfer` packet."""
+        principal = authenticate()
+        acting_user(principal)
+        lead = ContinuityService(db_session()).assign(
+            client_id, principal.organization, body["worker"], current_actor()
+        )
+        return lead_out(lead)
+
+
+@blp.route("/workers/<string:username>/deactivate")
+class WorkerDeactivate(MethodView):
+    @blp.protected("clients:manage", acting_user=True, errors=(404, 413, 415, 422))
+    @require_scopes("clients:manage")
+    @blp.arguments(DeactivateBody)
+    @blp.response(200, DeactivateOut)
+    def post(self, body: dict[str, Any], username: str) -> dict[str, Any]:
+        """A worker leaves: their leads and the packets addressed to them move to the successor,
+        or to the organization's unassigned queue when the successor is null."""
+        principal = authenticate()
+        acting_user(principal, "admin", "social_worker")
+        report = ContinuityService(db_session()).deactivate(
+            username, principal.organization, body["successor"], current_actor()
+        )
+        return {
+            "username": username,
+            "successor": report.successor,
+            "leads_moved": report.leads_moved,
+            "packets_moved": report.packets_moved,
+        }
+
+
+@blp.route("/organizations/<string:organization_id>/unassigned")
+class Unassigned(MethodView):
+    @blp.protected("clients:manage", errors=(404,))
+    @require_scopes("clients:manage")
+    @blp.response(200, UnassignedOut)
+    def get(self, organization_id: str) -> dict[str, Any]:
+        """Clients whose lead is this organization with no active worker."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        if organization_id != principal.organization:
+            raise NotFound(
+                "No such organization.",
+                code="organization_not_found",
+                audit=Denial("lead.read", "organization", organization_id[:128]),
+            )
+        return {"items": ContinuityService(db_session()).unassigned(organization_id)}
+
+
+@blp.route("/escalations")
+class Escalations(MethodView):
+    @blp.protected("packets:send", "clients:manage")
+    @require_scopes("packets:send", "clients:manage")
+    @blp.response(200, EscalationsOut)
+    def get(self) -> dict[str, Any]:
+        """Expired transfers, transfers due within three days, and unassigned clients."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        found = ContinuityService(db_session()).escalations(principal.organization)
+        packets = PacketService(db_session(), runtime().keys, runtime().extras["statutes"])
+        return {
+            "expired_transfers": [
+                meta(row, packets.status_of(row)) for row in found["expired_transfers"]
+            ],
+            "due_soon": [meta(row, packets.status_of(row)) for row in found["due_soon"]],
+            "unassigned_clients": found["unassigned_clients"],
+        }

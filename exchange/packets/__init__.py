@@ -1,0 +1,1 @@
+"""Handover packets: signed, encrypted, consent-checked hand-overs between organizations."""

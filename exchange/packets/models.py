@@ -1,0 +1,89 @@
+"""Packet tables: the packet (content only encrypted), its history, idempotency records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from adapters.db import Base, UTCDateTime, utcnow
+
+
+class Packet(Base):
+    """One hand-over. The original JWS (with the identity code and every section) is stored
+    only inside ``ciphertext``; the rest is the metadata lists and decisions need."""
+
+    __tablename__ = "packet"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("client.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    sender_org: Mapped[str] = mapped_column(ForeignKey("organization.id"))
+    sender_user: Mapped[str] = mapped_column(String(128))
+    recipient_org: Mapped[str] = mapped_column(ForeignKey("organization.id"))
+    recipient_user: Mapped[str | None] = mapped_column(String(128))
+    respond_by: Mapped[dt.date | None] = mapped_column(Date)
+    case_reference: Mapped[str | None] = mapped_column(String(100))
+    categories: Mapped[list[str]] = mapped_column(JSON)
+    basis: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    signing_kid: Mapped[str] = mapped_column(String(200))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    kek_version: Mapped[int] = mapped_column(Integer)
+    receipt: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    decided_by_user: Mapped[str | None] = mapped_column(String(128))
+    decline_reason: Mapped[str | None] = mapped_column(String(1000))
+
+    events: Mapped[list[PacketEvent]] = relationship(
+        back_populates="packet",
+        cascade="all, delete-orphan",
+        order_by="PacketEvent.id",
+        lazy="selectin",
+    )
+
+    __table_args__ = (
+        Index("ix_packet_recipient_org_received_at", "recipient_org", "received_at"),
+        Index("ix_packet_sender_org_received_at", "sender_org", "received_at"),
+        Index("ix_packet_status_respond_by", "status", "respond_by"),
+    )
+
+
+class PacketEvent(Base):
+    """One step of a packet's life: sent, delivered, accepted, declined, withdrawn, expired,
+    blocked, reassigned."""
+
+    __tablename__ = "packet_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    packet_id: Mapped[str] = mapped_column(ForeignKey("packet.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    action: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    organization_id: Mapped[str | None] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+
+    packet: Mapped[Packet] = relationship(back_populates="events")
+
+
+class IdempotencyRecord(Base):
+    """A submission's stored answer, keyed by the client's ``Idempotency-Key``; written in the
+    same transaction as the packet, so a retry can never make a second one."""
+
+    __tablename__ = "idempotency_record"
+
+    oauth_client: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

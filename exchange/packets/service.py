@@ -1,0 +1,654 @@
+"""Packet service: submission, reading with the legal basis re-checked, the lifecycle.
+
+A packet is accepted only when every section has a legal basis (a consent in
+force or a statute); the basis is checked again on every read and action, and a
+packet whose basis is gone is blocked. The sender's original JWS (identity code
+and sections included) is stored only encrypted, under a per-packet data key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from adapters import envelope
+from adapters.db import rfc3339, utcnow
+from adapters.keys import KeyStore
+from consent.decision import Decision, DisclosureRequest, decide
+from consent.model import ConsentRecord, local_date
+from consent.statutes import StatuteTable
+from exchange import audit
+from exchange.audit import Actor
+from exchange.clients.models import Client
+from exchange.clients.service import ClientService
+from exchange.consents.models import Consent
+from exchange.consents.service import to_record
+from exchange.continuity.service import ContinuityService, is_involved
+from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
+from exchange.packets import lifecycle
+from exchange.packets.lifecycle import PacketTransitionError
+from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
+from exchange.packets.signing import sign_receipt, verify_packet
+from exchange.registry.models import Organization, User
+from schemas import flatten_errors, strictjson
+from schemas.packets import PacketPayload
+from schemas.sections import load_sections
+
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    status_code: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Opened:
+    packet: Packet
+    sections: list[dict[str, Any]]
+    jws: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Packet]
+    next_cursor: str | None
+
+
+def _cursor(row: Packet) -> str:
+    return (
+        base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode())
+        .decode()
+        .rstrip("=")
+    )
+
+
+def _parse_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, packet_id = raw.split("|", 1)
+        return dt.datetime.fromisoformat(moment), packet_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise Invalid(
+            "The cursor is not valid.", errors=[FieldError("cursor", "Not a cursor.")]
+        ) from exc
+
+
+def request_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class PacketService:
+    def __init__(self, session: Session, keys: KeyStore, statutes: StatuteTable) -> None:
+        self.session = session
+        self.keys = keys
+        self.statutes = statutes
+        self.continuity = ContinuityService(session)
+
+    # --- legal basis ------------------------------------------------------------------
+
+    def _records(self, client_id: str) -> list[ConsentRecord]:
+        rows = self.session.execute(select(Consent).where(Consent.client_id == client_id)).scalars()
+        return [to_record(row) for row in rows]
+
+    def _decide(
+        self,
+        client_id: str,
+        sender: Organization,
+        recipient: Organization,
+        purpose: str,
+        categories: list[str],
+    ) -> Decision:
+        return decide(
+            self._records(client_id),
+            self.statutes,
+            DisclosureRequest(
+                source=sender.id,
+                source_kind=sender.kind,
+                recipient=recipient.id,
+                recipient_kind=recipient.kind,
+                purpose=purpose,
+                categories=tuple(categories),
+                at=utcnow(),
+            ),
+        )
+
+    def _recheck(self, row: Packet, action: str) -> Decision:
+        """The basis now; when any section lost it, refuse and block the packet (persisted)."""
+        sender = self.session.get_one(Organization, row.sender_org)
+        recipient = self.session.get_one(Organization, row.recipient_org)
+        decision = self._decide(row.client_id, sender, recipient, row.purpose, row.categories)
+        if not decision.allowed:
+            refused = [d.category for d in decision.decisions if not d.allowed]
+            packet_id = row.id
+            block = self._blocker(packet_id, f"legal basis gone for {', '.join(refused)}")
+            raise Forbidden(
+                "The legal basis for this packet is gone (consent withdrawn or expired); "
+                "it is blocked.",
+                code="consent_withdrawn",
+                audit=Denial(
+                    action,
+                    "packet",
+                    packet_id,
+                    client_ref=row.client_id,
+                    reason="consent_withdrawn",
+                ),
+                extra={
+                    "missing": [{"category": c, "reason": "consent_withdrawn"} for c in refused]
+                },
+                followup=block,
+            )
+        return decision
+
+    def _blocker(self, packet_id: str, reason: str) -> Callable[[Session], None]:
+        keys, statutes = self.keys, self.statutes
+
+        def block(session: Session) -> None:
+            PacketService(session, keys, statutes).block(
+                packet_id, reason, Actor(organization=None, client_id=SYSTEM)
+            )
+
+        return block
+
+    # --- submission ---------------------------------------------------------------------
+
+    def submit(
+        self,
+        token: str,
+        organization: str,
+        oauth_client: str,
+        actor: Actor,
+        idempotency_key: str | None,
+        body: bytes,
+    ) -> Submitted:
+        """Verify, check, encrypt and store a packet; with an ``Idempotency-Key`` a retry gets
+        the stored answer (same body) or 422 (another body)."""
+        digest = request_digest(body)
+        if idempotency_key is not None:
+            stored = self.session.get(IdempotencyRecord, (oauth_client, idempotency_key))
+            if stored is not None:
+                return self._replay(stored, digest)
+        result = self._submit(token, organization, actor)
+        if idempotency_key is not None:
+            try:
+                with self.session.begin_nested():
+                    self.session.add(
+                        IdempotencyRecord(
+                            oauth_client=oauth_client,
+                            key=idempotency_key,
+                            request_sha256=digest,
+                            status_code=result.status_code,
+                            response=result.body,
+                        )
+                    )
+            except IntegrityError as exc:
+                # Another request with this key committed first: theirs is the packet.
+                raise IdempotentRace(oauth_client, idempotency_key, digest) from exc
+        return result
+
+    def _replay(self, stored: IdempotencyRecord, digest: str) -> Submitted:
+        if stored.request_sha256 != digest:
+            raise Invalid(
+                "This Idempotency-Key was used with a different body.",
+                code="idempotency_key_reused",
+                errors=[FieldError("Idempotency-Key", "Used before with a different body.")],
+            )
+        return Submitted(stored.status_code, dict(stored.response))
+
+    def replay_committed(self, oauth_client: str, key: str, digest: str) -> Submitted:
+        """After losing a race on the key: the winner's answer."""
+        stored = self.session.get(IdempotencyRecord, (oauth_client, key))
+        if stored is None:
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress.",
+                code="idempotency_in_flight",
+            )
+        return self._replay(stored, digest)
+
+    def _submit(self, token: str, organization: str, actor: Actor) -> Submitted:
+        sender = self.session.get_one(Organization, organization)
+        verified = verify_packet(token, sender.jwks)
+        raw = strictjson.loads(verified.payload)
+        try:
+            payload: dict[str, Any] = PacketPayload().load(raw)
+        except ValidationError as exc:
+            raise Invalid(
+                "The packet has invalid fields.", errors=flatten_errors(exc.messages)
+            ) from exc
+        if payload["from_"]["organization"] != organization:
+            raise Forbidden(
+                "from.organization must be your own organization.",
+                code="sender_mismatch",
+                audit=Denial("packet.send", reason="sender_mismatch"),
+            )
+        today = local_date(utcnow())
+        try:
+            sections, warnings = load_sections(payload["sections"], today=today)
+        except ValidationError as exc:
+            raise Invalid(
+                "The packet has invalid sections.", errors=flatten_errors(exc.messages)
+            ) from exc
+        recipient, worker = self._check_parties(payload, organization)
+        if payload["kind"] == lifecycle.TRANSFER and payload["respond_by"] < today:
+            raise Invalid(
+                "The deadline has passed.",
+                errors=[FieldError("respond_by", "Must not be in the past.")],
+            )
+        client = self._client(payload["client"], organization, actor)
+        categories = list(dict.fromkeys(section["type"] for section in sections))
+        decision = self._decide(client.id, sender, recipient, payload["purpose"], categories)
+        if not decision.allowed:
+            missing = [
+                {"category": d.category, "reason": d.reason_code}
+                for d in decision.decisions
+                if not d.allowed
+            ]
+            raise Forbidden(
+                "A section has no legal basis; nothing was sent.",
+                code="consent_missing",
+                extra={"missing": missing},
+                audit=Denial(
+                    "packet.send",
+                    "client",
+                    client.id,
+                    client_ref=client.id,
+                    reason="consent_missing",
+                ),
+            )
+        if payload["kind"] == lifecycle.TRANSFER:
+            self.continuity.hold_for_transfer(client.id, organization, worker.username, actor)
+
+        now = utcnow()
+        packet_id = str(uuid.uuid4())
+        sealed = envelope.encrypt(self.keys, packet_id, client.id, token.encode())
+        receipt_document = {
+            "packet_id": packet_id,
+            "payload_sha256": hashlib.sha256(verified.payload).hexdigest(),
+            "received_at": rfc3339(now),
+            "from": {"organization": organization, "worker": worker.username},
+            "to": {"organization": recipient.id, "worker": payload["to"].get("worker")},
+            "kind": payload["kind"],
+            "status": lifecycle.SENT,
+            "iss": "handover-exchange",
+        }
+        receipt = sign_receipt(receipt_document, self.keys)
+        row = Packet(
+            id=packet_id,
+            client_id=client.id,
+            kind=payload["kind"],
+            purpose=payload["purpose"],
+            status=lifecycle.SENT,
+            sender_org=organization,
+            sender_user=worker.username,
+            recipient_org=recipient.id,
+            recipient_user=payload["to"].get("worker"),
+            respond_by=payload.get("respond_by"),
+            case_reference=payload.get("case_reference"),
+            categories=categories,
+            basis=[self._basis(d) for d in decision.decisions],
+            warnings=warnings,
+            payload_sha256=receipt_document["payload_sha256"],
+            signing_kid=verified.header["kid"][:200],
+            ciphertext=sealed.ciphertext,
+            wrapped_key=sealed.wrapped_key,
+            kek_version=sealed.kek_version,
+            receipt=receipt,
+            received_at=now,
+        )
+        row.events = [
+            PacketEvent(
+                at=now,
+                action="sent",
+                status=lifecycle.SENT,
+                organization_id=organization,
+                username=worker.username,
+            )
+        ]
+        self.session.add(row)
+        self.session.flush()
+        self._audit_with_basis("packet.send", row, decision, actor)
+        return Submitted(
+            201,
+            {"id": packet_id, "status": lifecycle.SENT, "receipt": receipt, "warnings": warnings},
+        )
+
+    @staticmethod
+    def _basis(item: Any) -> dict[str, Any]:
+        return {
+            "category": item.category,
+            "basis": item.basis,
+            "consent_id": item.consent_id,
+            "statute": item.statute,
+        }
+
+    def _audit_with_basis(self, action: str, row: Packet, decision: Decision, actor: Actor) -> None:
+        for item in decision.decisions:
+            audit.record(
+                self.session,
+                actor,
+                action,
+                resource_type="packet",
+                resource_id=row.id,
+                client_ref=row.client_id,
+                basis_type=item.basis,
+                basis_ref=item.statute if item.basis == "statute" else item.consent_id,
+                reason=item.category,
+            )
+
+    def _check_parties(
+        self, payload: dict[str, Any], organization: str
+    ) -> tuple[Organization, User]:
+        errors = []
+        worker = self.session.get(User, payload["from_"]["worker"])
+        if worker is None or not worker.active or worker.organization_id != organization:
+            errors.append(FieldError("from.worker", "Not an active worker of your organization."))
+        recipient = self.session.get(Organization, payload["to"]["organization"])
+        if recipient is None:
+            errors.append(FieldError("to.organization", "Unknown organization."))
+        elif recipient.id == organization:
+            errors.append(FieldError("to.organization", "Send to another organization."))
+        elif "worker" in payload["to"]:
+            addressee = self.session.get(User, payload["to"]["worker"])
+            if (
+                addressee is None
+                or not addressee.active
+                or addressee.organization_id != recipient.id
+            ):
+                errors.append(FieldError("to.worker", "Not an active worker of the recipient."))
+        if errors or recipient is None or worker is None:
+            raise Invalid("The packet's parties are not valid.", errors=errors)
+        return recipient, worker
+
+    def _client(self, ref: dict[str, str], organization: str, actor: Actor) -> Client:
+        if "hetu" in ref:
+            return ClientService(self.session, self.keys).lookup(ref["hetu"], actor)[0]
+        client = self.session.get(Client, ref["id"])
+        if client is None or not is_involved(self.session, client.id, organization):
+            raise Invalid("Unknown client.", errors=[FieldError("client.id", "No such client.")])
+        return client
+
+    # --- reading ------------------------------------------------------------------------
+
+    def visible(self, packet_id: str, organization: str, action: str) -> Packet:
+        """The packet if the organization sent or received it; otherwise 404 (audited)."""
+        row = self.session.execute(
+            select(Packet).where(
+                Packet.id == packet_id,
+                or_(Packet.sender_org == organization, Packet.recipient_org == organization),
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(
+                "No such packet.",
+                code="packet_not_found",
+                audit=Denial(action, "packet", packet_id[:128]),
+            )
+        return row
+
+    def status_of(self, row: Packet) -> str:
+        return lifecycle.status_at(row.status, row.respond_by, local_date(utcnow()))
+
+    def read(self, packet_id: str, organization: str, actor: Actor) -> Opened:
+        """Decrypted sections and the original JWS; the basis is checked again first."""
+        row = self.visible(packet_id, organization, "packet.read")
+        decision = self._recheck(row, "packet.read")
+        if organization == row.recipient_org and self.status_of(row) == lifecycle.SENT:
+            now = utcnow()
+            row.status, row.delivered_at = lifecycle.DELIVERED, now
+            row.events.append(
+                PacketEvent(
+                    at=now,
+                    action="delivered",
+                    status=row.status,
+                    organization_id=organization,
+                    username=actor.username,
+                )
+            )
+        token = envelope.decrypt(
+            self.keys,
+            row.id,
+            row.client_id,
+            envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version),
+        ).decode()
+        payload = json.loads(
+            base64.urlsafe_b64decode(token.split(".")[1] + "=" * (-len(token.split(".")[1]) % 4))
+        )
+        self._audit_with_basis("packet.read", row, decision, actor)
+        return Opened(row, list(payload["sections"]), token)
+
+    def events(self, packet_id: str, organization: str, actor: Actor) -> list[PacketEvent]:
+        row = self.visible(packet_id, organization, "packet.read")
+        audit.record(
+            self.session,
+            actor,
+            "packet.read",
+            resource_type="packet_events",
+            resource_id=row.id,
+            client_ref=row.client_id,
+        )
+        return list(row.events)
+
+    def list_box(self, organization: str, args: dict[str, Any], actor: Actor) -> Page:
+        """Inbox (received) or outbox (sent): metadata only, newest first."""
+        mine = (
+            Packet.recipient_org == organization
+            if args["box"] == "inbox"
+            else Packet.sender_org == organization
+        )
+        query = select(Packet).where(mine)
+        today = local_date(utcnow())
+        status = args.get("status")
+        overdue = and_(
+            Packet.status.in_(lifecycle.OPEN),
+            Packet.respond_by.is_not(None),
+            Packet.respond_by < today,
+        )
+        if status == lifecycle.EXPIRED:
+            query = query.where(or_(Packet.status == lifecycle.EXPIRED, overdue))
+        elif status in lifecycle.OPEN:
+            query = query.where(Packet.status == status, ~overdue)
+        elif status:
+            query = query.where(Packet.status == status)
+        for name in ("client_id", "kind"):
+            if name in args:
+                query = query.where(getattr(Packet, name) == args[name])
+        if "cursor" in args:
+            moment, packet_id = _parse_cursor(args["cursor"])
+            query = query.where(
+                or_(
+                    Packet.received_at < moment,
+                    and_(Packet.received_at == moment, Packet.id < packet_id),
+                )
+            )
+        limit = args["limit"]
+        rows = list(
+            self.session.execute(
+                query.order_by(Packet.received_at.desc(), Packet.id.desc()).limit(limit + 1)
+            ).scalars()
+        )
+        audit.record(
+            self.session,
+            actor,
+            "packet.read",
+            resource_type=f"packet_{args['box']}",
+            resource_id=str(min(len(rows), limit)),
+            client_ref=args.get("client_id"),
+        )
+        return Page(rows[:limit], _cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _transition(
+        self, row: Packet, action: str, audit_action: str, actor: Actor, reason: str | None = None
+    ) -> None:
+        try:
+            lifecycle.require_open(row.status, row.respond_by, local_date(utcnow()), action)
+        except PacketTransitionError as exc:
+            raise Conflict(
+                exc.message,
+                code=exc.code,
+                audit=Denial(
+                    audit_action, "packet", row.id, client_ref=row.client_id, reason=exc.code
+                ),
+            ) from exc
+
+    def _record(
+        self,
+        row: Packet,
+        status: str,
+        action: str,
+        audit_action: str,
+        actor: Actor,
+        reason: str | None = None,
+    ) -> None:
+        now = utcnow()
+        row.status = status
+        row.events.append(
+            PacketEvent(
+                at=now,
+                action=action,
+                status=status,
+                organization_id=actor.organization,
+                username=actor.username,
+                reason=reason,
+            )
+        )
+        audit.record(
+            self.session,
+            actor,
+            audit_action,
+            resource_type="packet",
+            resource_id=row.id,
+            client_ref=row.client_id,
+            reason=reason,
+        )
+
+    def accept(self, packet_id: str, organization: str, username: str, actor: Actor) -> Packet:
+        """The recipient takes the packet; for a transfer the acting user becomes the lead."""
+        row = self.visible(packet_id, organization, "packet.accept")
+        self._only_recipient(row, organization, "packet.accept")
+        self._transition(row, "accept", "packet.accept", actor)
+        self._recheck(row, "packet.accept")
+        if row.kind == lifecycle.TRANSFER:
+            self.continuity.take_over(
+                row.client_id, row.sender_org, organization, username, row.id, actor
+            )
+        row.decided_at, row.decided_by_user = utcnow(), username
+        self._record(row, lifecycle.ACCEPTED, "accepted", "packet.accept", actor)
+        return row
+
+    def decline(
+        self, packet_id: str, organization: str, username: str, reason: str, actor: Actor
+    ) -> Packet:
+        """The recipient refuses, with a reason; a transfer's sender keeps the lead."""
+        row = self.visible(packet_id, organization, "packet.decline")
+        self._only_recipient(row, organization, "packet.decline")
+        self._transition(row, "decline", "packet.decline", actor)
+        row.decided_at, row.decided_by_user, row.decline_reason = utcnow(), username, reason
+        self._record(row, lifecycle.DECLINED, "declined", "packet.decline", actor, reason)
+        return row
+
+    def withdraw(self, packet_id: str, organization: str, actor: Actor) -> Packet:
+        """The sender takes the packet back before it is accepted."""
+        row = self.visible(packet_id, organization, "packet.withdraw")
+        if row.sender_org != organization:
+            raise Forbidden(
+                "Only the sender can withdraw a packet.",
+                code="not_the_sender",
+                audit=Denial(
+                    "packet.withdraw",
+                    "packet",
+                    row.id,
+                    client_ref=row.client_id,
+                    reason="not_the_sender",
+                ),
+            )
+        self._transition(row, "withdraw", "packet.withdraw", actor)
+        self._record(row, lifecycle.WITHDRAWN, "withdrawn", "packet.withdraw", actor)
+        return row
+
+    def _only_recipient(self, row: Packet, organization: str, action: str) -> None:
+        if row.recipient_org != organization:
+            raise Forbidden(
+                "Only the recipient can do this.",
+                code="not_the_recipient",
+                audit=Denial(
+                    action, "packet", row.id, client_ref=row.client_id, reason="not_the_recipient"
+                ),
+            )
+
+    def block(self, packet_id: str, reason: str, actor: Actor) -> bool:
+        """Block an open packet whose legal basis is gone; False when it was not open."""
+        row = self.session.get(Packet, packet_id)
+        if row is None or self.status_of(row) not in lifecycle.OPEN:
+            return False
+        self._record(row, lifecycle.BLOCKED, "blocked", "packet.block", actor, reason)
+        return True
+
+    def on_consent_withdrawn(self, consent: Consent, actor: Actor) -> int:
+        """Block every open packet of the client that relied on ``consent``."""
+        rows = self.session.execute(
+            select(Packet).where(
+                Packet.client_id == consent.client_id, Packet.status.in_(lifecycle.OPEN)
+            )
+        ).scalars()
+        blocked = 0
+        for row in rows:
+            if any(item.get("consent_id") == consent.id for item in row.basis):
+                blocked += self.block(row.id, f"consent {consent.id} withdrawn", actor)
+        return blocked
+
+    def expire_overdue(self, actor: Actor) -> int:
+        """Record ``expired`` for open packets past their deadline (the worker's job; reads
+        already compute it)."""
+        today = local_date(utcnow())
+        rows = self.session.execute(
+            select(Packet).where(Packet.status.in_(lifecycle.OPEN), Packet.respond_by < today)
+        ).scalars()
+        count = 0
+        for row in rows:
+            self._record(
+                row,
+                lifecycle.EXPIRED,
+                "expired",
+                "packet.expire",
+                actor,
+                f"respond_by {row.respond_by} passed",
+            )
+            count += 1
+        return count
+
+    def rewrap_all(self) -> int:
+        """Wrap every older packet's data key with the current KEK (after ``keys rotate``)."""
+        rows = self.session.execute(
+            select(Packet).where(Packet.kek_version < self.keys.kek_version)
+        ).scalars()
+        count = 0
+        for row in rows:
+            sealed = envelope.rewrap(
+                self.keys, row.id, envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version)
+            )
+            row.wrapped_key, row.kek_version = sealed.wrapped_key, sealed.kek_version
+            count += 1
+        return count
+
+
+class IdempotentRace(Exception):
+    """Two submissions with one Idempotency-Key raced; the view answers with the winner's."""
+
+    def __init__(self, oauth_client: str, key: str, digest: str) -> None:
+        super().__init__(key)
+        self.oauth_client, self.key, self.digest = oauth_client, key, digest

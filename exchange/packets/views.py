@@ -1,0 +1,223 @@
+"""Packet endpoints (SPEC section 4, "Packets")."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from exchange.acting import acting_user, optional_acting_user
+from exchange.errors import Denial, Forbidden, Malformed, UnsupportedMediaType
+from exchange.http import ApiBlueprint
+from exchange.oauth import authenticate, require_scopes
+from exchange.packets.models import Packet
+from exchange.packets.service import IdempotentRace, PacketService, request_digest
+from exchange.runtime import current_actor, db_session, runtime
+from schemas.packets import (
+    DeclineBody,
+    PacketEvents,
+    PacketListArgs,
+    PacketMeta,
+    PacketOut,
+    PacketPage,
+    SubmitResponse,
+)
+
+blp = ApiBlueprint("packets", __name__, url_prefix="/v1", description="Handover packets")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+LOCK_SECONDS = 30
+JOSE = "application/jose"
+
+
+def service() -> PacketService:
+    rt = runtime()
+    return PacketService(db_session(), rt.keys, rt.extras["statutes"])
+
+
+def meta(row: Packet, status: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "client_id": row.client_id,
+        "kind": row.kind,
+        "purpose": row.purpose,
+        "status": status,
+        "from_": {"organization": row.sender_org, "worker": row.sender_user},
+        "to": {"organization": row.recipient_org, "worker": row.recipient_user},
+        "respond_by": row.respond_by,
+        "case_reference": row.case_reference,
+        "categories": row.categories,
+        "received_at": row.received_at,
+        "delivered_at": row.delivered_at,
+        "warnings": row.warnings,
+    }
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(key):
+        raise Malformed(
+            "Idempotency-Key must be 1-255 visible ASCII characters.", code="invalid_header"
+        )
+    return key
+
+
+@blp.route("/packets")
+class Packets(MethodView):
+    @blp.protected("packets:send", errors=(404, 409, 413, 415, 422))
+    @require_scopes("packets:send")
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {
+                JOSE: {
+                    "schema": {"type": "string", "description": "Compact JWS over the packet JSON"}
+                }
+            },
+        },
+        parameters=[
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string"},
+            }
+        ],
+    )
+    @blp.response(201, SubmitResponse)
+    def post(self) -> tuple[dict[str, Any], int]:
+        """Send a packet: a compact JWS signed with a key of your organization's JWKS.
+
+        Every section needs a legal basis (a consent in force or a statute); otherwise
+        nothing is sent and the answer is 403 `consent_missing` with `missing`. With an
+        `Idempotency-Key`, a retry with the same body returns the stored answer."""
+        principal = authenticate()
+        if request.mimetype != JOSE:
+            raise UnsupportedMediaType("Send the packet as application/jose (a compact JWS).")
+        body = request.get_data()
+        try:
+            token = body.decode("ascii").strip()
+        except UnicodeDecodeError as exc:
+            raise Malformed("The packet is not a compact JWS.", code="invalid_jws") from exc
+        key = _idempotency_key()
+        packets = service()
+        if key is not None:
+            # Fast path across instances: only one request per key runs at a time.
+            lock = f"idempotency:{principal.client_id}:{request_digest(key.encode())}"
+            if not runtime().redis.set(lock, 1, nx=True, ex=LOCK_SECONDS):
+                result = packets.replay_committed(principal.client_id, key, request_digest(body))
+                return result.body, result.status_code
+        try:
+            result = packets.submit(
+                token, principal.organization, principal.client_id, current_actor(), key, body
+            )
+        except IdempotentRace as race:
+            db_session().rollback()
+            result = service().replay_committed(race.oauth_client, race.key, race.digest)
+        return result.body, result.status_code
+
+    @blp.protected("packets:receive", "packets:send", errors=(422,))
+    @require_scopes("packets:receive", "packets:send")
+    @blp.arguments(PacketListArgs, location="query")
+    @blp.response(200, PacketPage)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Inbox (`packets:receive`) or outbox (`packets:send`): metadata only, newest first."""
+        principal = authenticate()
+        needed = "packets:receive" if args["box"] == "inbox" else "packets:send"
+        if needed not in principal.scopes:
+            raise Forbidden(
+                f"The {args['box']} needs the scope {needed}.",
+                code="insufficient_scope",
+                audit=Denial("auth.scope", resource_type="packets", reason="insufficient_scope"),
+            )
+        optional_acting_user(principal)
+        packets = service()
+        page = packets.list_box(principal.organization, args, current_actor())
+        return {
+            "items": [meta(row, packets.status_of(row)) for row in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+
+@blp.route("/packets/<string:packet_id>")
+class PacketItem(MethodView):
+    @blp.protected("packets:receive", "packets:send", errors=(404,))
+    @require_scopes("packets:receive", "packets:send")
+    @blp.response(200, PacketOut)
+    def get(self, packet_id: str) -> dict[str, Any]:
+        """The decrypted sections and the original JWS, for the sender and the recipient.
+
+        The legal basis is checked again: when it is gone the answer is 403
+        `consent_withdrawn` and the packet is blocked. The recipient's first read
+        marks it `delivered`."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        packets = service()
+        opened = packets.read(packet_id, principal.organization, current_actor())
+        row = opened.packet
+        return {
+            **meta(row, packets.status_of(row)),
+            "sections": opened.sections,
+            "jws": opened.jws,
+            "basis": row.basis,
+        }
+
+
+def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
+    principal = authenticate()
+    user = acting_user(principal)
+    packets = service()
+    actor = current_actor()
+    if action == "accept":
+        row = packets.accept(packet_id, principal.organization, user.username, actor)
+    elif action == "decline":
+        row = packets.decline(packet_id, principal.organization, user.username, reason, actor)
+    else:
+        row = packets.withdraw(packet_id, principal.organization, actor)
+    return meta(row, packets.status_of(row))
+
+
+@blp.route("/packets/<string:packet_id>/accept")
+class PacketAccept(MethodView):
+    @blp.protected("packets:receive", acting_user=True, errors=(404, 409))
+    @require_scopes("packets:receive")
+    @blp.response(200, PacketMeta)
+    def post(self, packet_id: str) -> dict[str, Any]:
+        """Accept a packet; for a `transfer` the acting user becomes the client's lead."""
+        return _act(packet_id, "accept")
+
+
+@blp.route("/packets/<string:packet_id>/decline")
+class PacketDecline(MethodView):
+    @blp.protected("packets:receive", acting_user=True, errors=(404, 409, 413, 415, 422))
+    @require_scopes("packets:receive")
+    @blp.arguments(DeclineBody)
+    @blp.response(200, PacketMeta)
+    def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
+        """Decline a packet, with the reason; the sender keeps the lead."""
+        return _act(packet_id, "decline", body["reason"])
+
+
+@blp.route("/packets/<string:packet_id>/withdraw")
+class PacketWithdraw(MethodView):
+    @blp.protected("packets:send", acting_user=True, errors=(404, 409))
+    @require_scopes("packets:send")
+    @blp.response(200, PacketMeta)
+    def post(self, packet_id: str) -> dict[str, Any]:
+        """Withdraw a packet you sent, before it is accepted."""
+        return _act(packet_id, "withdraw")
+
+
+@blp.route("/packets/<string:packet_id>/events")
+class PacketEventList(MethodView):
+    @blp.protected("packets:receive", "packets:send", errors=(404,))
+    @require_scopes("packets:receive", "packets:send")
+    @blp.response(200, PacketEvents)
+    def get(self, packet_id: str) -> dict[str, Any]:
+        """The packet's status history."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        return {"items": service().events(packet_id, principal.organization, current_actor())}
