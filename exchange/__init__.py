@@ -87,6 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.ops import blp as ops_blp
     from exchange.packets.views import blp as packets_blp
     from exchange.problems import ExchangeApi, register_error_handlers
+    from schemas.sections import register_section_schemas
 
     register_error_handlers(app)
     init_request_lifecycle(app, Metrics())
@@ -107,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             },
         },
     )
+    register_section_schemas(api.spec)
     api.register_blueprint(clients_blp)
     api.register_blueprint(consents_blp)
     api.register_blueprint(packets_blp)

@@ -238,10 +238,11 @@ def org_factory(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
         scopes: list[str] | None = None,
         users: list[tuple[str, list[str]]] | None = None,
         client_kty: str = "EC",
+        packet_kty: str = "EC",
     ) -> Org:
         n = next(counter)
         org_id = org_id or f"org-{n}-{uuid.uuid4().hex[:6]}"
-        packet_key = new_signing_key("EC")
+        packet_key = new_signing_key(packet_kty)
         client_key = new_signing_key(client_kty)
         alg = {"EC": "ES256", "OKP": "Ed25519", "RSA": "PS256"}[client_kty]
         client_id = f"{org_id}-system"

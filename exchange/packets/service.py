@@ -491,9 +491,7 @@ class PacketService:
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    def _transition(
-        self, row: Packet, action: str, audit_action: str, actor: Actor, reason: str | None = None
-    ) -> None:
+    def _require_open(self, row: Packet, action: str, audit_action: str) -> None:
         try:
             lifecycle.require_open(row.status, row.respond_by, local_date(utcnow()), action)
         except PacketTransitionError as exc:
@@ -540,7 +538,7 @@ class PacketService:
         """The recipient takes the packet; for a transfer the acting user becomes the lead."""
         row = self.visible(packet_id, organization, "packet.accept")
         self._only_recipient(row, organization, "packet.accept")
-        self._transition(row, "accept", "packet.accept", actor)
+        self._require_open(row, "accept", "packet.accept")
         self._recheck(row, "packet.accept")
         if row.kind == lifecycle.TRANSFER:
             self.continuity.take_over(
@@ -556,7 +554,7 @@ class PacketService:
         """The recipient refuses, with a reason; a transfer's sender keeps the lead."""
         row = self.visible(packet_id, organization, "packet.decline")
         self._only_recipient(row, organization, "packet.decline")
-        self._transition(row, "decline", "packet.decline", actor)
+        self._require_open(row, "decline", "packet.decline")
         row.decided_at, row.decided_by_user, row.decline_reason = utcnow(), username, reason
         self._record(row, lifecycle.DECLINED, "declined", "packet.decline", actor, reason)
         return row
@@ -576,7 +574,7 @@ class PacketService:
                     reason="not_the_sender",
                 ),
             )
-        self._transition(row, "withdraw", "packet.withdraw", actor)
+        self._require_open(row, "withdraw", "packet.withdraw")
         self._record(row, lifecycle.WITHDRAWN, "withdrawn", "packet.withdraw", actor)
         return row
 
