@@ -503,3 +503,16 @@ def test_commands_report_a_bad_configuration_without_a_traceback(cli, args):
 
     assert_clean_failure(result)
     assert "EXCHANGE_DATABASE_URL" in result.stderr
+
+
+def test_worker_once_runs_one_round(demo_cli):
+    result = demo_cli("worker", "--once")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"expired": 0}
+
+
+def test_keys_rewrap_after_rotation(demo_cli):
+    assert demo_cli("keys", "rotate").exit_code == 0
+    result = demo_cli("keys", "rewrap")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"rewrapped": 0, "kek_version": 2}
