@@ -6,19 +6,17 @@ applies the SPEC visibility rule and writes the audit events.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
 from adapters.keys import KeyStore
+from adapters.pagination import Page, newest_first
 from consent import model
 from consent.decision import Decision, DisclosureRequest, decide
 from consent.errors import TransitionNotAllowed
@@ -69,28 +67,6 @@ def to_record(row: Consent) -> ConsentRecord:
         approved_by_user=row.decided_by_user if row.status != model.REJECTED else None,
         withdrawn_at=row.withdrawn_at,
     )
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Consent]
-    next_cursor: str | None
-
-
-def _encode_cursor(row: Consent) -> str:
-    raw = f"{row.recorded_at.isoformat()}|{row.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, consent_id = raw.split("|", 1)
-        return dt.datetime.fromisoformat(moment), consent_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Invalid(
-            "The cursor is not valid.", errors=[FieldError("cursor", "Not a cursor.")]
-        ) from exc
 
 
 class ConsentService:
@@ -388,7 +364,7 @@ class ConsentService:
         )
         return row
 
-    def list_visible(self, organization: str, args: dict[str, Any], actor: Actor) -> Page:
+    def list_visible(self, organization: str, args: dict[str, Any], actor: Actor) -> Page[Consent]:
         """The organization's visible consents, newest first, with cursor pagination."""
         today = local_date(utcnow())
         query = select(Consent).where(
@@ -411,31 +387,18 @@ class ConsentService:
                 Consent.valid_until >= today,
                 Consent.valid_until <= today + dt.timedelta(days=args["expiring_within"]),
             )
-        if "cursor" in args:
-            moment, consent_id = _decode_cursor(args["cursor"])
-            query = query.where(
-                or_(
-                    Consent.recorded_at < moment,
-                    and_(Consent.recorded_at == moment, Consent.id < consent_id),
-                )
-            )
-        limit = args["limit"]
-        rows = list(
-            self.session.execute(
-                query.order_by(Consent.recorded_at.desc(), Consent.id.desc()).limit(limit + 1)
-            ).scalars()
+        page = newest_first(
+            self.session, query, Consent.recorded_at, Consent.id, args["limit"], args.get("cursor")
         )
-        next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-        items = rows[:limit]
         audit.record(
             self.session,
             actor,
             "consent.read",
             resource_type="consent_list",
-            resource_id=str(len(items)),
+            resource_id=str(len(page.items)),
             client_ref=args.get("client_id"),
         )
-        return Page(items, next_cursor)
+        return page
 
     # --- decisions -----------------------------------------------------------------
 

@@ -9,8 +9,6 @@ and sections included) is stored only encrypted, under a per-packet data key.
 from __future__ import annotations
 
 import base64
-import binascii
-import datetime as dt
 import hashlib
 import json
 import uuid
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session
 from adapters import envelope
 from adapters.db import rfc3339, utcnow
 from adapters.keys import KeyStore
+from adapters.pagination import Page, newest_first
 from consent.decision import Decision, DisclosureRequest, decide
 from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
@@ -60,31 +59,6 @@ class Opened:
     packet: Packet
     sections: list[dict[str, Any]]
     jws: str
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Packet]
-    next_cursor: str | None
-
-
-def _cursor(row: Packet) -> str:
-    return (
-        base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode())
-        .decode()
-        .rstrip("=")
-    )
-
-
-def _parse_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, packet_id = raw.split("|", 1)
-        return dt.datetime.fromisoformat(moment), packet_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Invalid(
-            "The cursor is not valid.", errors=[FieldError("cursor", "Not a cursor.")]
-        ) from exc
 
 
 def request_digest(body: bytes) -> str:
@@ -441,7 +415,7 @@ class PacketService:
         )
         return list(row.events)
 
-    def list_box(self, organization: str, args: dict[str, Any], actor: Actor) -> Page:
+    def list_box(self, organization: str, args: dict[str, Any], actor: Actor) -> Page[Packet]:
         """Inbox (received) or outbox (sent): metadata only, newest first."""
         mine = (
             Packet.recipient_org == organization
@@ -465,29 +439,18 @@ class PacketService:
         for name in ("client_id", "kind"):
             if name in args:
                 query = query.where(getattr(Packet, name) == args[name])
-        if "cursor" in args:
-            moment, packet_id = _parse_cursor(args["cursor"])
-            query = query.where(
-                or_(
-                    Packet.received_at < moment,
-                    and_(Packet.received_at == moment, Packet.id < packet_id),
-                )
-            )
-        limit = args["limit"]
-        rows = list(
-            self.session.execute(
-                query.order_by(Packet.received_at.desc(), Packet.id.desc()).limit(limit + 1)
-            ).scalars()
+        page = newest_first(
+            self.session, query, Packet.received_at, Packet.id, args["limit"], args.get("cursor")
         )
         audit.record(
             self.session,
             actor,
             "packet.read",
             resource_type=f"packet_{args['box']}",
-            resource_id=str(min(len(rows), limit)),
+            resource_id=str(len(page.items)),
             client_ref=args.get("client_id"),
         )
-        return Page(rows[:limit], _cursor(rows[limit - 1]) if len(rows) > limit else None)
+        return page
 
     # --- lifecycle ----------------------------------------------------------------------
 
