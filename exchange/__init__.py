@@ -80,6 +80,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     from consent.statutes import StatuteTable, default_statutes
+    from exchange.audit.views import blp as audit_blp
     from exchange.clients.views import blp as clients_blp
     from exchange.consents.views import blp as consents_blp
     from exchange.continuity.views import blp as continuity_blp
@@ -113,6 +114,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(consents_blp)
     api.register_blueprint(packets_blp)
     api.register_blueprint(continuity_blp)
+    api.register_blueprint(audit_blp)
     runtime_ = app.extensions[EXTENSION]
     runtime_.extras["statutes"] = (
         StatuteTable.load(settings["STATUTES_FILE"])

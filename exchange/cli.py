@@ -32,6 +32,12 @@ def _app() -> Flask:
         raise click.ClickException(str(exc)) from exc
 
 
+def run_round(rt: Any) -> dict[str, Any]:
+    from exchange.background import run_round as one_round
+
+    return one_round(rt)
+
+
 def _runtime(app: Flask) -> Any:
     from exchange.runtime import EXTENSION
 
@@ -66,6 +72,9 @@ def serve(host: str, port: int, workers: int) -> None:
             f"Serving on http://{host}:{port}  "
             "(embedded mode: SQLite + in-process Redis; NOT for production)"
         )
+        from exchange.background import start_sealer_thread
+
+        start_sealer_thread(app, interval=2)
         run_simple(host, port, app, threaded=True, use_reloader=False)
         return
     from exchange.gunicorn_app import run
@@ -77,25 +86,20 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--once", is_flag=True, help="Run one round and exit (for cron or tests).")
 @click.option(
     "--interval",
-    default=60,
+    default=2,
     show_default=True,
     type=click.IntRange(1, 3600),
     help="Seconds between rounds.",
 )
 def worker(once: bool, interval: int) -> None:
-    """Record deadlines: open packets past respond_by become expired (and show as escalations)."""
+    """Seal the audit log, sign checkpoints, record packet deadlines and shred expired content."""
     import time
-
-    from exchange.audit import Actor
-    from exchange.packets.service import PacketService
 
     app = _app()
     rt = _runtime(app)
-    actor = Actor(client_id="exchange-worker", request_id="worker")
     while True:
-        with app.app_context(), rt.db.unit_of_work() as session:
-            expired = PacketService(session, rt.keys, rt.extras["statutes"]).expire_overdue(actor)
-        click.echo(json.dumps({"expired": expired}))
+        with app.app_context():
+            click.echo(json.dumps(run_round(rt)))
         if once:
             return
         time.sleep(interval)
@@ -184,25 +188,39 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 naming the first bad event."""
-    from exchange.audit import verify_chain
+@click.option(
+    "--from-checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint JWS kept by the auditor: the log must still contain that tree.",
+)
+def audit_verify(checkpoint_file: Path | None) -> None:
+    """Seal pending events, recompute the whole log; exit 1 naming the first bad event."""
+    from exchange.audit import seal, verify
+    from exchange.audit.service import read_checkpoint
 
     app = _app()
-    with app.app_context(), _runtime(app).db.unit_of_work() as session:
-        report = verify_chain(session)
-    click.echo(
-        json.dumps(
-            {
-                "ok": report.ok,
-                "verified_through": report.verified_through,
-                "first_bad_seq": report.first_bad_seq,
-                "events": report.events,
-            }
-        )
-    )
+    rt = _runtime(app)
+    extra = []
+    if checkpoint_file is not None:
+        try:
+            extra.append(read_checkpoint(checkpoint_file.read_text(), rt.keys.verification_keys()))
+        except ValueError as exc:
+            raise click.ClickException(f"{checkpoint_file}: {exc}") from exc
+    with app.app_context():
+        try:
+            with rt.db.unit_of_work() as session:
+                seal(session)
+        except ValueError as exc:  # a head that does not match its own frontier: tampered
+            click.echo(f"cannot seal pending events: {exc}", err=True)
+        with rt.db.unit_of_work() as session:
+            report = verify(session, rt.keys, extra_checkpoints=extra)
+    click.echo(json.dumps(report.as_dict()))
     if not report.ok:
-        click.echo(f"audit log altered: first bad event is seq {report.first_bad_seq}", err=True)
+        click.echo(
+            f"audit log altered: first bad event is seq {report.first_bad_seq} ({report.problem})",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -90,6 +90,15 @@ SETTINGS: dict[str, Setting] = {
         "A reviewed statute table (JSON) replacing the packaged one: which recipient kind may "
         "receive which category for which purpose without consent, and under which law.",
     ),
+    "CHECKPOINT_INTERVAL": Setting(
+        60, _int, "Seconds between signed audit checkpoints while events arrive."
+    ),
+    "RETENTION_DAYS": Setting(
+        3650,
+        _int,
+        "Days after which a packet's content is crypto-shredded (its data key destroyed); "
+        "its metadata and the audit log stay.",
+    ),
     "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
     "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),
     "SWAGGER_UI_URL": Setting(

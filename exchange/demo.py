@@ -16,6 +16,7 @@ from typing import Any
 from joserfc.jwk import ECKey, OKPKey
 
 from consent.identifiers import business_id_check_digit, hetu_check_char
+from exchange import audit
 from exchange.audit import Actor
 from exchange.clients.service import ClientService
 from exchange.registry.service import load_registry
@@ -191,6 +192,8 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
         for hetu in hetus:
             service.lookup(hetu, actor)
+    with rt.db.unit_of_work() as session:
+        audit.checkpoint(session, rt.keys, rt.config["ISSUER"], force=True)
     issuer = rt.config["ISSUER"]
     lines = [
         "Handover exchange demo (embedded mode: SQLite + in-process Redis; NOT for production)",

@@ -1,6 +1,6 @@
 """Imports every table module so that the metadata (and Alembic) sees the whole schema."""
 
-from exchange.audit.models import AuditEvent, AuditHead
+from exchange.audit.models import AuditCheckpoint, AuditEvent, AuditHead
 from exchange.clients.models import Client
 from exchange.consents.models import Consent, ConsentEvent, ConsentParty
 from exchange.continuity.models import Lead, LeadHistory
@@ -8,6 +8,7 @@ from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.registry.models import OAuthClient, Organization, User
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Client",

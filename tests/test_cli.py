@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from adapters.keys import KeyStore
 from consent.identifiers import parse_hetu
 from exchange import config as configuration
+from exchange.audit import merkle
 from exchange.cli import main
 from exchange.registry.service import verify_password
 from tests.conftest import business_id, new_signing_key, public_jwks
@@ -76,6 +77,17 @@ class Cli:
         connection = sqlite3.connect(self.db_path)
         try:
             return connection.execute(sql, params).fetchall()
+        finally:
+            connection.close()
+
+    def tamper(self, sql: str, *params: Any) -> None:
+        """Change the file past the append-only triggers, as someone with file access could."""
+        connection = sqlite3.connect(self.db_path)
+        try:
+            with connection:
+                for trigger in ("audit_event_no_delete", "audit_event_seal_only"):
+                    connection.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+                connection.execute(sql, params)
         finally:
             connection.close()
 
@@ -203,7 +215,7 @@ def registry_document() -> dict[str, Any]:
 
 
 def count(cli: Cli, table: str) -> int:
-    return int(cli.query(f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608  # fixed names
+    return int(cli.query(f"SELECT count(*) FROM {table}")[0][0])  # fixed names
 
 
 def test_registry_load_upserts_and_prints_counts(cli, tmp_path):
@@ -414,6 +426,9 @@ def test_audit_verify_accepts_an_untouched_log(demo_cli):
         "verified_through": events,
         "first_bad_seq": None,
         "events": events,
+        "checkpoints": 1,
+        "unsealed": 0,
+        "problem": None,
     }
 
 
@@ -428,7 +443,7 @@ def test_audit_verify_accepts_an_empty_log(cli):
 
 
 def test_audit_verify_names_an_altered_event(demo_cli):
-    demo_cli.execute("UPDATE audit_event SET action = 'x' WHERE seq = 2")
+    demo_cli.tamper("UPDATE audit_event SET action = 'x' WHERE seq = 2")
 
     result, report = verify(demo_cli)
 
@@ -440,7 +455,7 @@ def test_audit_verify_names_an_altered_event(demo_cli):
 
 
 def test_audit_verify_detects_a_deleted_middle_event(demo_cli):
-    demo_cli.execute("DELETE FROM audit_event WHERE seq = 2")
+    demo_cli.tamper("DELETE FROM audit_event WHERE seq = 2")
 
     result, report = verify(demo_cli)
 
@@ -450,7 +465,7 @@ def test_audit_verify_detects_a_deleted_middle_event(demo_cli):
 
 def test_audit_verify_detects_a_truncated_tail(demo_cli):
     last = demo_cli.query("SELECT max(seq) FROM audit_event")[0][0]
-    demo_cli.execute("DELETE FROM audit_event WHERE seq = ?", last)
+    demo_cli.tamper("DELETE FROM audit_event WHERE seq = ?", last)
 
     result, report = verify(demo_cli)
 
@@ -458,6 +473,51 @@ def test_audit_verify_detects_a_truncated_tail(demo_cli):
     assert report["ok"] is False
     assert report["first_bad_seq"] == last
     assert report["verified_through"] == last - 1
+
+
+def test_audit_verify_refuses_a_forged_checkpoint_file(demo_cli, tmp_path):
+    forged = tmp_path / "checkpoint.jws"
+    forged.write_text("eyJhbGciOiJFUzI1NiJ9.eyJ0cmVlX3NpemUiOjF9.AAAA")
+    result = demo_cli("audit", "verify", "--from-checkpoint", forged)
+    assert_clean_failure(result)
+    assert "not a checkpoint signed by this service" in result.output
+
+
+def test_audit_verify_with_a_kept_checkpoint(demo_cli, tmp_path):
+    kept = tmp_path / "kept.jws"
+    kept.write_text(
+        demo_cli.query("SELECT jws FROM audit_checkpoint ORDER BY tree_size DESC")[0][0]
+    )
+    result, report = verify_with(demo_cli, kept)
+    assert result.exit_code == 0, result.output
+    assert report["ok"] is True
+    size = demo_cli.query("SELECT max(tree_size) FROM audit_checkpoint")[0][0]
+    demo_cli.tamper("DROP TRIGGER IF EXISTS audit_checkpoint_no_delete")
+    demo_cli.tamper("DELETE FROM audit_checkpoint")
+    demo_cli.tamper("DELETE FROM audit_event WHERE seq = ?", size)
+    leaves = [
+        bytes.fromhex(h)
+        for (h,) in demo_cli.query("SELECT leaf_hash FROM audit_event ORDER BY seq")
+    ]
+    builder = merkle.TreeBuilder()
+    for leaf in leaves:
+        builder.append(leaf)
+    demo_cli.tamper(
+        "UPDATE audit_head SET seq = ?, frontier = ?, "
+        "hash = (SELECT hash FROM audit_event WHERE seq = ?)",
+        size - 1,
+        json.dumps([node.hex() for node in builder.frontier]),
+        size - 1,
+    )
+    assert verify(demo_cli)[1]["ok"] is True, "the cut is invisible without the kept checkpoint"
+    result, report = verify_with(demo_cli, kept)
+    assert result.exit_code == 1
+    assert report["first_bad_seq"] == size
+
+
+def verify_with(cli: Cli, checkpoint: Path) -> tuple[Result, dict[str, Any]]:
+    result = cli("audit", "verify", "--from-checkpoint", checkpoint)
+    return result, json.loads(result.stdout)
 
 
 # --- production configuration -----------------------------------------------------
@@ -508,7 +568,12 @@ def test_commands_report_a_bad_configuration_without_a_traceback(cli, args):
 def test_worker_once_runs_one_round(demo_cli):
     result = demo_cli("worker", "--once")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"expired": 0}
+    assert json.loads(result.stdout) == {
+        "sealed": 0,
+        "checkpoint": None,
+        "expired": 0,
+        "shredded": 0,
+    }
 
 
 def test_keys_rewrap_after_rotation(demo_cli):

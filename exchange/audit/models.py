@@ -1,23 +1,26 @@
-"""Audit tables: the events and the head of their hash chain."""
+"""Audit tables: the events, the head of the log (sealer state) and signed checkpoints."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, String
+import datetime as dt
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from adapters.db import Base
+from adapters.db import Base, UTCDateTime, utcnow
 
 GENESIS_HASH = "0" * 64
+BIGINT = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class AuditEvent(Base):
-    """One audited action; ``hash`` chains it to the event before it."""
+    """One audited action. Written in the business transaction with ``seq`` empty; the sealer
+    then gives it its place in the log (``seq``), its leaf hash and its chain hash."""
 
     __tablename__ = "audit_event"
 
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
-    )
+    id: Mapped[int] = mapped_column(BIGINT, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BIGINT, unique=True)
     occurred_at: Mapped[str] = mapped_column(String(27))
     request_id: Mapped[str | None] = mapped_column(String(64))
     actor_organization: Mapped[str | None] = mapped_column(String(64))
@@ -31,20 +34,40 @@ class AuditEvent(Base):
     basis_type: Mapped[str | None] = mapped_column(String(16))
     basis_ref: Mapped[str | None] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(500))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    leaf_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_event_client_ref_seq", "client_ref", "seq"),
         Index("ix_audit_event_actor_organization_seq", "actor_organization", "seq"),
+        # The sealer's work queue: only unsealed rows are in this index.
+        Index(
+            "ix_audit_event_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
     )
 
 
 class AuditHead(Base):
-    """The single row holding the last sequence number and hash; locked while appending."""
+    """The sealer's state: last sequence number, chain head and the Merkle frontier."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    seq: Mapped[int] = mapped_column(BIGINT)
     hash: Mapped[str] = mapped_column(String(64))
+    frontier: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the log: tree size, Merkle root, chain head, time."""
+
+    __tablename__ = "audit_checkpoint"
+
+    tree_size: Mapped[int] = mapped_column(BIGINT, primary_key=True)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    jws: Mapped[str] = mapped_column(Text)

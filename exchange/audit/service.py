@@ -1,28 +1,46 @@
-"""Writing and verifying the hash-chained audit log.
+"""Writing, sealing and verifying the tamper-evident audit log.
 
-``record`` queues an event on the session; just before that session commits,
-the queued events are appended to the chain (head row locked, sequence and
-hashes assigned) in the same transaction. So an action commits only with its
-events, and a failed audit write fails the action.
+Writing never waits for other writers: ``record`` adds the event row to the
+business transaction (no sequence number yet), so an action commits only with
+its events and a failed audit write fails the action.
+
+Sealing happens just after, in the sealer (``seal``; run by ``exchange worker``,
+by the embedded server's background thread and on demand): under one lock it
+gives every committed, unsealed event the next sequence number, its leaf hash
+(RFC 9162: SHA-256(0x00 ‖ event)) and its chain hash, and extends the Merkle
+tree whose frontier lives in the head row. ``checkpoint`` signs the tree's size,
+root and chain head with the service key (JWS) at least every minute while
+events arrive, and on demand.
+
+Verification recomputes every leaf, the chain and every checkpoint's root, and
+names the first event that does not fit: altered, deleted, inserted, reordered,
+or a tail cut off.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, select, update
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.db import rfc3339, utcnow
-from exchange.audit.models import GENESIS_HASH, AuditEvent, AuditHead
+from adapters.keys import SIGNING_ALG, KeyStore
+from exchange.audit import merkle
+from exchange.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 
-PENDING = "exchange.audit.pending"
 OUTCOMES = ("allowed", "denied")
+CHECKPOINT_TYP = "audit-checkpoint+jws"
 
-# The fields a hash covers, in a fixed order; adding one is a new chain version.
+# What a leaf covers, in a fixed order; adding a field is a new log version.
 HASHED_FIELDS = (
     "seq",
     "occurred_at",
@@ -51,6 +69,17 @@ class Actor:
     request_id: str | None = None
 
 
+def escape(value: str | None, limit: int) -> str | None:
+    """Control characters (newlines included) stored as visible escapes: no log injection."""
+    if value is None:
+        return None
+    cleaned = "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
+        for char in value
+    )
+    return cleaned[:limit]
+
+
 def record(
     session: Session,
     actor: Actor,
@@ -63,107 +92,262 @@ def record(
     basis_type: str | None = None,
     basis_ref: str | None = None,
     reason: str | None = None,
-) -> None:
-    """Queue an audit event; it is written in the session's transaction when it commits."""
+) -> AuditEvent:
+    """Add an audit event to the session's transaction (sealed into the log just after commit)."""
     if outcome not in OUTCOMES:
         raise ValueError(f"audit outcome must be one of {OUTCOMES}")
-    session.info.setdefault(PENDING, []).append(
-        {
-            "occurred_at": rfc3339(utcnow()),
-            "request_id": actor.request_id,
-            "actor_organization": actor.organization,
-            "actor_client": actor.client_id,
-            "actor_user": actor.username,
-            "action": action,
-            "outcome": outcome,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "client_ref": client_ref,
-            "basis_type": basis_type,
-            "basis_ref": basis_ref,
-            "reason": reason[:500] if reason else None,
-        }
+    event = AuditEvent(
+        occurred_at=rfc3339(utcnow()),
+        request_id=escape(actor.request_id, 64),
+        actor_organization=escape(actor.organization, 64),
+        actor_client=escape(actor.client_id, 128),
+        actor_user=escape(actor.username, 128),
+        action=escape(action, 64),
+        outcome=outcome,
+        resource_type=escape(resource_type, 64),
+        resource_id=escape(resource_id, 128),
+        client_ref=escape(client_ref, 64),
+        basis_type=escape(basis_type, 16),
+        basis_ref=escape(basis_ref, 200),
+        reason=escape(reason, 500),
     )
+    session.add(event)
+    return event
 
 
-def discard_pending(session: Session) -> None:
-    """Forget queued events (their action is being rolled back)."""
-    session.info.pop(PENDING, None)
-
-
-def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and the canonical JSON of the hashed fields."""
-    canonical = json.dumps(
+def canonical(fields: dict[str, Any]) -> bytes:
+    """The bytes a leaf hash covers."""
+    return json.dumps(
         [fields.get(name) for name in HASHED_FIELDS], ensure_ascii=False, separators=(",", ":")
-    )
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical.encode()).hexdigest()
+    ).encode()
 
 
-def _append(session: Session, events: list[dict[str, Any]]) -> None:
-    # The UPDATE takes the write lock (PostgreSQL row lock, SQLite database lock)
-    # before the head is read, so concurrent appenders queue instead of forking the chain.
+def event_fields(row: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in HASHED_FIELDS}
+
+
+def chain(prev_hash: str, leaf: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + leaf).hexdigest()
+
+
+# --- sealing ------------------------------------------------------------------------------
+
+
+def _lock_head(session: Session) -> AuditHead:
+    # The UPDATE takes the lock (PostgreSQL row lock, SQLite write lock) before the head is
+    # read: sealers queue, writers never touch this row.
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq))
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH)
+        head = AuditHead(id=1, seq=0, hash=GENESIS_HASH, frontier=[])
         session.add(head)
-    seq, prev = head.seq, head.hash
-    for fields in events:
-        seq += 1
-        fields = {**fields, "seq": seq}
-        digest = event_hash(prev, fields)
-        session.add(AuditEvent(**fields, prev_hash=prev, hash=digest))
-        prev = digest
-    head.seq, head.hash = seq, prev
+        session.flush()
+    return head
+
+
+def seal(session: Session, batch: int = 5000) -> int:
+    """Sequence, hash and chain every committed unsealed event; the caller commits."""
+    head = _lock_head(session)
+    builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
+    seq, prev, total = head.seq, head.hash, 0
+    while True:
+        rows = list(
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.seq.is_(None))
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            ).scalars()
+        )
+        if not rows:
+            break
+        for row in rows:
+            seq += 1
+            row.seq = seq
+            leaf = merkle.leaf_hash(canonical(event_fields(row)))
+            row.leaf_hash = leaf.hex()
+            prev = chain(prev, leaf)
+            row.hash = prev
+            builder.append(leaf)
+        total += len(rows)
+        session.flush()
+    head.seq, head.hash, head.frontier = seq, prev, [node.hex() for node in builder.frontier]
     session.flush()
+    return total
 
 
-@event.listens_for(Session, "before_commit")
-def _seal_pending(session: Session) -> None:
-    events = session.info.pop(PENDING, None)
-    if events:
-        _append(session, events)
+def checkpoint(
+    session: Session, keys: KeyStore, issuer: str, *, min_interval: int = 60, force: bool = False
+) -> AuditCheckpoint | None:
+    """Seal, then sign the tree if it grew and the last checkpoint is ``min_interval`` s old."""
+    seal(session)
+    head = _lock_head(session)
+    last = session.execute(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
+    ).scalar_one_or_none()
+    now = utcnow()
+    if last is not None:
+        if last.tree_size == head.seq:
+            return None
+        if not force and (now - last.created_at).total_seconds() < min_interval:
+            return None
+    if head.seq == 0:
+        return None
+    builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
+    body = {
+        "iss": issuer,
+        "tree_size": head.seq,
+        "root_hash": builder.root().hex(),
+        "chain_hash": head.hash,
+        "timestamp": rfc3339(now),
+    }
+    key = keys.signing_key
+    signed = jws.serialize_compact(
+        {"alg": SIGNING_ALG, "kid": key.kid, "typ": CHECKPOINT_TYP},
+        json.dumps(body, separators=(",", ":"), sort_keys=True).encode(),
+        key,
+        algorithms=[SIGNING_ALG],
+    )
+    row = AuditCheckpoint(
+        tree_size=head.seq,
+        root_hash=body["root_hash"],
+        chain_hash=head.hash,
+        created_at=now,
+        jws=signed,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_pending(session: Session, previous_transaction: Any) -> None:
-    # A savepoint rolled back inside a request undoes only its own work; the events
-    # queued for the rest of the transaction still belong to it.
-    if not previous_transaction.nested:
-        discard_pending(session)
+def read_checkpoint(token: str, keys: KeySet) -> dict[str, Any]:
+    """The body of a checkpoint JWS, after checking its signature (ValueError otherwise)."""
+    try:
+        verified = jws.deserialize_compact(token.strip(), keys, algorithms=[SIGNING_ALG])
+        body = json.loads(verified.payload)
+    except (JoseError, ValueError) as exc:
+        raise ValueError("not a checkpoint signed by this service") from exc
+    if not isinstance(body, dict) or not {"tree_size", "root_hash", "chain_hash"} <= body.keys():
+        raise ValueError("not a checkpoint signed by this service")
+    return body
+
+
+# --- verification -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ChainReport:
+class Report:
     ok: bool
     verified_through: int
     first_bad_seq: int | None
     events: int
+    checkpoints: int
+    unsealed: int
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "verified_through": self.verified_through,
+            "first_bad_seq": self.first_bad_seq,
+            "events": self.events,
+            "checkpoints": self.checkpoints,
+            "unsealed": self.unsealed,
+            "problem": self.problem,
+        }
 
 
-def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Recompute the chain from the start; report the first event that does not fit."""
-    prev, expected_seq, count = GENESIS_HASH, 1, 0
+def _sealed_rows(session: Session, batch: int) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last).order_by(AuditEvent.seq).limit(batch)
-        ).scalars()
-        chunk = list(rows)
-        if not chunk:
-            break
-        for row in chunk:
-            fields = {name: getattr(row, name) for name in HASHED_FIELDS}
-            if (
-                row.seq != expected_seq
-                or row.prev_hash != prev
-                or event_hash(prev, fields) != row.hash
-            ):
-                return ChainReport(False, expected_seq - 1, expected_seq, count)
-            prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
-        last = chunk[-1].seq
+        rows = list(
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.seq.is_not(None), AuditEvent.seq > last)
+                .order_by(AuditEvent.seq)
+                .limit(batch)
+            ).scalars()
+        )
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq  # type: ignore[assignment]
+        session.expunge_all()
+
+
+def verify(
+    session: Session,
+    keys: KeyStore,
+    *,
+    extra_checkpoints: list[dict[str, Any]] | None = None,
+    batch: int = 10000,
+) -> Report:
+    """Recompute leaves, chain and tree; compare with every signed checkpoint."""
+    verification_keys = keys.verification_keys()
+    checkpoints: list[dict[str, Any]] = []
+    for signed in session.execute(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)
+    ).scalars():
+        try:
+            checkpoints.append(read_checkpoint(signed.jws, verification_keys))
+        except ValueError:
+            return Report(
+                False, 0, 1, 0, 0, 0, f"checkpoint at size {signed.tree_size} has a bad signature"
+            )
+    checkpoints += extra_checkpoints or []
+    checkpoints.sort(key=lambda body: int(body["tree_size"]))
     head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != expected_seq - 1 or head.hash != prev):
-        # The tail was cut off (or the head was rewritten): the first missing event is bad.
-        return ChainReport(False, expected_seq - 1, expected_seq, count)
-    return ChainReport(True, expected_seq - 1, None, count)
+    unsealed = session.query(AuditEvent).filter(AuditEvent.seq.is_(None)).count()
+
+    builder = merkle.TreeBuilder()
+    prev, expected, pending = GENESIS_HASH, 1, list(checkpoints)
+    last_good_checkpoint = 0
+
+    def bad(seq: int, problem: str) -> Report:
+        return Report(False, seq - 1, seq, builder.size, len(checkpoints), unsealed, problem)
+
+    for row in _sealed_rows(session, batch):
+        if row.seq != expected:
+            return bad(expected, "an event is missing or out of order")
+        leaf = merkle.leaf_hash(canonical(event_fields(row)))
+        if row.leaf_hash != leaf.hex():
+            return bad(expected, "an event's content was changed")
+        prev = chain(prev, leaf)
+        if row.hash != prev:
+            return bad(expected, "the hash chain is broken")
+        builder.append(leaf)
+        while pending and int(pending[0]["tree_size"]) == builder.size:
+            body = pending.pop(0)
+            if body["root_hash"] != builder.root().hex() or body["chain_hash"] != prev:
+                # The stored hashes were rewritten consistently; the signed checkpoint was not.
+                first = last_good_checkpoint + 1
+                return Report(
+                    False,
+                    last_good_checkpoint,
+                    first,
+                    builder.size,
+                    len(checkpoints),
+                    unsealed,
+                    f"events after {last_good_checkpoint} differ from "
+                    f"checkpoint {body['tree_size']}",
+                )
+            last_good_checkpoint = builder.size
+        expected += 1
+    size = builder.size
+    if pending:
+        return bad(
+            size + 1, f"the log ends at {size} but a checkpoint covers {pending[-1]['tree_size']}"
+        )
+    if head is not None and (head.seq != size or head.hash != prev):
+        return bad(size + 1, "the log's tail was cut off")
+    return Report(True, size, None, size, len(checkpoints), unsealed)
+
+
+def leaf_hashes(session: Session, size: int) -> list[bytes]:
+    """The first ``size`` leaf hashes, for proofs."""
+    rows = session.execute(
+        select(AuditEvent.leaf_hash)
+        .where(AuditEvent.seq.is_not(None), AuditEvent.seq <= size)
+        .order_by(AuditEvent.seq)
+    ).scalars()
+    return [bytes.fromhex(value) for value in rows if value]

@@ -42,6 +42,8 @@ class Packet(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decided_by_user: Mapped[str | None] = mapped_column(String(128))
     decline_reason: Mapped[str | None] = mapped_column(String(1000))
+    # Retention: the data key and ciphertext are destroyed; metadata and audit stay.
+    shredded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     events: Mapped[list[PacketEvent]] = relationship(
         back_populates="packet",

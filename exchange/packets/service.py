@@ -9,6 +9,7 @@ and sections included) is stored only encrypted, under a per-packet data key.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -378,6 +379,11 @@ class PacketService:
     def read(self, packet_id: str, organization: str, actor: Actor) -> Opened:
         """Decrypted sections and the original JWS; the basis is checked again first."""
         row = self.visible(packet_id, organization, "packet.read")
+        if row.shredded_at is not None:
+            raise NotFound(
+                "The packet's content was destroyed when its retention period ended.",
+                code="packet_content_shredded",
+            )
         decision = self._recheck(row, "packet.read")
         if organization == row.recipient_org and self.status_of(row) == lifecycle.SENT:
             now = utcnow()
@@ -592,10 +598,40 @@ class PacketService:
             count += 1
         return count
 
+    def shred_expired(self, retention_days: int, actor: Actor) -> int:
+        """Crypto-shred the content of packets received more than ``retention_days`` ago."""
+        cutoff = utcnow() - dt.timedelta(days=retention_days)
+        rows = self.session.execute(
+            select(Packet).where(Packet.received_at < cutoff, Packet.shredded_at.is_(None))
+        ).scalars()
+        count = 0
+        for row in rows:
+            row.ciphertext, row.wrapped_key, row.shredded_at = b"", b"", utcnow()
+            row.events.append(
+                PacketEvent(
+                    at=row.shredded_at,
+                    action="shredded",
+                    status=row.status,
+                    reason="retention period ended",
+                )
+            )
+            audit.record(
+                self.session,
+                actor,
+                "packet.shred",
+                resource_type="packet",
+                resource_id=row.id,
+                client_ref=row.client_id,
+            )
+            count += 1
+        return count
+
     def rewrap_all(self) -> int:
         """Wrap every older packet's data key with the current KEK (after ``keys rotate``)."""
         rows = self.session.execute(
-            select(Packet).where(Packet.kek_version < self.keys.kek_version)
+            select(Packet).where(
+                Packet.kek_version < self.keys.kek_version, Packet.shredded_at.is_(None)
+            )
         ).scalars()
         count = 0
         for row in rows:

@@ -1,0 +1,239 @@
+"""The auditor's queries: search, export, verification, checkpoints and proofs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from adapters.db import rfc3339
+from adapters.keys import KeyStore
+from exchange.audit import merkle
+from exchange.audit import service as log
+from exchange.audit.models import AuditCheckpoint, AuditEvent
+from exchange.audit.service import Actor
+from exchange.errors import Denial, FieldError, Invalid, NotFound
+
+EXPORT_FIELDS = ("seq", *log.HASHED_FIELDS[1:], "leaf_hash")
+EXPORT_BATCH = 2000
+
+
+class AuditQueries:
+    def __init__(self, session: Session, keys: KeyStore, issuer: str) -> None:
+        self.session = session
+        self.keys = keys
+        self.issuer = issuer
+
+    # --- searching ----------------------------------------------------------------------
+
+    def _query(self, organization: str, args: dict[str, Any]) -> Select[Any]:
+        query = select(AuditEvent).where(
+            AuditEvent.seq.is_not(None), AuditEvent.actor_organization == organization
+        )
+        if "client_id" in args:
+            query = query.where(AuditEvent.client_ref == args["client_id"])
+        if "actor" in args:
+            query = query.where(
+                or_(
+                    AuditEvent.actor_user == args["actor"], AuditEvent.actor_client == args["actor"]
+                )
+            )
+        for name in ("action", "outcome"):
+            if name in args:
+                query = query.where(getattr(AuditEvent, name) == args[name])
+        if "from_" in args:
+            query = query.where(AuditEvent.occurred_at >= rfc3339(args["from_"]))
+        if "to" in args:
+            query = query.where(AuditEvent.occurred_at < rfc3339(args["to"]))
+        return query
+
+    def audit_search(self, actor: Actor, args: dict[str, Any]) -> None:
+        """An auditor's search is itself an audited read."""
+        shown = {
+            k: (v.isoformat() if hasattr(v, "isoformat") else v)
+            for k, v in args.items()
+            if k != "cursor"
+        }
+        log.record(
+            self.session,
+            actor,
+            "audit.read",
+            resource_type="audit_events",
+            client_ref=args.get("client_id"),
+            reason=json.dumps(shown, sort_keys=True),
+        )
+
+    def page(self, organization: str, args: dict[str, Any]) -> dict[str, Any]:
+        query = self._query(organization, args)
+        if "cursor" in args:
+            query = query.where(AuditEvent.seq > int(args["cursor"]))
+        limit = args["limit"]
+        rows = list(self.session.execute(query.order_by(AuditEvent.seq).limit(limit + 1)).scalars())
+        next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
+        return {"items": rows[:limit], "next_cursor": next_cursor}
+
+    def export(self, organization: str, args: dict[str, Any]) -> tuple[Iterator[str], str]:
+        """Every match as CSV or JSON lines, produced batch by batch (never all in memory)."""
+        base = self._query(organization, args)
+        session = self.session
+
+        def rows() -> Iterator[AuditEvent]:
+            last = 0
+            while True:
+                batch = list(
+                    session.execute(
+                        base.where(AuditEvent.seq > last)
+                        .order_by(AuditEvent.seq)
+                        .limit(EXPORT_BATCH)
+                    ).scalars()
+                )
+                if not batch:
+                    return
+                yield from batch
+                last = batch[-1].seq or last
+                session.expunge_all()
+
+        if args["format"] == "jsonl":
+
+            def lines() -> Iterator[str]:
+                for row in rows():
+                    yield (
+                        json.dumps(
+                            {name: getattr(row, name) for name in EXPORT_FIELDS}, ensure_ascii=False
+                        )
+                        + "\n"
+                    )
+
+            return lines(), "application/x-ndjson"
+
+        def csv_lines() -> Iterator[str]:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(EXPORT_FIELDS)
+            for row in rows():
+                writer.writerow([_csv_safe(getattr(row, name)) for name in EXPORT_FIELDS])
+                if buffer.tell() > 64_000:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+            yield buffer.getvalue()
+
+        return csv_lines(), "text/csv"
+
+    # --- integrity ----------------------------------------------------------------------
+
+    def verify(self, actor: Actor) -> log.Report:
+        log.seal(self.session)
+        report = log.verify(self.session, self.keys)
+        log.record(
+            self.session,
+            actor,
+            "audit.read",
+            resource_type="audit_verify",
+            reason=f"ok={report.ok}",
+        )
+        return report
+
+    def checkpoints(self, actor: Actor) -> list[AuditCheckpoint]:
+        log.record(self.session, actor, "audit.read", resource_type="audit_checkpoints")
+        return list(
+            self.session.execute(
+                select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc())
+            ).scalars()
+        )
+
+    def checkpoint_now(self, actor: Actor) -> AuditCheckpoint:
+        log.record(
+            self.session, actor, "audit.read", resource_type="audit_checkpoint", reason="on demand"
+        )
+        self.session.flush()
+        made = log.checkpoint(self.session, self.keys, self.issuer, force=True)
+        if made is not None:
+            return made
+        latest = self.session.execute(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
+        ).scalar_one()
+        return latest
+
+    def _checkpoint_at(self, size: int | None) -> AuditCheckpoint:
+        query = select(AuditCheckpoint)
+        query = (
+            query.where(AuditCheckpoint.tree_size == size)
+            if size
+            else query.order_by(AuditCheckpoint.tree_size.desc())
+        )
+        found = self.session.execute(query.limit(1)).scalar_one_or_none()
+        if found is None:
+            raise NotFound("No signed checkpoint of that size.", code="checkpoint_not_found")
+        return found
+
+    def inclusion(
+        self, organization: str, seq: int, tree_size: int | None, actor: Actor
+    ) -> dict[str, Any]:
+        event = self.session.execute(
+            select(AuditEvent).where(
+                AuditEvent.seq == seq, AuditEvent.actor_organization == organization
+            )
+        ).scalar_one_or_none()
+        if event is None or event.leaf_hash is None:
+            raise NotFound(
+                "No such event.",
+                code="event_not_found",
+                audit=Denial("audit.read", "audit_event", str(seq)),
+            )
+        point = self._checkpoint_at(tree_size)
+        if seq > point.tree_size:
+            raise Invalid(
+                "The event is newer than that checkpoint.",
+                errors=[FieldError("tree_size", f"Must be at least {seq}.")],
+            )
+        leaves = log.leaf_hashes(self.session, point.tree_size)
+        proof = merkle.inclusion_proof(leaves, seq - 1, point.tree_size)
+        log.record(
+            self.session, actor, "audit.read", resource_type="audit_proof", resource_id=str(seq)
+        )
+        return {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "leaf_hash": event.leaf_hash,
+            "tree_size": point.tree_size,
+            "root_hash": point.root_hash,
+            "proof": [node.hex() for node in proof],
+            "checkpoint": point.jws,
+        }
+
+    def consistency(self, old: int, new: int, actor: Actor) -> dict[str, Any]:
+        if old > new:
+            raise Invalid(
+                "'from' must not be larger than 'to'.",
+                errors=[FieldError("from", "Larger than 'to'.")],
+            )
+        first, second = self._checkpoint_at(old), self._checkpoint_at(new)
+        leaves = log.leaf_hashes(self.session, new)
+        proof = merkle.consistency_proof(leaves, old, new)
+        log.record(
+            self.session,
+            actor,
+            "audit.read",
+            resource_type="audit_consistency",
+            resource_id=f"{old}-{new}",
+        )
+        return {
+            "from_": old,
+            "to": new,
+            "from_root": first.root_hash,
+            "to_root": second.root_hash,
+            "proof": [node.hex() for node in proof],
+        }
+
+
+def _csv_safe(value: Any) -> Any:
+    # A cell starting with = + - @ is a formula to a spreadsheet; prefix it so it stays text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value

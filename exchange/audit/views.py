@@ -1,0 +1,149 @@
+"""Auditor endpoints (SPEC section 4, "Audit") and the client's access report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, render_template, stream_with_context
+from flask.views import MethodView
+
+from exchange.acting import acting_user
+from exchange.audit.query import AuditQueries
+from exchange.audit.report import access_report, report_page
+from exchange.http import ApiBlueprint
+from exchange.oauth import authenticate, require_scopes
+from exchange.runtime import current_actor, db_session, runtime
+from schemas.audit import (
+    AccessReportArgs,
+    AccessReportOut,
+    AuditPage,
+    AuditQueryArgs,
+    CheckpointList,
+    CheckpointOut,
+    ConsistencyArgs,
+    ConsistencyOut,
+    InclusionOut,
+    ProofArgs,
+    VerifyOut,
+)
+
+blp = ApiBlueprint("audit", __name__, url_prefix="/v1", description="Audit log")
+
+
+def _auditor() -> str:
+    """The caller's organization, once the acting person is known to be an auditor."""
+    principal = authenticate()
+    acting_user(principal, "auditor")
+    return principal.organization
+
+
+def queries() -> AuditQueries:
+    rt = runtime()
+    return AuditQueries(db_session(), rt.keys, rt.config["ISSUER"])
+
+
+@blp.route("/audit/events")
+class AuditEvents(MethodView):
+    @blp.protected("audit:read", acting_user=True, errors=(422,))
+    @require_scopes("audit:read")
+    @blp.arguments(AuditQueryArgs, location="query")
+    @blp.response(200, AuditPage)
+    @blp.alt_response(
+        200, content_type="text/csv", description="`format=csv`: every match, streamed"
+    )
+    @blp.alt_response(
+        200, content_type="application/x-ndjson", description="`format=jsonl`: streamed"
+    )
+    def get(self, args: dict[str, Any]) -> Any:
+        """Search the events of your organization (stable order: sequence number).
+
+        `format=csv` or `jsonl` streams every match without paging. Your own
+        searches are audited (`audit.read`)."""
+        organization = _auditor()
+        search = queries()
+        if args.get("organization", organization) != organization:
+            return {"items": [], "next_cursor": None}
+        search.audit_search(current_actor(), args)
+        if args["format"] == "json":
+            return search.page(organization, args)
+        # The search itself is committed before the export streams, so it is in the log.
+        db_session().commit()
+        body, mimetype = search.export(organization, args)
+        return Response(stream_with_context(body), mimetype=mimetype)
+
+
+@blp.route("/audit/verify")
+class AuditVerify(MethodView):
+    @blp.protected("audit:read", acting_user=True)
+    @require_scopes("audit:read")
+    @blp.response(200, VerifyOut)
+    def get(self) -> dict[str, Any]:
+        """Recompute the whole log: leaves, chain and every signed checkpoint."""
+        _auditor()
+        report = queries().verify(current_actor())
+        return report.as_dict()
+
+
+@blp.route("/audit/checkpoints")
+class AuditCheckpoints(MethodView):
+    @blp.protected("audit:read", acting_user=True)
+    @require_scopes("audit:read")
+    @blp.response(200, CheckpointList)
+    def get(self) -> dict[str, Any]:
+        """The signed checkpoints (tree size, root, chain head, time), newest first."""
+        _auditor()
+        return {"items": queries().checkpoints(current_actor())}
+
+    @blp.protected("audit:read", acting_user=True)
+    @require_scopes("audit:read")
+    @blp.response(201, CheckpointOut)
+    def post(self) -> Any:
+        """Seal what is pending and sign a checkpoint now."""
+        _auditor()
+        return queries().checkpoint_now(current_actor())
+
+
+@blp.route("/audit/events/<int:seq>/proof")
+class AuditInclusion(MethodView):
+    @blp.protected("audit:read", acting_user=True, errors=(404, 422))
+    @require_scopes("audit:read")
+    @blp.arguments(ProofArgs, location="query")
+    @blp.response(200, InclusionOut)
+    def get(self, args: dict[str, Any], seq: int) -> dict[str, Any]:
+        """Proof that event `seq` is in the tree of a signed checkpoint (RFC 9162 §2.1.3)."""
+        organization = _auditor()
+        return queries().inclusion(organization, seq, args.get("tree_size"), current_actor())
+
+
+@blp.route("/audit/consistency")
+class AuditConsistency(MethodView):
+    @blp.protected("audit:read", acting_user=True, errors=(404, 422))
+    @require_scopes("audit:read")
+    @blp.arguments(ConsistencyArgs, location="query")
+    @blp.response(200, ConsistencyOut)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Proof that the checkpoint of size `to` extends that of size `from` (RFC 9162 §2.1.4)."""
+        _auditor()
+        return queries().consistency(args["from_"], args["to"], current_actor())
+
+
+@blp.route("/clients/<string:client_id>/access-report")
+class AccessReport(MethodView):
+    @blp.protected("consents:read", acting_user=True, errors=(404, 422))
+    @require_scopes("consents:read")
+    @blp.arguments(AccessReportArgs, location="query")
+    @blp.response(200, AccessReportOut)
+    @blp.alt_response(200, content_type="text/html", description="Printable page (`format=html`)")
+    def get(self, args: dict[str, Any], client_id: str) -> Any:
+        """Who saw or received the client's data, when, on which basis ("who has seen my data").
+
+        For social workers of organizations involved with the client."""
+        principal = authenticate()
+        acting_user(principal, "social_worker")
+        report = access_report(db_session(), client_id, principal.organization, current_actor())
+        if args["format"] == "html":
+            return Response(
+                render_template("access_report.html", **report_page(report, args["lang"])),
+                mimetype="text/html",
+            )
+        return report

@@ -1,0 +1,63 @@
+"""Background work: one round of sealing, checkpoints, deadlines and retention.
+
+``exchange worker`` runs rounds in a loop (production); the embedded server runs
+them in a daemon thread, so a single process keeps the log sealed as well.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Flask
+
+from exchange import audit
+from exchange.audit import Actor
+from exchange.runtime import EXTENSION, Runtime
+
+log = logging.getLogger(__name__)
+WORKER = Actor(client_id="exchange-worker", request_id="worker")
+
+
+def run_round(rt: Runtime) -> dict[str, Any]:
+    """Seal pending audit events, sign a checkpoint when due, expire overdue packets,
+    crypto-shred content past retention. Each step commits on its own."""
+    from exchange.packets.service import PacketService
+
+    config = rt.config
+    with rt.db.unit_of_work() as session:
+        sealed = audit.seal(session)
+    with rt.db.unit_of_work() as session:
+        made = audit.checkpoint(
+            session, rt.keys, config["ISSUER"], min_interval=config["CHECKPOINT_INTERVAL"]
+        )
+    with rt.db.unit_of_work() as session:
+        packets = PacketService(session, rt.keys, rt.extras["statutes"])
+        expired = packets.expire_overdue(WORKER)
+        shredded = packets.shred_expired(config["RETENTION_DAYS"], WORKER)
+    return {
+        "sealed": sealed,
+        "checkpoint": made.tree_size if made is not None else None,
+        "expired": expired,
+        "shredded": shredded,
+    }
+
+
+def start_sealer_thread(app: Flask, interval: float) -> threading.Thread:
+    """Run rounds every ``interval`` seconds in a daemon thread (embedded mode)."""
+    rt: Runtime = app.extensions[EXTENSION]
+
+    def loop() -> None:
+        while True:
+            try:
+                with app.app_context():
+                    run_round(rt)
+            except Exception:  # keep sealing after a transient failure; it is logged
+                log.exception("background round failed")
+            time.sleep(interval)
+
+    thread = threading.Thread(target=loop, name="exchange-sealer", daemon=True)
+    thread.start()
+    return thread

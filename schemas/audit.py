@@ -1,0 +1,122 @@
+"""Wire format of the audit endpoints (SPEC section 4, "Audit") and the access report."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from exchange.audit.service import OUTCOMES
+
+
+class AuditQueryArgs(Schema):
+    client_id = fields.String(validate=validate.Length(min=1, max=64))
+    organization = fields.String(validate=validate.Length(min=1, max=64))
+    actor = fields.String(
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "A username or OAuth client id"},
+    )
+    action = fields.String(validate=validate.Length(min=1, max=64))
+    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+    from_ = fields.DateTime(data_key="from", metadata={"description": "RFC 3339, inclusive"})
+    to = fields.DateTime(metadata={"description": "RFC 3339, exclusive"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,19}$", error="Not a cursor."))
+
+
+class AuditEventOut(Schema):
+    seq = fields.Integer()
+    occurred_at = fields.String()
+    request_id = fields.String(allow_none=True)
+    actor_organization = fields.String(allow_none=True)
+    actor_client = fields.String(allow_none=True)
+    actor_user = fields.String(allow_none=True)
+    action = fields.String()
+    outcome = fields.String()
+    resource_type = fields.String(allow_none=True)
+    resource_id = fields.String(allow_none=True)
+    client_ref = fields.String(allow_none=True)
+    basis_type = fields.String(allow_none=True)
+    basis_ref = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    leaf_hash = fields.String()
+
+
+class AuditPage(Schema):
+    items = fields.List(fields.Nested(AuditEventOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class VerifyOut(Schema):
+    ok = fields.Boolean()
+    verified_through = fields.Integer()
+    first_bad_seq = fields.Integer(allow_none=True)
+    events = fields.Integer()
+    checkpoints = fields.Integer()
+    unsealed = fields.Integer()
+    problem = fields.String(allow_none=True)
+
+
+class CheckpointOut(Schema):
+    tree_size = fields.Integer()
+    root_hash = fields.String()
+    chain_hash = fields.String()
+    created_at = fields.DateTime()
+    jws = fields.String(
+        metadata={"description": "Signed by the service; verify with /.well-known/jwks.json"}
+    )
+
+
+class CheckpointList(Schema):
+    items = fields.List(fields.Nested(CheckpointOut))
+
+
+class ProofArgs(Schema):
+    tree_size = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "Default: latest checkpoint"}
+    )
+
+
+class InclusionOut(Schema):
+    seq = fields.Integer()
+    leaf_index = fields.Integer()
+    leaf_hash = fields.String()
+    tree_size = fields.Integer()
+    root_hash = fields.String()
+    proof = fields.List(fields.String())
+    checkpoint = fields.String(allow_none=True)
+
+
+class ConsistencyArgs(Schema):
+    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
+    to = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ConsistencyOut(Schema):
+    from_ = fields.Integer(data_key="from")
+    to = fields.Integer()
+    from_root = fields.String()
+    to_root = fields.String()
+    proof = fields.List(fields.String())
+
+
+class AccessReportArgs(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "html"]))
+    lang = fields.String(load_default="fi", validate=validate.OneOf(["fi", "sv", "en"]))
+
+
+class AccessEntry(Schema):
+    at = fields.String()
+    organization = fields.String(allow_none=True)
+    organization_name = fields.String(allow_none=True)
+    person = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+    what = fields.String()
+    categories = fields.List(fields.String())
+    basis = fields.String(allow_none=True)
+    basis_ref = fields.String(allow_none=True)
+
+
+class AccessReportOut(Schema):
+    client_id = fields.String()
+    generated_at = fields.String()
+    entries = fields.List(fields.Nested(AccessEntry))
