@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
@@ -99,6 +100,21 @@ class ContinuityService:
         )
         return self.session.get(Lead, client_id)
 
+    def _claim(
+        self, client_id: str, organization: str, worker: str, reason: str, actor: Actor
+    ) -> Lead:
+        """Take the lead of a client who has none; when a concurrent request took it first,
+        return theirs (the caller then decides)."""
+        try:
+            with self.session.begin_nested():
+                return self._set(client_id, organization, worker, reason, actor)
+        except IntegrityError:
+            # Two first hand-overs of one client at once: the database kept exactly one lead.
+            lead = self.session.get(Lead, client_id, populate_existing=True)
+            if lead is None:
+                raise
+            return lead
+
     def _set(
         self,
         client_id: str,
@@ -140,8 +156,13 @@ class ContinuityService:
         """Set the lead to a worker of the caller's organization (no lead yet, or already ours)."""
         if self.session.get(Client, client_id) is None:
             raise client_not_found(client_id, "lead.change")
+        self._active_user(worker, organization, "worker")
         current = self.session.get(Lead, client_id)
-        if current is not None and current.organization_id != organization:
+        if current is None:
+            current = self._claim(client_id, organization, worker, "assigned", actor)
+            if current.organization_id == organization and current.worker == worker:
+                return current
+        if current.organization_id != organization:
             if not is_involved(self.session, client_id, organization):
                 raise client_not_found(client_id, "lead.change")
             raise Conflict(
@@ -156,7 +177,6 @@ class ContinuityService:
                     reason="lead_elsewhere",
                 ),
             )
-        self._active_user(worker, organization, "worker")
         return self._set(client_id, organization, worker, "assigned", actor)
 
     def hold_for_transfer(
@@ -165,8 +185,8 @@ class ContinuityService:
         """Before a transfer is sent: the sender must hold the lead (taking it if nobody does)."""
         current = self.session.get(Lead, client_id)
         if current is None:
-            self._set(client_id, organization, worker, "transfer_sent", actor)
-        elif current.organization_id != organization:
+            current = self._claim(client_id, organization, worker, "transfer_sent", actor)
+        if current.organization_id != organization:
             raise Conflict(
                 "Only the organization holding the lead can transfer the client.",
                 code="lead_elsewhere",
