@@ -316,3 +316,29 @@ def sign_packet(key: Any, payload: Any, alg: str = "ES256", **header: Any) -> st
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="EdDSA is deprecated")
         return jws_module.serialize_compact(protected, body, key, algorithms=[alg])
+
+
+@pytest.fixture
+def committed_database(tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of its own, where transactions really commit (dropped
+    afterwards on PostgreSQL): for tests of concurrent writers."""
+    from sqlalchemy import create_engine, make_url
+
+    server = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
+    if not server:
+        url = f"sqlite:///{tmp_path / 'committed.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"exchange_commit_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
