@@ -94,7 +94,7 @@ def make_requests(rng: random.Random, records: list[ConsentRecord]) -> list[Disc
 
 
 def main() -> None:
-    rng = random.Random(SEED)  # noqa: S311 - benchmark data, not security
+    rng = random.Random(SEED)
     records = make_records(rng)
     requests = make_requests(rng, records)
     statutes = default_statutes()

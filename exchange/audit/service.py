@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +115,10 @@ def record(
     return event
 
 
-def canonical(fields: dict[str, Any]) -> bytes:
+CONTENT_FIELDS = HASHED_FIELDS[1:]
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
     """The bytes a leaf hash covers."""
     return json.dumps(
         [fields.get(name) for name in HASHED_FIELDS], ensure_ascii=False, separators=(",", ":")
@@ -150,27 +153,28 @@ def seal(session: Session, batch: int = 5000) -> int:
     head = _lock_head(session)
     builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
     seq, prev, total = head.seq, head.hash, 0
+    content = [getattr(AuditEvent, name) for name in CONTENT_FIELDS]
     while True:
-        rows = list(
-            session.execute(
-                select(AuditEvent)
-                .where(AuditEvent.seq.is_(None))
-                .order_by(AuditEvent.id)
-                .limit(batch)
-            ).scalars()
-        )
+        rows = session.execute(
+            select(AuditEvent.id, *content)
+            .where(AuditEvent.seq.is_(None))
+            .order_by(AuditEvent.id)
+            .limit(batch)
+        ).all()
         if not rows:
             break
+        changes = []
         for row in rows:
             seq += 1
-            row.seq = seq
-            leaf = merkle.leaf_hash(canonical(event_fields(row)))
-            row.leaf_hash = leaf.hex()
+            fields = dict(zip(CONTENT_FIELDS, row[1:], strict=True))
+            fields["seq"] = seq
+            leaf = merkle.leaf_hash(canonical(fields))
             prev = chain(prev, leaf)
-            row.hash = prev
             builder.append(leaf)
+            changes.append({"id": row.id, "seq": seq, "leaf_hash": leaf.hex(), "hash": prev})
+        # One executemany per batch (an UPDATE by primary key for each row).
+        session.execute(update(AuditEvent), changes)
         total += len(rows)
-        session.flush()
     head.seq, head.hash, head.frontier = seq, prev, [node.hex() for node in builder.frontier]
     session.flush()
     return total
@@ -257,22 +261,21 @@ class Report:
         }
 
 
-def _sealed_rows(session: Session, batch: int) -> Iterator[AuditEvent]:
+def _sealed_rows(session: Session, batch: int) -> Iterator[Any]:
+    """Sealed events in order, as plain rows, batch by batch (never all in memory)."""
+    columns = [getattr(AuditEvent, name) for name in HASHED_FIELDS]
     last = 0
     while True:
-        rows = list(
-            session.execute(
-                select(AuditEvent)
-                .where(AuditEvent.seq.is_not(None), AuditEvent.seq > last)
-                .order_by(AuditEvent.seq)
-                .limit(batch)
-            ).scalars()
-        )
+        rows = session.execute(
+            select(*columns, AuditEvent.leaf_hash, AuditEvent.hash)
+            .where(AuditEvent.seq.is_not(None), AuditEvent.seq > last)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
+        ).all()
         if not rows:
             return
         yield from rows
-        last = rows[-1].seq  # type: ignore[assignment]
-        session.expunge_all()
+        last = rows[-1].seq
 
 
 def verify(
@@ -309,7 +312,7 @@ def verify(
     for row in _sealed_rows(session, batch):
         if row.seq != expected:
             return bad(expected, "an event is missing or out of order")
-        leaf = merkle.leaf_hash(canonical(event_fields(row)))
+        leaf = merkle.leaf_hash(canonical(row._mapping))
         if row.leaf_hash != leaf.hex():
             return bad(expected, "an event's content was changed")
         prev = chain(prev, leaf)
