@@ -112,6 +112,13 @@ class Unavailable(ExchangeError):
 
 
 @dataclass
+class Corrupted(ExchangeError):
+    """Stored data fails its integrity check (altered ciphertext or key): an operator matter."""
+
+    code: str = "integrity_failed"
+
+
+@dataclass
 class PayloadTooLarge(ExchangeError):
     """The body is larger than the configured limit."""
 

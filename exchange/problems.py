@@ -39,6 +39,7 @@ STATUS: dict[type[ExchangeError], int] = {
     errors.Invalid: 422,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
+    errors.Corrupted: 500,
 }
 
 # Stable codes for errors raised by Flask/werkzeug/webargs rather than by our code.

@@ -17,6 +17,5 @@ class ClientLookupRequest(StrictSchema):
 
 class ClientLookupResponse(Schema):
     id = fields.String(required=True, metadata={"description": "Opaque client id"})
-    created = fields.Boolean(
-        required=True, metadata={"description": "True when this call created the client"}
-    )
+    # Deliberately no "created" flag: it would tell any caller whether someone else had
+    # already registered this person.

@@ -28,7 +28,7 @@ class ClientLookup(MethodView):
         Needs `X-Acting-User`. The identity code is stored only encrypted;
         the answer is the opaque id used everywhere else."""
         acting_user(authenticate())
-        client, created = ClientService(db_session(), runtime().keys).lookup(
+        client, _created = ClientService(db_session(), runtime().keys).lookup(
             body["hetu"], current_actor()
         )
-        return {"id": client.id, "created": created}
+        return {"id": client.id}

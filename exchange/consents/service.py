@@ -37,6 +37,7 @@ from exchange.consents.models import (
     ConsentParty,
 )
 from exchange.consents.receipts import build_receipt, sign_receipt
+from exchange.continuity.service import is_involved
 from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.registry.models import Organization
 
@@ -86,13 +87,20 @@ class ConsentService:
 
     # --- look-ups ------------------------------------------------------------------
 
-    def _client(self, ref: dict[str, str], actor: Actor, *, create: bool) -> Client | None:
+    def _client(
+        self, ref: dict[str, str], organization: str, actor: Actor, *, create: bool
+    ) -> Client | None:
+        """The client named by identity code, or by an id the organization may know:
+        an id of a client it is not involved with is treated as unknown."""
         if "hetu" in ref:
             clients = ClientService(self.session, self.keys)
             if create:
                 return clients.lookup(ref["hetu"], actor)[0]
             return clients.find(ref["hetu"])
-        return self.session.get(Client, ref["id"])
+        client = self.session.get(Client, ref["id"])
+        if client is None or not is_involved(self.session, client.id, organization):
+            return None
+        return client
 
     def _organizations(self, ids: set[str]) -> dict[str, Organization]:
         rows = self.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
@@ -136,7 +144,7 @@ class ConsentService:
         ]
         if unknown:
             raise Invalid("The consent names unknown organizations.", errors=unknown)
-        client = self._client(body["client"], actor, create=True)
+        client = self._client(body["client"], organization, actor, create=True)
         if client is None:
             raise Invalid("No such client.", errors=[FieldError("client.id", "Unknown client id.")])
         supersedes = None
@@ -422,9 +430,13 @@ class ConsentService:
         ]
         if unknown:
             raise Invalid("The check names unknown organizations.", errors=unknown)
-        client = self._client(body["client"], actor, create=False)
+        client = self._client(body["client"], organization, actor, create=False)
         if client is None and "id" in body["client"]:
-            raise NotFound("No such client.", code="client_not_found")
+            raise NotFound(
+                "No such client.",
+                code="client_not_found",
+                audit=Denial("consent.check", "client", body["client"]["id"][:128]),
+            )
         records = self.client_records(client.id) if client is not None else []
         request = DisclosureRequest(
             source=body["source"],

@@ -152,38 +152,46 @@ class ContinuityService:
         )
         return lead
 
+    def _locked_lead(self, client_id: str) -> Lead | None:
+        """The client's lead row, locked until commit: lead changes of one client queue up."""
+        return self.session.get(Lead, client_id, with_for_update=True, populate_existing=True)
+
+    def _lead_elsewhere(
+        self, client_id: str, organization: str, action: str
+    ) -> Conflict | NotFound:
+        # Only an organization involved with the client learns that someone else leads it.
+        if not is_involved(self.session, client_id, organization):
+            return client_not_found(client_id, action)
+        return Conflict(
+            "Another organization is the lead; "
+            "responsibility moves only with an accepted transfer.",
+            code="lead_elsewhere",
+            audit=Denial(
+                action, "client", client_id, client_ref=client_id, reason="lead_elsewhere"
+            ),
+        )
+
     def assign(self, client_id: str, organization: str, worker: str, actor: Actor) -> Lead:
         """Set the lead to a worker of the caller's organization (no lead yet, or already ours)."""
         if self.session.get(Client, client_id) is None:
             raise client_not_found(client_id, "lead.change")
+        current = self._locked_lead(client_id)
+        if current is not None and current.organization_id != organization:
+            raise self._lead_elsewhere(client_id, organization, "lead.change")
         self._active_user(worker, organization, "worker")
-        current = self.session.get(Lead, client_id)
         if current is None:
             current = self._claim(client_id, organization, worker, "assigned", actor)
-            if current.organization_id == organization and current.worker == worker:
+            if current.organization_id != organization:
+                raise self._lead_elsewhere(client_id, organization, "lead.change")
+            if current.worker == worker:
                 return current
-        if current.organization_id != organization:
-            if not is_involved(self.session, client_id, organization):
-                raise client_not_found(client_id, "lead.change")
-            raise Conflict(
-                "Another organization is the lead; "
-                "responsibility moves only with an accepted transfer.",
-                code="lead_elsewhere",
-                audit=Denial(
-                    "lead.change",
-                    "client",
-                    client_id,
-                    client_ref=client_id,
-                    reason="lead_elsewhere",
-                ),
-            )
         return self._set(client_id, organization, worker, "assigned", actor)
 
     def hold_for_transfer(
         self, client_id: str, organization: str, worker: str, actor: Actor
     ) -> None:
         """Before a transfer is sent: the sender must hold the lead (taking it if nobody does)."""
-        current = self.session.get(Lead, client_id)
+        current = self._locked_lead(client_id)
         if current is None:
             current = self._claim(client_id, organization, worker, "transfer_sent", actor)
         if current.organization_id != organization:
@@ -203,7 +211,7 @@ class ContinuityService:
         self, client_id: str, from_org: str, to_org: str, worker: str, packet_id: str, actor: Actor
     ) -> Lead:
         """Accepting a transfer: the lead moves from sender to receiver in this transaction."""
-        current = self.session.get(Lead, client_id)
+        current = self._locked_lead(client_id)
         if current is not None and current.organization_id != from_org:
             raise Conflict(
                 "The sender no longer holds the lead; this transfer cannot be accepted.",
@@ -224,7 +232,7 @@ class ContinuityService:
         self, username: str, organization: str, successor: str | None, actor: Actor
     ) -> DeactivationReport:
         """The worker leaves: their leads and open packets move; nobody falls through."""
-        leaver = self.session.get(User, username)
+        leaver = self.session.get(User, username, with_for_update=True)
         if leaver is None or leaver.organization_id != organization:
             raise NotFound(
                 "No such worker.",
@@ -241,18 +249,22 @@ class ContinuityService:
         leaver.active = False
         leads = list(
             self.session.execute(
-                select(Lead).where(Lead.organization_id == organization, Lead.worker == username)
+                select(Lead)
+                .where(Lead.organization_id == organization, Lead.worker == username)
+                .with_for_update()
             ).scalars()
         )
         for lead in leads:
             self._set(lead.client_id, organization, successor, "staff_change", actor)
         packets = list(
             self.session.execute(
-                select(Packet).where(
+                select(Packet)
+                .where(
                     Packet.recipient_org == organization,
                     Packet.recipient_user == username,
                     Packet.status.in_(lifecycle.OPEN),
                 )
+                .with_for_update()
             ).scalars()
         )
         now = utcnow()

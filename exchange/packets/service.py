@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters import envelope
+from adapters.crypto import DecryptionError
 from adapters.db import rfc3339, utcnow
 from adapters.keys import KeyStore
 from adapters.pagination import Page, newest_first
@@ -36,7 +38,7 @@ from exchange.clients.service import ClientService
 from exchange.consents.models import Consent
 from exchange.consents.service import to_record
 from exchange.continuity.service import ContinuityService, is_involved
-from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
+from exchange.errors import Conflict, Corrupted, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.packets import lifecycle
 from exchange.packets.lifecycle import PacketTransitionError
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
@@ -47,6 +49,7 @@ from schemas.packets import PacketPayload
 from schemas.sections import load_sections
 
 SYSTEM = "system"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -357,13 +360,19 @@ class PacketService:
 
     # --- reading ------------------------------------------------------------------------
 
-    def visible(self, packet_id: str, organization: str, action: str) -> Packet:
-        """The packet if the organization sent or received it; otherwise 404 (audited)."""
+    def visible(
+        self, packet_id: str, organization: str, action: str, *, lock: bool = False
+    ) -> Packet:
+        """The packet if the organization sent or received it; otherwise 404 (audited).
+        With ``lock`` the row stays locked until commit, so transitions of one packet queue up."""
+        query = select(Packet).where(
+            Packet.id == packet_id,
+            or_(Packet.sender_org == organization, Packet.recipient_org == organization),
+        )
+        if lock:
+            query = query.with_for_update()
         row = self.session.execute(
-            select(Packet).where(
-                Packet.id == packet_id,
-                or_(Packet.sender_org == organization, Packet.recipient_org == organization),
-            )
+            query.execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if row is None:
             raise NotFound(
@@ -385,6 +394,7 @@ class PacketService:
                 code="packet_content_shredded",
             )
         decision = self._recheck(row, "packet.read")
+        token = self._open(row)
         if organization == row.recipient_org and self.status_of(row) == lifecycle.SENT:
             now = utcnow()
             row.status, row.delivered_at = lifecycle.DELIVERED, now
@@ -397,17 +407,30 @@ class PacketService:
                     username=actor.username,
                 )
             )
-        token = envelope.decrypt(
-            self.keys,
-            row.id,
-            row.client_id,
-            envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version),
-        ).decode()
         payload = json.loads(
             base64.urlsafe_b64decode(token.split(".")[1] + "=" * (-len(token.split(".")[1]) % 4))
         )
         self._audit_with_basis("packet.read", row, decision, actor)
         return Opened(row, list(payload["sections"]), token)
+
+    def _open(self, row: Packet) -> str:
+        """The original JWS out of its envelope; an integrity failure is an operator matter."""
+        try:
+            sealed = envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version)
+            return envelope.decrypt(self.keys, row.id, row.client_id, sealed).decode()
+        except (DecryptionError, KeyError) as exc:
+            log.error("packet %s does not decrypt: its stored content or key was altered", row.id)
+            raise Corrupted(
+                "The packet's stored content fails its integrity check; operators are alerted.",
+                code="packet_integrity_failed",
+                audit=Denial(
+                    "packet.read",
+                    "packet",
+                    row.id,
+                    client_ref=row.client_id,
+                    reason="integrity_failed",
+                ),
+            ) from exc
 
     def events(self, packet_id: str, organization: str, actor: Actor) -> list[PacketEvent]:
         row = self.visible(packet_id, organization, "packet.read")
@@ -505,7 +528,7 @@ class PacketService:
 
     def accept(self, packet_id: str, organization: str, username: str, actor: Actor) -> Packet:
         """The recipient takes the packet; for a transfer the acting user becomes the lead."""
-        row = self.visible(packet_id, organization, "packet.accept")
+        row = self.visible(packet_id, organization, "packet.accept", lock=True)
         self._only_recipient(row, organization, "packet.accept")
         self._require_open(row, "accept", "packet.accept")
         self._recheck(row, "packet.accept")
@@ -521,7 +544,7 @@ class PacketService:
         self, packet_id: str, organization: str, username: str, reason: str, actor: Actor
     ) -> Packet:
         """The recipient refuses, with a reason; a transfer's sender keeps the lead."""
-        row = self.visible(packet_id, organization, "packet.decline")
+        row = self.visible(packet_id, organization, "packet.decline", lock=True)
         self._only_recipient(row, organization, "packet.decline")
         self._require_open(row, "decline", "packet.decline")
         row.decided_at, row.decided_by_user, row.decline_reason = utcnow(), username, reason
@@ -530,7 +553,7 @@ class PacketService:
 
     def withdraw(self, packet_id: str, organization: str, actor: Actor) -> Packet:
         """The sender takes the packet back before it is accepted."""
-        row = self.visible(packet_id, organization, "packet.withdraw")
+        row = self.visible(packet_id, organization, "packet.withdraw", lock=True)
         if row.sender_org != organization:
             raise Forbidden(
                 "Only the sender can withdraw a packet.",
@@ -559,7 +582,7 @@ class PacketService:
 
     def block(self, packet_id: str, reason: str, actor: Actor) -> bool:
         """Block an open packet whose legal basis is gone; False when it was not open."""
-        row = self.session.get(Packet, packet_id)
+        row = self.session.get(Packet, packet_id, with_for_update=True, populate_existing=True)
         if row is None or self.status_of(row) not in lifecycle.OPEN:
             return False
         self._record(row, lifecycle.BLOCKED, "blocked", "packet.block", actor, reason)

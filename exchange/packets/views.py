@@ -104,10 +104,12 @@ class Packets(MethodView):
             raise Malformed("The packet is not a compact JWS.", code="invalid_jws") from exc
         key = _idempotency_key()
         packets = service()
+        redis = runtime().redis
+        lock = None
         if key is not None:
             # Fast path across instances: only one request per key runs at a time.
             lock = f"idempotency:{principal.client_id}:{request_digest(key.encode())}"
-            if not runtime().redis.set(lock, 1, nx=True, ex=LOCK_SECONDS):
+            if not redis.set(lock, 1, nx=True, ex=LOCK_SECONDS):
                 result = packets.replay_committed(principal.client_id, key, request_digest(body))
                 return result.body, result.status_code
         try:
@@ -117,6 +119,11 @@ class Packets(MethodView):
         except IdempotentRace as race:
             db_session().rollback()
             result = service().replay_committed(race.oauth_client, race.key, race.digest)
+        except Exception:
+            # Refused: nothing is stored under the key, so a corrected retry may run at once.
+            if lock is not None:
+                redis.delete(lock)
+            raise
         return result.body, result.status_code
 
     @blp.protected("packets:receive", "packets:send", errors=(422,))
