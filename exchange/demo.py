@@ -51,6 +51,7 @@ SCOPES = {
         "packets:send",
         "packets:receive",
         "clients:manage",
+        "audit:read",  # the county's auditor reviews the log through this system
     ],
     "employment_services": [
         "consents:read",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -91,6 +92,19 @@ def test_demo_serves_and_the_token_script_works(tmp_path):
         )
         assert response.status_code == 200
         assert set(response.json()) == {"id"}
+        # The embedded server seals the audit log in the background within seconds.
+        database = sqlite3.connect(tmp_path / "demo.db")
+        try:
+            for _ in range(50):
+                unsealed = database.execute(
+                    "SELECT count(*) FROM audit_event WHERE seq IS NULL"
+                ).fetchone()[0]
+                if unsealed == 0:
+                    break
+                time.sleep(0.2)
+        finally:
+            database.close()
+        assert unsealed == 0, "every committed event is sealed within seconds"
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=20)

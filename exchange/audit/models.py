@@ -38,7 +38,13 @@ class AuditEvent(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_audit_event_client_ref_seq", "client_ref", "seq"),
+        # An auditor's query for one client: equality on both, in log order, no sort.
+        Index(
+            "ix_audit_event_client_ref_actor_organization_seq",
+            "client_ref",
+            "actor_organization",
+            "seq",
+        ),
         Index("ix_audit_event_actor_organization_seq", "actor_organization", "seq"),
         # The sealer's work queue: only unsealed rows are in this index.
         Index(
