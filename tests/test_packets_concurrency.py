@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 from consent.model import local_date
 from exchange import create_app
-from exchange.migrate import upgrade
 from tests.conftest import Org, org_factory, runtime_of, sign_packet
 
 HETU = "050603A956N"
@@ -40,32 +39,9 @@ def today() -> dt.date:
 
 
 @pytest.fixture
-def committing_database(tmp_path: Any) -> Iterator[str]:
-    """A freshly migrated database that nothing else uses; dropped afterwards on PostgreSQL."""
-    server = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
-    if not server:
-        url = f"sqlite:///{tmp_path / 'concurrency.db'}"
-        upgrade(url)
-        yield url
-        return
-    name = f"exchange_conc_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture
-def committing_app(app_config: dict[str, Any], committing_database: str) -> Iterator[Flask]:
+def committing_app(app_config: dict[str, Any], committed_database: str) -> Iterator[Flask]:
     """The application on its own database, committing for real."""
-    application = create_app({**app_config, "DATABASE_URL": committing_database})
+    application = create_app({**app_config, "DATABASE_URL": committed_database})
     yield application
     runtime_of(application).db.engine.dispose()
 
