@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean install
+.PHONY: run test lint typecheck clean install translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## translations: compile the web UI's message catalogs (Finnish, Swedish)
+translations: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d exchange/translations >/dev/null
+
 ## run: set up, create keys and the SQLite database, load the demo registry, serve on :5000
-run: $(STAMP)
+run: translations
 	$(BIN)/exchange demo
 	$(BIN)/exchange serve --host 127.0.0.1 --port 5000
 
 ## test: set up and run the whole suite (embedded default unless EXCHANGE_TEST_* URLs are set)
-test: $(STAMP)
+test: translations
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@
 - ``kek.json``: versioned AES-256 key-encryption keys; the highest version wraps.
 - ``hetu.json``: the AES-256 key that encrypts identity codes and the HMAC key
   that makes their look-up hash.
+- ``web.json``: the secret that signs web UI session cookies.
 
 Files are written 0600 and never overwritten by ``init``.
 """
@@ -23,6 +24,7 @@ from joserfc.jwk import ECKey, KeySet
 SIGNING_FILE = "signing.json"
 KEK_FILE = "kek.json"
 HETU_FILE = "hetu.json"
+WEB_FILE = "web.json"
 SIGNING_ALG = "ES256"
 
 
@@ -69,6 +71,9 @@ def init_keys(directory: str | Path) -> list[str]:
             {"encryption_key": _b64(os.urandom(32)), "lookup_key": _b64(os.urandom(32))},
         )
         created.append(HETU_FILE)
+    if not (base / WEB_FILE).exists():
+        _write_private(base / WEB_FILE, {"session_secret": _b64(os.urandom(32))})
+        created.append(WEB_FILE)
     return created
 
 
@@ -93,22 +98,27 @@ class KeyStore:
     keks: dict[int, bytes]
     hetu_encryption_key: bytes
     hetu_lookup_key: bytes
+    session_secret: bytes
 
     @classmethod
     def load(cls, directory: str | Path) -> KeyStore:
         """Read every key file; raise MissingKeysError naming the first one absent."""
         base = Path(directory)
-        for name in (SIGNING_FILE, KEK_FILE, HETU_FILE):
+        for name in (SIGNING_FILE, KEK_FILE, HETU_FILE, WEB_FILE):
             if not (base / name).is_file():
-                raise MissingKeysError(f"key file {name} is missing in the keys directory")
+                raise MissingKeysError(
+                    f"key file {name} is missing in the keys directory (run 'exchange keys init')"
+                )
         signing = json.loads((base / SIGNING_FILE).read_text())
         keks = json.loads((base / KEK_FILE).read_text())
         hetu = json.loads((base / HETU_FILE).read_text())
+        web = json.loads((base / WEB_FILE).read_text())
         return cls(
             signing_keys=tuple(ECKey.import_key(k) for k in signing["keys"]),
             keks={int(version): _unb64(raw) for version, raw in keks["keys"].items()},
             hetu_encryption_key=_unb64(hetu["encryption_key"]),
             hetu_lookup_key=_unb64(hetu["lookup_key"]),
+            session_secret=_unb64(web["session_secret"]),
         )
 
     @property

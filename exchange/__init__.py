@@ -123,6 +123,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     runtime_.extras["consent_withdrawal_listeners"] = [block_packets_on_withdrawal]
 
+    from exchange.web import setup_web
+
+    setup_web(app)
+
     if embedded:
         log.warning(
             "EMBEDDED MODE: SQLite and an in-process Redis stand-in, keys on local disk. "

@@ -31,6 +31,16 @@ def _optional(value: str) -> str | None:
     return value or None
 
 
+def _optional_bool(value: str) -> bool | None:
+    if not value:
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"expected true or false, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Setting:
     default: Any
@@ -98,6 +108,15 @@ SETTINGS: dict[str, Setting] = {
         _int,
         "Days after which a packet's content is crypto-shredded (its data key destroyed); "
         "its metadata and the audit log stay.",
+    ),
+    "WEB_IDLE_MINUTES": Setting(
+        30, _int, "Minutes of inactivity after which a web UI session ends."
+    ),
+    "COOKIE_SECURE": Setting(
+        None,
+        _optional_bool,
+        "Send the web session cookie over HTTPS only; default: true in production, false in "
+        "the embedded demo (which serves plain HTTP on 127.0.0.1).",
     ),
     "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
     "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),

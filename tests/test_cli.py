@@ -23,7 +23,7 @@ from exchange.cli import main
 from exchange.registry.service import verify_password
 from tests.conftest import business_id, new_signing_key, public_jwks
 
-KEY_FILES = ("signing.json", "kek.json", "hetu.json")
+KEY_FILES = ("signing.json", "kek.json", "hetu.json", "web.json")
 
 
 def _outside_exchange_settings() -> dict[str, None]:
@@ -125,7 +125,7 @@ def test_keys_init_creates_private_files_once(cli):
     first = cli("keys", "init")
 
     assert first.exit_code == 0, first.output
-    assert first.stdout.strip() == "created: signing.json, kek.json, hetu.json"
+    assert first.stdout.strip() == "created: signing.json, kek.json, hetu.json, web.json"
     for name in KEY_FILES:
         assert mode(cli.keys_dir / name) == 0o600, name
     before = {name: (cli.keys_dir / name).read_bytes() for name in KEY_FILES}

@@ -95,6 +95,7 @@ def test_rewrap_of_stored_packets(http, make_org, rt, session, tmp_path):
         keks={**rt.keys.keks, 2: KeyStore.load(tmp_path).keks[2]},
         hetu_encryption_key=rt.keys.hetu_encryption_key,
         hetu_lookup_key=rt.keys.hetu_lookup_key,
+        session_secret=rt.keys.session_secret,
     )
     assert PacketService(session, rotated, rt.extras["statutes"]).rewrap_all() == 1
     session.flush()

@@ -1,0 +1,264 @@
+"""The web UI for social workers and auditors: server-rendered, the API's own services.
+
+No rule is implemented twice: every page calls the same service functions as
+the HTTP API, with the signed-in person as the actor, so the same checks, the
+same visibility and the same audit trail apply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import Babel, gettext
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import exists, select
+from wtforms import HiddenField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from adapters.db import utcnow
+from consent.model import local_date
+from exchange.consents.models import Consent, ConsentParty
+from exchange.consents.service import to_record
+from exchange.consents.views import service as consent_service
+from exchange.continuity.service import ContinuityService
+from exchange.errors import ExchangeError, Unauthenticated
+from exchange.packets import lifecycle
+from exchange.packets.models import Packet
+from exchange.problems import STATUS, handle_exchange_error
+from exchange.registry.models import User
+from exchange.runtime import current_actor, db_session, runtime
+from exchange.web.auth import LockedOut, current_user, login_required, sign_in, sign_out
+
+LANGUAGES = ("fi", "sv", "en")
+blp = Blueprint("web", __name__, url_prefix="/ui")
+babel = Babel()
+
+
+class LoginForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
+    username = StringField("username", validators=[DataRequired(), Length(max=128)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    """A button that changes something: carries only the CSRF token."""
+
+
+class ReasonForm(FlaskForm):  # type: ignore[misc]
+    reason = TextAreaField("reason", validators=[DataRequired(), Length(min=3, max=1000)])
+
+
+def signed_in() -> User:
+    """The signed-in user of a ``login_required`` page."""
+    user = current_user()
+    if user is None:  # login_required has redirected already; defensive only
+        raise Unauthenticated("Sign in first.", code="not_signed_in")
+    return user
+
+
+def select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    return request.accept_languages.best_match(LANGUAGES, default="fi") or "fi"
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect after sign-in would be a phishing aid.
+    if target and target.startswith("/ui") and not target.startswith("//"):
+        return target
+    return url_for("web.start")
+
+
+@blp.errorhandler(ExchangeError)
+def web_error(error: ExchangeError) -> tuple[str, int]:
+    handle_exchange_error(error)  # queues the audit denial exactly as the API does
+    status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
+    return render_template("web/error.html", status=status, error=error), status
+
+
+@blp.get("/login")
+def login() -> str:
+    form = LoginForm(next=request.args.get("next", ""))
+    return render_template("web/login.html", form=form, message=None)
+
+
+@blp.post("/login")
+def login_post() -> Any:
+    form = LoginForm()
+    message = None
+    if form.validate_on_submit():
+        try:
+            user = sign_in(form.username.data, form.password.data)
+        except LockedOut as locked:
+            minutes = max(1, locked.seconds // 60)
+            message = gettext(
+                "Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes
+            )
+            return render_template("web/login.html", form=form, message=message), 429
+        if user is not None:
+            return redirect(_safe_next(form.next.data))
+        message = gettext("Wrong username or password.")
+    elif form.errors.get("csrf_token"):
+        message = gettext("The form had expired. Please try again.")
+    return render_template(
+        "web/login.html", form=form, message=message
+    ), 400 if form.errors else 401
+
+
+@blp.post("/logout")
+def logout() -> Any:
+    form = ActionForm()
+    if form.validate_on_submit():
+        sign_out()
+    return redirect(url_for("web.login"))
+
+
+@blp.post("/language")
+def language() -> Any:
+    form = ActionForm()
+    chosen = request.form.get("lang")
+    if form.validate_on_submit() and chosen in LANGUAGES:
+        session["lang"] = chosen
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@blp.get("/")
+@login_required()
+def start() -> str:
+    """What needs the worker now."""
+    user = signed_in()
+    organization = user.organization_id
+    today = local_date(utcnow())
+    pending = list(
+        db_session()
+        .execute(
+            select(Consent)
+            .where(
+                Consent.status == "pending",
+                exists().where(
+                    ConsentParty.consent_id == Consent.id,
+                    ConsentParty.organization_id == organization,
+                ),
+            )
+            .order_by(Consent.recorded_at)
+        )
+        .scalars()
+    )
+    waiting = [
+        packet
+        for packet in db_session()
+        .execute(
+            select(Packet)
+            .where(Packet.recipient_org == organization, Packet.status.in_(lifecycle.OPEN))
+            .order_by(Packet.respond_by, Packet.received_at)
+        )
+        .scalars()
+        if lifecycle.status_at(packet.status, packet.respond_by, today) in lifecycle.OPEN
+    ]
+    escalations = ContinuityService(db_session()).escalations(organization)
+    return render_template(
+        "web/start.html",
+        user=user,
+        pending=pending,
+        waiting=waiting,
+        escalations=escalations,
+        action=ActionForm(),
+    )
+
+
+@blp.get("/consents/<string:consent_id>")
+@login_required()
+def consent(consent_id: str) -> str:
+    user = signed_in()
+    row = consent_service().read(consent_id, user.organization_id, current_actor())
+    return render_template(
+        "web/consent.html",
+        user=user,
+        consent=row,
+        status=to_record(row).status_at(utcnow()),
+        own=row.recorded_by_user == user.username,
+        may_decide="social_worker" in user.roles,
+        action=ActionForm(),
+        reject=ReasonForm(),
+    )
+
+
+@blp.post("/consents/<string:consent_id>/approve")
+@login_required("social_worker")
+def consent_approve(consent_id: str) -> Any:
+    user = signed_in()
+    if not ActionForm().validate_on_submit():
+        return render_template("web/error.html", status=400, error=None), 400
+    consent_service().approve(consent_id, user.organization_id, user.username, current_actor())
+    return redirect(url_for("web.consent", consent_id=consent_id))
+
+
+@blp.post("/consents/<string:consent_id>/reject")
+@login_required("social_worker")
+def consent_reject(consent_id: str) -> Any:
+    user = signed_in()
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        return render_template("web/error.html", status=400, error=None), 400
+    consent_service().reject(
+        consent_id, user.organization_id, user.username, form.reason.data, current_actor()
+    )
+    return redirect(url_for("web.consent", consent_id=consent_id))
+
+
+def root_redirect() -> Response:
+    return redirect(url_for("web.start"))  # type: ignore[return-value]
+
+
+def setup_web(app: Flask) -> None:
+    """Bind the UI: sessions, languages, forms; register its pages."""
+    config = app.config
+    secure = config["COOKIE_SECURE"]
+    if secure is None:
+        secure = config["MODE"] == "production"
+    app.secret_key = runtime_secret(app)
+    app.config.update(
+        SESSION_COOKIE_NAME="exchange_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PERMANENT_SESSION_LIFETIME=config["WEB_IDLE_MINUTES"] * 60,
+        WTF_CSRF_TIME_LIMIT=config["WEB_IDLE_MINUTES"] * 60,
+        BABEL_DEFAULT_LOCALE="fi",
+        BABEL_DEFAULT_TIMEZONE="Europe/Helsinki",
+    )
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Europe/Helsinki")
+    app.jinja_env.globals["csrf_token"] = generate_csrf
+    app.register_blueprint(blp)
+    app.add_url_rule("/", "root", root_redirect)
+
+    @app.context_processor
+    def _languages() -> dict[str, Any]:
+        return {
+            "languages": LANGUAGES,
+            "current_lang": select_locale() if request else "fi",
+            "g": g,
+        }
+
+
+def runtime_secret(app: Flask) -> bytes:
+    from exchange.runtime import EXTENSION
+
+    secret: bytes = app.extensions[EXTENSION].keys.session_secret
+    return secret
+
+
+__all__ = ["runtime", "setup_web"]
