@@ -242,6 +242,9 @@ def setup_web(app: Flask) -> None:
     )
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Europe/Helsinki")
     app.jinja_env.globals["csrf_token"] = generate_csrf
+    # The page modules add their routes to ``blp`` on import; it must happen before registering.
+    from exchange.web import pages_audit, pages_consents, pages_packets  # noqa: F401
+
     app.register_blueprint(blp)
     app.add_url_rule("/", "root", root_redirect)
 

@@ -1,0 +1,170 @@
+"""Auditor pages (search, export, verification, proofs) and the client's access report.
+
+The same ``AuditQueries`` as ``/v1/audit`` with the signed-in auditor as the
+actor: an auditor sees only their own organization's events, and every search,
+export, verification and proof is itself audited (``audit.read``). Filters are
+checked by the API's own ``AuditQueryArgs``. Times are typed in Finnish time
+(Europe/Helsinki) and searched in UTC. Nothing here links to packet content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, render_template, request, stream_with_context
+from flask_babel import gettext
+from marshmallow import ValidationError
+
+from exchange.audit import merkle
+from exchange.audit.report import access_report, report_page
+from exchange.audit.views import queries
+from exchange.errors import FieldError, Invalid
+from exchange.runtime import current_actor, db_session
+from exchange.web import LANGUAGES, blp, select_locale, signed_in
+from exchange.web.auth import login_required
+from schemas import flatten_errors
+from schemas.audit import AuditQueryArgs, ProofArgs
+
+FINLAND = ZoneInfo("Europe/Helsinki")
+PAGE_SIZE = 50
+FILTERS = ("client_id", "action", "outcome", "actor", "from", "to")
+
+
+def _filters() -> dict[str, str]:
+    """The search form's values as typed (empty ones left out)."""
+    given = {name: request.args.get(name, "").strip() for name in FILTERS}
+    return {name: value for name, value in given.items() if value}
+
+
+def _utc(value: str) -> str:
+    """A ``datetime-local`` value in Finnish time as RFC 3339 UTC (ValueError if unreadable)."""
+    moment = dt.datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=FINLAND)
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def _search_args(given: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The API's search arguments for the typed filters, or the problems by field."""
+    errors: dict[str, list[str]] = {}
+    raw: dict[str, Any] = {}
+    for name, value in given.items():
+        if name in ("from", "to"):
+            try:
+                raw[name] = _utc(value)
+            except ValueError:
+                errors[name] = [gettext("Enter a date and time, for example 31.12.2026 14.30.")]
+        else:
+            raw[name] = value
+    cursor = request.args.get("cursor")
+    if cursor:
+        raw["cursor"] = cursor
+    raw["limit"] = PAGE_SIZE
+    try:
+        args: dict[str, Any] = AuditQueryArgs().load(raw)
+    except ValidationError as exc:
+        for error in flatten_errors(exc.messages):
+            field = error.field if error.field in FILTERS else "cursor"
+            errors.setdefault(field, []).append(error.message)
+        args = {}
+    return args, errors
+
+
+def _when(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@blp.get("/audit")
+@login_required("auditor")
+def audit() -> Any:
+    """Search the organization's events; the log's verification and its latest checkpoint."""
+    user = signed_in()
+    organization = user.organization_id
+    given = _filters()
+    args, errors = _search_args(given)
+    search = queries()
+    actor = current_actor()
+    page: dict[str, Any] | None = None
+    if not errors:
+        search.audit_search(actor, args)
+    # Verification seals what is pending first, so the results include the newest events.
+    report = search.verify(actor)
+    checkpoints = search.checkpoints(actor)
+    if not errors:
+        page = search.page(organization, args)
+    summary = [(name, message) for name in (*FILTERS, "cursor") for message in errors.get(name, [])]
+    html = render_template(
+        "web/audit_search.html",
+        given=given,
+        errors=errors,
+        summary=summary,
+        events=[(row, _when(row.occurred_at)) for row in page["items"]] if page else [],
+        next_cursor=page["next_cursor"] if page else None,
+        paging="cursor" in args,
+        report=report,
+        latest=checkpoints[0] if checkpoints else None,
+        when=_when,
+    )
+    return html, 422 if errors else 200
+
+
+@blp.get("/audit/export.csv")
+@login_required("auditor")
+def audit_export() -> Response:
+    """Every match as CSV, streamed by the same export as ``/v1/audit/events?format=csv``."""
+    user = signed_in()
+    args, errors = _search_args(_filters())
+    if errors:
+        raise Invalid(
+            "The search has invalid fields.",
+            errors=[FieldError(name, " ".join(messages)) for name, messages in errors.items()],
+        )
+    args.pop("cursor", None)
+    args["format"] = "csv"
+    search = queries()
+    search.audit_search(current_actor(), args)
+    # The search itself is committed before the export streams, so it is in the log.
+    db_session().commit()
+    body, mimetype = search.export(user.organization_id, args)
+    return Response(
+        stream_with_context(body),
+        mimetype=mimetype,
+        headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
+    )
+
+
+@blp.get("/audit/events/<int:seq>/proof")
+@login_required("auditor")
+def audit_proof(seq: int) -> str:
+    """The inclusion proof of one event against a signed checkpoint, readably."""
+    user = signed_in()
+    try:
+        args: dict[str, Any] = ProofArgs().load(
+            {"tree_size": request.args["tree_size"]} if request.args.get("tree_size") else {}
+        )
+    except ValidationError as exc:
+        raise Invalid("Invalid tree size.", errors=flatten_errors(exc.messages)) from exc
+    proof = queries().inclusion(user.organization_id, seq, args.get("tree_size"), current_actor())
+    verified = merkle.verify_inclusion(
+        bytes.fromhex(proof["leaf_hash"]),
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(node) for node in proof["proof"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
+    return render_template("web/audit_proof.html", proof=proof, verified=verified)
+
+
+@blp.get("/clients/<string:client_id>/access-report", endpoint="access_report")
+@login_required("social_worker")
+def access_report_page(client_id: str) -> Response:
+    """The client's printable "who has seen my data" (``?lang=fi|sv|en``, default the UI's)."""
+    user = signed_in()
+    lang = request.args.get("lang", "")
+    if lang not in LANGUAGES:
+        lang = select_locale()
+    report = access_report(db_session(), client_id, user.organization_id, current_actor())
+    html = render_template("access_report.html", **report_page(report, lang))
+    return Response(html, mimetype="text/html")

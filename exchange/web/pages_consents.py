@@ -1,0 +1,444 @@
+"""Consent pages: record with a preview, withdraw on the client's request, print the receipt.
+
+Nothing here decides a rule. The form is read with WTForms (CSRF, dates, lists),
+then checked by the API's own schema (``ConsentCreate``) and recorded by
+``ConsentService.record``; what they refuse comes back as field paths
+(``valid_until``, ``evidence.reference``) and is shown next to the form field
+it concerns. The preview renders the text with ``render_consent_text`` exactly
+as ``ConsentService.record`` does and saves nothing.
+
+The identity code is never logged and never put into a URL; after a successful
+save the answer is a redirect to the consent's own page, which does not show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
+from flask_wtf import FlaskForm
+from marshmallow import ValidationError
+from sqlalchemy import select
+from wtforms import DateField, SelectMultipleField, StringField
+from wtforms.validators import Optional
+
+from adapters.db import utcnow
+from consent import model
+from consent.identifiers import InvalidIdentifier, normalize_hetu
+from consent.texts import category_label, purpose_label, render_consent_text
+from consent.vocabulary import CATEGORIES, PURPOSES
+from exchange.consents.receipts import page_context
+from exchange.consents.service import to_record
+from exchange.consents.views import service as consent_service
+from exchange.errors import FieldError, Invalid
+from exchange.registry.models import Organization
+from exchange.runtime import current_actor, db_session, runtime
+from exchange.web import ReasonForm, blp, select_locale, signed_in
+from exchange.web.auth import login_required
+from schemas import flatten_errors
+from schemas.consents import ConsentCreate
+
+# Form field of each input path the schema or the service may name (``sources[2]`` → sources).
+_PLAIN_FIELDS = {
+    "decision",
+    "sources",
+    "recipients",
+    "categories",
+    "purposes",
+    "valid_from",
+    "valid_until",
+    "method",
+    "language",
+}
+_NESTED_FIELDS = {
+    "client": "hetu",
+    "client.hetu": "hetu",
+    "client.id": "hetu",
+    "grantor": "grantor_type",
+    "grantor.type": "grantor_type",
+    "grantor.name": "grantor_name",
+    "evidence": "evidence_reference",
+    "evidence.reference": "evidence_reference",
+    "evidence.witness_name": "evidence_witness_name",
+}
+# The id of the input an error summary link jumps to (the first option of a group).
+_GROUPS = {"decision", "grantor_type", "sources", "recipients", "categories", "purposes", "method"}
+_FIELD_ORDER = (
+    "hetu",
+    "decision",
+    "grantor_type",
+    "grantor_name",
+    "sources",
+    "recipients",
+    "categories",
+    "purposes",
+    "valid_from",
+    "valid_until",
+    "method",
+    "evidence_reference",
+    "evidence_witness_name",
+    "language",
+)
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class ConsentForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
+    """What a worker types in; the rules are checked by the schema and the service."""
+
+    hetu = StringField(filters=[_strip])
+    decision = StringField(filters=[_strip])
+    grantor_type = StringField(filters=[_strip], default="self")
+    grantor_name = StringField(filters=[_strip])
+    sources = SelectMultipleField(validate_choice=False)
+    recipients = SelectMultipleField(validate_choice=False)
+    categories = SelectMultipleField(validate_choice=False)
+    purposes = SelectMultipleField(validate_choice=False)
+    valid_from = DateField(validators=[Optional()])
+    valid_until = DateField(validators=[Optional()])
+    method = StringField(filters=[_strip])
+    evidence_reference = StringField(filters=[_strip])
+    evidence_witness_name = StringField(filters=[_strip])
+    language = StringField(filters=[_strip])
+
+    def problems(self) -> dict[str, list[str]]:
+        """What is missing or unreadable, by field (after ``validate``), in the UI language."""
+        errors: dict[str, list[str]] = {}
+        for name in ("valid_from", "valid_until"):
+            if getattr(self, name).errors:
+                errors[name] = [gettext("Enter a real date, for example 31.12.2026.")]
+        required = {
+            "hetu": gettext("Enter the client's personal identity code."),
+            "decision": gettext("Choose whether the client permits or forbids sharing."),
+            "grantor_type": gettext("Choose who gives the consent."),
+            "sources": gettext("Choose at least one organization that gives information."),
+            "recipients": gettext("Choose at least one organization that receives information."),
+            "categories": gettext("Choose at least one kind of information."),
+            "purposes": gettext("Choose at least one purpose."),
+            "valid_until": gettext("Enter the date until which the consent is valid."),
+            "method": gettext("Choose how the client gave the consent."),
+            "language": gettext("Choose the language of the text."),
+        }
+        for name, message in required.items():
+            if not getattr(self, name).data and name not in errors:
+                errors[name] = [message]
+        if self.hetu.data and "hetu" not in errors:
+            try:
+                self.hetu.data = normalize_hetu(self.hetu.data)
+            except InvalidIdentifier:
+                errors["hetu"] = [
+                    gettext(
+                        "This is not a valid personal identity code. Check the date, "
+                        "the century sign and the check character."
+                    )
+                ]
+        return errors
+
+    def body(self) -> dict[str, Any]:
+        """The request body the API would receive for the same consent."""
+        grantor = {"type": self.grantor_type.data}
+        if self.grantor_name.data:
+            grantor["name"] = self.grantor_name.data
+        evidence = {
+            key: value
+            for key, value in (
+                ("reference", self.evidence_reference.data),
+                ("witness_name", self.evidence_witness_name.data),
+            )
+            if value
+        }
+        body: dict[str, Any] = {
+            "client": {"hetu": self.hetu.data},
+            "grantor": grantor,
+            "decision": self.decision.data,
+            "sources": list(self.sources.data),
+            "recipients": list(self.recipients.data),
+            "categories": list(self.categories.data),
+            "purposes": list(self.purposes.data),
+            "valid_until": self.valid_until.data.isoformat(),
+            "method": self.method.data,
+            "evidence": evidence,
+            "language": self.language.data,
+        }
+        if self.valid_from.data:
+            body["valid_from"] = self.valid_from.data.isoformat()
+        return body
+
+
+def _field_of(path: str) -> str | None:
+    bare = re.sub(r"\[\d+\]", "", path)
+    if bare in _PLAIN_FIELDS:
+        return bare
+    return _NESTED_FIELDS.get(bare)
+
+
+def _say(message: str) -> str:
+    """A message of the schema or the domain rules, in the UI language where it is known."""
+    known: dict[str, str] = {
+        "Must not be before valid_from.": gettext(
+            "The end date must not be before the start date."
+        ),
+        "Must not be in the past.": gettext("The end date must not be in the past."),
+        "May start at most 12 months from today.": gettext(
+            "The start date may be at most 12 months from today."
+        ),
+        "Only the client can set a disclosure ban, not a representative.": gettext(
+            "Only the client can set a ban on sharing, not a guardian or a representative."
+        ),
+        "A signed paper form needs its reference.": gettext(
+            "Give the reference of the signed paper form."
+        ),
+        "A verbal consent needs a named witness.": gettext(
+            "Give the name of the witness of the oral consent."
+        ),
+        "A guardian or legal representative must be named.": gettext(
+            "Give the name of the guardian or legal representative."
+        ),
+        "Give a name only for a guardian or legal representative.": gettext(
+            "Leave the name empty when the client gives the consent themselves."
+        ),
+    }
+    if message in known:
+        return known[message]
+    longest = re.fullmatch(r"A consent may last at most (\d+) months\.", message)
+    if longest:
+        return str(
+            gettext("A consent may last at most %(months)s months.", months=longest.group(1))
+        )
+    if message.startswith("Unknown organization"):
+        return str(gettext("This organization is not registered."))
+    return message
+
+
+def _merge(errors: dict[str, list[str]], general: list[str], found: Iterable[FieldError]) -> None:
+    """Put each error by field path next to its form field (or above the form)."""
+    for error in found:
+        name = _field_of(error.field)
+        message = _say(error.message)
+        if name is None:
+            general.append(message)
+        elif message not in errors.setdefault(name, []):
+            errors[name].append(message)
+
+
+def _organizations() -> list[Organization]:
+    return list(db_session().execute(select(Organization).order_by(Organization.name)).scalars())
+
+
+def _names(ids: Iterable[str]) -> dict[str, str]:
+    wanted = set(ids)
+    rows = db_session().execute(select(Organization).where(Organization.id.in_(wanted))).scalars()
+    return {row.id: row.name for row in rows}
+
+
+def _labels() -> dict[str, str]:
+    return {
+        "hetu": gettext("Client's personal identity code"),
+        "decision": gettext("Decision"),
+        "grantor_type": gettext("Who gives the consent"),
+        "grantor_name": gettext("Name of the guardian or legal representative"),
+        "sources": gettext("Organizations that may give information"),
+        "recipients": gettext("Organizations that may receive information"),
+        "categories": gettext("Information covered"),
+        "purposes": gettext("Purposes"),
+        "valid_from": gettext("Valid from"),
+        "valid_until": gettext("Valid until"),
+        "method": gettext("How the consent was given"),
+        "evidence_reference": gettext("Reference of the signed paper form"),
+        "evidence_witness_name": gettext("Name of the witness"),
+        "language": gettext("Language of the text the client sees"),
+    }
+
+
+def _render_form(
+    form: ConsentForm,
+    errors: dict[str, list[str]],
+    general: Sequence[str],
+    preview: dict[str, Any] | None,
+    status: int,
+) -> tuple[str, int]:
+    ui = select_locale()
+    labels = _labels()
+    summary = [
+        (f"{name}-0" if name in _GROUPS else name, f"{labels[name]}: {message}")
+        for name in _FIELD_ORDER
+        for message in errors.get(name, [])
+    ]
+    page = render_template(
+        "web/consent_new.html",
+        form=form,
+        errors=errors,
+        general=general,
+        summary=summary,
+        labels=labels,
+        organizations=[(org.id, org.name) for org in _organizations()],
+        categories=[(code, category_label(ui, code)) for code in CATEGORIES],
+        purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
+        preview=preview,
+        max_months=consent_service().max_months,
+    )
+    return page, status
+
+
+def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """The text and the exchange summary of a consent not yet saved, or what stops it."""
+    today = model.local_date(utcnow())
+    valid_from: dt.date = loaded.get("valid_from") or today
+    names = _names([*loaded["sources"], *loaded["recipients"]])
+    problems = [
+        FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
+        for group in ("sources", "recipients")
+        for index, org_id in enumerate(loaded[group])
+        if org_id not in names
+    ]
+    terms = model.Terms(
+        decision=loaded["decision"],
+        grantor_type=loaded["grantor"]["type"],
+        method=loaded["method"],
+        evidence=loaded["evidence"],
+        valid_from=valid_from,
+        valid_until=loaded["valid_until"],
+    )
+    problems += [
+        FieldError(problem.field, problem.message)
+        for problem in model.term_violations(terms, today, consent_service().max_months)
+    ]
+    if problems:
+        return None, problems
+    grantor = loaded["grantor"]
+    # The same call ConsentService.record makes, with the organizations' names.
+    text = render_consent_text(
+        loaded["language"],
+        decision=loaded["decision"],
+        grantor_type=grantor["type"],
+        grantor_name=grantor.get("name"),
+        sources=[names[o] for o in loaded["sources"]],
+        recipients=[names[o] for o in loaded["recipients"]],
+        categories=loaded["categories"],
+        purposes=loaded["purposes"],
+        valid_from=valid_from,
+        valid_until=loaded["valid_until"],
+    )
+    ui = select_locale()
+    by_name = sorted(names.items(), key=lambda item: item[1])
+    pairs = [
+        {"source": source_name, "recipient": recipient_name}
+        for source, source_name in by_name
+        if source in loaded["sources"]
+        for recipient, recipient_name in by_name
+        if recipient in loaded["recipients"] and recipient != source
+    ]
+    return {
+        "text": text.text,
+        "language": text.language,
+        "version": text.version,
+        "decision": loaded["decision"],
+        "pairs": pairs,
+        "categories": [category_label(ui, c) for c in CATEGORIES if c in loaded["categories"]],
+        "purposes": [purpose_label(ui, p) for p in PURPOSES if p in loaded["purposes"]],
+        "valid_from": valid_from,
+        "valid_until": loaded["valid_until"],
+    }, []
+
+
+@blp.route("/consents/new", methods=["GET", "POST"])
+@login_required()
+def consent_new() -> Any:
+    """Record a consent; **Preview** shows the client's text and saves nothing."""
+    user = signed_in()
+    if request.method != "POST":
+        return _render_form(ConsentForm(language=select_locale()), {}, [], None, 200)
+    form = ConsentForm()
+    if not form.validate() and "csrf_token" in form.errors:
+        message = gettext("The form had expired. Please try again.")
+        return _render_form(form, {}, [message], None, 400)
+    errors = form.problems()
+    general: list[str] = []
+    if errors:
+        return _render_form(form, errors, general, None, 422)
+    try:
+        loaded: dict[str, Any] = ConsentCreate().load(form.body())
+    except ValidationError as exc:
+        _merge(errors, general, flatten_errors(exc.messages))
+        return _render_form(form, errors, general, None, 422)
+    if "preview" in request.form:
+        preview, problems = _preview(loaded)
+        if problems:
+            _merge(errors, general, problems)
+            return _render_form(form, errors, general, None, 422)
+        return _render_form(form, {}, [], preview, 200)
+    try:
+        row = consent_service().record(loaded, user.organization_id, user.username, current_actor())
+    except Invalid as exc:
+        _merge(errors, general, exc.errors)
+        return _render_form(form, errors, general or ([] if errors else [exc.detail]), None, 422)
+    return redirect(url_for("web.consent", consent_id=row.id), code=303)
+
+
+def _render_actions(
+    row: Any, form: ReasonForm, errors: dict[str, list[str]], status: int
+) -> tuple[str, int]:
+    user = signed_in()
+    names = _names([*row.sources, *row.recipients])
+    page = render_template(
+        "web/consent_actions.html",
+        consent=row,
+        status=to_record(row).status_at(utcnow()),
+        sources=[names.get(o, o) for o in row.sources],
+        recipients=[names.get(o, o) for o in row.recipients],
+        form=form,
+        errors=errors,
+        may_report="social_worker" in user.roles,
+    )
+    return page, status
+
+
+@blp.get("/consents/<string:consent_id>/actions")
+@login_required()
+def consent_actions(consent_id: str) -> Any:
+    """Withdraw the consent on the client's request, or print the client's receipt."""
+    user = signed_in()
+    row = consent_service().read(consent_id, user.organization_id, current_actor())
+    return _render_actions(row, ReasonForm(), {}, 200)
+
+
+@blp.post("/consents/<string:consent_id>/withdraw")
+@login_required()
+def consent_withdraw(consent_id: str) -> Any:
+    """``active → withdrawn`` at once, with the client's reason."""
+    user = signed_in()
+    form = ReasonForm()
+    if form.validate_on_submit():
+        consent_service().withdraw(
+            consent_id, user.organization_id, user.username, form.reason.data, current_actor()
+        )
+        flash(gettext("The consent was withdrawn. It no longer allows sharing."))
+        return redirect(url_for("web.consent_actions", consent_id=consent_id), code=303)
+    if "csrf_token" in form.errors:
+        return render_template("web/error.html", status=400, error=None), 400
+    # Shown again with the reason's problem; the same visibility rule as the action itself.
+    row = consent_service().visible(consent_id, user.organization_id, "consent.withdraw")
+    message = (
+        gettext("The reason must be 3–1000 characters long.")
+        if (form.reason.data or "").strip()
+        else gettext("Give the reason the client gave for withdrawing.")
+    )
+    return _render_actions(row, form, {"reason": [message]}, 422)
+
+
+@blp.get("/consents/<string:consent_id>/receipt")
+@login_required()
+def consent_receipt(consent_id: str) -> Response:
+    """The client's printable receipt, in the consent's language."""
+    user = signed_in()
+    row, document, _signed, orgs = consent_service().receipt(
+        consent_id, user.organization_id, runtime().config["ISSUER"], current_actor()
+    )
+    html = render_template("receipt.html", **page_context(row, document, orgs))
+    return Response(html, mimetype="text/html")

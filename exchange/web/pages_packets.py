@@ -1,0 +1,294 @@
+"""Web pages (registered on exchange.web.blp): handover packets and leads on staff change.
+
+Every page goes through the same services as the API (``PacketService``,
+``ContinuityService``) with the signed-in person as the actor: the services
+decide who may read, accept, decline, withdraw, assign and deactivate, and they
+write the audit trail. The pages only collect input and show the results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from babel import Locale
+from flask import flash, get_flashed_messages, redirect, render_template, request, url_for
+from flask_babel import format_date, format_decimal
+from flask_wtf import FlaskForm
+from jinja2 import Undefined
+from sqlalchemy import select
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from consent.texts import PURPOSE_LABELS
+from exchange.continuity.service import ContinuityService
+from exchange.errors import FieldError, Invalid
+from exchange.packets import lifecycle
+from exchange.packets.views import service
+from exchange.registry.models import User
+from exchange.runtime import current_actor, db_session
+from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
+from exchange.web.auth import login_required
+
+BOXES = ("inbox", "outbox")
+PAGE_SIZE = 50
+LEAD_ROLES = ("social_worker", "admin")
+NOTICE = "notice"
+DEACTIVATED = "deactivated"
+
+
+class AssignForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
+    """Make a worker of the organization the client's lead (the select is in the template)."""
+
+    worker = StringField("worker", validators=[DataRequired(), Length(max=128)])
+
+
+class DeactivateForm(FlaskForm):  # type: ignore[misc]
+    """A worker leaves; an empty successor sends their clients to the unassigned queue."""
+
+    worker = StringField("worker", validators=[DataRequired(), Length(max=128)])
+    successor = StringField("successor", validators=[Optional(), Length(max=128)])
+
+
+# --- presentation helpers (formatting only; no rules) ---------------------------------------
+
+
+def _day(value: Any) -> str:
+    """A date (or an ISO date string from a section) in the page's locale; '–' when absent."""
+    if value is None or value == "" or isinstance(value, Undefined):
+        return "–"
+    if isinstance(value, str):
+        try:
+            return str(format_date(dt.date.fromisoformat(value), "short"))
+        except ValueError:
+            return value
+    return str(format_date(value, "short"))
+
+
+def _number(value: Any) -> str:
+    """A number in the page's locale (6,5 in Finnish); anything else as given, '–' when absent."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–" if value is None or isinstance(value, Undefined) else str(value)
+    return str(format_decimal(value))
+
+
+def _tel(phone: str) -> str:
+    """A ``tel:`` URI (RFC 3966): the digits and a leading '+', without visual separators."""
+    return "tel:" + re.sub(r"[^0-9+]", "", phone)
+
+
+def _purpose(purpose: str) -> str:
+    labels = PURPOSE_LABELS.get(select_locale(), PURPOSE_LABELS["en"])
+    return labels.get(purpose, purpose)
+
+
+def _language(code: str) -> str:
+    """A language code as its name in the page's language (CLDR); unknown codes as given."""
+    name = Locale.parse(select_locale()).languages.get(code)
+    return str(name) if name else code
+
+
+def _helpers() -> dict[str, Any]:
+    return {
+        "day": _day,
+        "number": _number,
+        "tel": _tel,
+        "purpose_label": _purpose,
+        "language_name": _language,
+    }
+
+
+def _notices() -> list[str]:
+    return [str(message) for message in get_flashed_messages(category_filter=[NOTICE])]
+
+
+# --- packets --------------------------------------------------------------------------------
+
+
+@blp.get("/packets")
+@login_required()
+def packets() -> str:
+    """The organization's inbox or outbox: metadata only, newest first."""
+    user = signed_in()
+    box = request.args.get("box", "inbox")
+    if box not in BOXES:
+        raise Invalid(
+            "Choose the inbox or the outbox.",
+            errors=[FieldError("box", "Use inbox or outbox.")],
+        )
+    args: dict[str, Any] = {"box": box, "limit": PAGE_SIZE}
+    cursor = request.args.get("cursor")
+    if cursor:
+        args["cursor"] = cursor[:200]
+    packet_service = service()
+    page = packet_service.list_box(user.organization_id, args, current_actor())
+    rows = [(row, packet_service.status_of(row)) for row in page.items]
+    return render_template(
+        "web/packets_list.html",
+        user=user,
+        box=box,
+        rows=rows,
+        next_cursor=page.next_cursor,
+        **_helpers(),
+    )
+
+
+def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
+    user = signed_in()
+    packet_service = service()
+    actor = current_actor()
+    # read() re-checks the legal basis (403 and blocked when gone) and marks the first
+    # read by the recipient as delivered; events() is the same status history as the API's.
+    opened = packet_service.read(packet_id, user.organization_id, actor)
+    events = packet_service.events(packet_id, user.organization_id, actor)
+    row = opened.packet
+    status = packet_service.status_of(row)
+    return render_template(
+        "web/packets_packet.html",
+        user=user,
+        packet=row,
+        sections=opened.sections,
+        events=events,
+        status=status,
+        is_open=status in lifecycle.OPEN,
+        is_recipient=row.recipient_org == user.organization_id,
+        is_sender=row.sender_org == user.organization_id,
+        decline=decline or ReasonForm(formdata=None),
+        notices=_notices(),
+        **_helpers(),
+    )
+
+
+@blp.get("/packets/<string:packet_id>")
+@login_required()
+def packet(packet_id: str) -> str:
+    return _packet_page(packet_id)
+
+
+def _bad_form() -> tuple[str, int]:
+    return render_template("web/error.html", status=400, error=None), 400
+
+
+@blp.post("/packets/<string:packet_id>/accept")
+@login_required()
+def packet_accept(packet_id: str) -> Any:
+    user = signed_in()
+    if not ActionForm().validate_on_submit():
+        return _bad_form()
+    service().accept(packet_id, user.organization_id, user.username, current_actor())
+    flash("accepted", NOTICE)
+    return redirect(url_for("web.packet", packet_id=packet_id))
+
+
+@blp.post("/packets/<string:packet_id>/decline")
+@login_required()
+def packet_decline(packet_id: str) -> Any:
+    user = signed_in()
+    form = ReasonForm()
+    if not form.validate_on_submit():
+        if form.errors.get("csrf_token") or "reason" not in form.errors:
+            return _bad_form()
+        # The page is shown again with the error at the field. It reads the packet, and that
+        # read must stay in the audit log, so the answer is 200 (a 4xx rolls the request
+        # back); nothing was declined.
+        return _packet_page(packet_id, decline=form)
+    service().decline(
+        packet_id, user.organization_id, user.username, form.reason.data, current_actor()
+    )
+    flash("declined", NOTICE)
+    return redirect(url_for("web.packet", packet_id=packet_id))
+
+
+@blp.post("/packets/<string:packet_id>/withdraw")
+@login_required()
+def packet_withdraw(packet_id: str) -> Any:
+    user = signed_in()
+    if not ActionForm().validate_on_submit():
+        return _bad_form()
+    service().withdraw(packet_id, user.organization_id, current_actor())
+    flash("withdrawn", NOTICE)
+    return redirect(url_for("web.packet", packet_id=packet_id))
+
+
+# --- leads on staff change ------------------------------------------------------------------
+
+
+def _workers(organization: str) -> list[User]:
+    """The organization's active users, for the selects (the service checks the choice)."""
+    query = (
+        select(User)
+        .where(User.organization_id == organization, User.active.is_(True))
+        .order_by(User.name, User.username)
+    )
+    return list(db_session().execute(query).scalars())
+
+
+def _leads_page(
+    *,
+    failed_client: str | None = None,
+    assign: AssignForm | None = None,
+    deactivate: DeactivateForm | None = None,
+) -> str:
+    user = signed_in()
+    deactivations = [
+        json.loads(str(report)) for report in get_flashed_messages(category_filter=[DEACTIVATED])
+    ]
+    return render_template(
+        "web/leads.html",
+        user=user,
+        unassigned=ContinuityService(db_session()).unassigned(user.organization_id),
+        workers=_workers(user.organization_id),
+        failed_client=failed_client,
+        assign=assign or AssignForm(formdata=None),
+        deactivate=deactivate or DeactivateForm(formdata=None),
+        deactivations=deactivations,
+        notices=_notices(),
+        **_helpers(),
+    )
+
+
+@blp.get("/leads")
+@login_required(*LEAD_ROLES)
+def leads() -> str:
+    """Clients without a worker, and the staff-change form."""
+    return _leads_page()
+
+
+@blp.post("/leads/<string:client_id>/assign")
+@login_required(*LEAD_ROLES)
+def lead_assign(client_id: str) -> Any:
+    user = signed_in()
+    form = AssignForm()
+    if not form.validate_on_submit():
+        if form.errors.get("csrf_token"):
+            return _bad_form()
+        return _leads_page(failed_client=client_id, assign=form), 422
+    ContinuityService(db_session()).assign(
+        client_id, user.organization_id, form.worker.data, current_actor()
+    )
+    flash("assigned", NOTICE)
+    return redirect(url_for("web.leads"))
+
+
+@blp.post("/leads/deactivate")
+@login_required(*LEAD_ROLES)
+def worker_deactivate() -> Any:
+    user = signed_in()
+    form = DeactivateForm()
+    if not form.validate_on_submit():
+        if form.errors.get("csrf_token"):
+            return _bad_form()
+        return _leads_page(deactivate=form), 422
+    report = ContinuityService(db_session()).deactivate(
+        form.worker.data, user.organization_id, form.successor.data or None, current_actor()
+    )
+    counts = {
+        "worker": form.worker.data,
+        "successor": report.successor,
+        "leads_moved": report.leads_moved,
+        "packets_moved": report.packets_moved,
+    }
+    flash(json.dumps(counts), DEACTIVATED)
+    return redirect(url_for("web.leads"))

@@ -1,0 +1,262 @@
+"""Web UI auditor pages (search, export, verification, proofs) and the client's access report."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+
+import pytest
+
+import exchange.web.pages_audit as pages_audit
+from consent.model import local_date
+from exchange.registry.models import User
+from exchange.registry.service import hash_password
+from tests.conftest import audit_rows
+from tests.test_audit import as_superuser
+from tests.test_web_consents import assert_accessible
+
+PASSWORD = "correct horse battery"
+HETU = "010190-900P"
+
+
+def today() -> dt.date:
+    return local_date(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+def world(make_org, session, http):
+    provider = make_org(
+        "kisalli",
+        kind="provider",
+        users=[
+            ("kalle.valmentaja", ["staff"]),
+            ("aino.auditoija", ["auditor"]),
+            ("liisa.sw", ["social_worker"]),
+        ],
+    )
+    te = make_org(
+        "te-vs",
+        kind="employment_services",
+        users=[("tuomas.sw", ["social_worker"]), ("anton.auditor", ["auditor"])],
+    )
+    outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
+    for username in ("kalle.valmentaja", "aino.auditoija", "liisa.sw", "tuomas.sw"):
+        session.get(User, username).password_hash = hash_password(PASSWORD)
+    for username in ("anton.auditor", "olli.sw"):
+        session.get(User, username).password_hash = hash_password(PASSWORD)
+    session.commit()
+    consent = http.post(
+        "/v1/consents",
+        json={
+            "client": {"hetu": HETU},
+            "decision": "permit",
+            "sources": ["kisalli"],
+            "recipients": ["te-vs"],
+            "categories": ["assessment"],
+            "purposes": ["employment_services"],
+            "valid_until": (today() + dt.timedelta(days=100)).isoformat(),
+            "method": "electronic_strong_auth",
+        },
+        headers=provider.client.headers("kalle.valmentaja"),
+    ).get_json()
+    approved = http.post(
+        f"/v1/consents/{consent['id']}/approve", headers=te.client.headers("tuomas.sw")
+    )
+    assert approved.status_code == 200
+    http.get(f"/v1/consents/{consent['id']}", headers=te.client.headers("tuomas.sw"))
+    return {"provider": provider, "te": te, "outsider": outsider, "consent": consent}
+
+
+def csrf(page: str) -> str:
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert found, "the form carries a CSRF token"
+    return found.group(1)
+
+
+def sign_in(client, username, password=PASSWORD):
+    page = client.get("/ui/login").get_data(as_text=True)
+    return client.post(
+        "/ui/login", data={"username": username, "password": password, "csrf_token": csrf(page)}
+    )
+
+
+def browser(app, username):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+def result_rows(html: str) -> list[str]:
+    body = re.search(r"<tbody>(.*?)</tbody>", html, re.S)
+    return re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S) if body else []
+
+
+def sequence_numbers(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<th scope="row">(\d+)</th>', html)]
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def test_auditor_searches_only_their_own_organization(app, world, rt):
+    client = browser(app, "aino.auditoija")
+    response = client.get("/ui/audit")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert_accessible(html)
+    rows = result_rows(html)
+    assert rows
+    assert any("kalle.valmentaja" in row for row in rows)
+    assert not any("tuomas.sw" in row or "anton.auditor" in row for row in rows)
+    assert "/ui/packets" not in html
+    assert HETU not in html
+    # te-vs approved the consent: not kisalli's event, so not in kisalli's search.
+    approvals = client.get("/ui/audit?action=consent.approve").get_data(as_text=True)
+    assert result_rows(approvals) == []
+    records = client.get("/ui/audit?action=consent.record&outcome=allowed").get_data(as_text=True)
+    assert len(result_rows(records)) == 1
+    assert "consent.record" in result_rows(records)[0]
+    # The other organization's auditor sees the approval but not the recording.
+    other = browser(app, "anton.auditor").get("/ui/audit").get_data(as_text=True)
+    assert any("tuomas.sw" in row for row in result_rows(other))
+    assert not any("kalle.valmentaja" in row for row in result_rows(other))
+
+
+def test_searches_are_audited_as_audit_read(app, world, rt):
+    client = browser(app, "aino.auditoija")
+    client.get(f"/ui/audit?action=consent.record&client_id={world['consent']['client_id']}")
+    searches = audit_rows(
+        rt, action="audit.read", actor_user="aino.auditoija", resource_type="audit_events"
+    )
+    assert len(searches) == 1
+    assert (searches[-1].actor_client, searches[-1].actor_organization) == ("web", "kisalli")
+    assert json.loads(searches[-1].reason)["action"] == "consent.record"
+    assert searches[-1].client_ref == world["consent"]["client_id"]
+
+
+def test_times_are_finnish_and_searched_in_utc(app, world):
+    assert pages_audit._utc("2026-07-01T12:00") == "2026-07-01T09:00:00+00:00"
+    assert pages_audit._utc("2026-01-15T12:00") == "2026-01-15T10:00:00+00:00"
+    client = browser(app, "aino.auditoija")
+    tomorrow = (dt.datetime.now(pages_audit.FINLAND) + dt.timedelta(days=1)).strftime(
+        "%Y-%m-%dT%H:%M"
+    )
+    assert result_rows(client.get(f"/ui/audit?from={tomorrow}").get_data(as_text=True)) == []
+    assert result_rows(client.get(f"/ui/audit?to={tomorrow}").get_data(as_text=True))
+    bad = client.get("/ui/audit?from=yesterday&outcome=maybe")
+    assert bad.status_code == 422
+    html = bad.get_data(as_text=True)
+    assert_accessible(html)
+    for name in ("from", "outcome"):
+        control = re.search(rf'<(input|select) id="{name}"[^>]*>', html)
+        assert control
+        assert f"{name}-error" in control.group(0)
+        assert f'id="{name}-error"' in html
+
+
+def test_paging_with_the_next_cursor(app, world, monkeypatch):
+    monkeypatch.setattr(pages_audit, "PAGE_SIZE", 2)
+    client = browser(app, "aino.auditoija")
+    first = client.get("/ui/audit?outcome=allowed").get_data(as_text=True)
+    assert len(sequence_numbers(first)) == 2
+    link = re.search(r'href="([^"]*cursor=[^"]+)">Next page', first)
+    assert link
+    assert "outcome=allowed" in link.group(1)
+    second = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert sequence_numbers(second)
+    assert min(sequence_numbers(second)) > max(sequence_numbers(first))
+    assert "First page" in second
+
+
+def test_csv_export(app, world, rt):
+    client = browser(app, "aino.auditoija")
+    page = client.get("/ui/audit?action=consent.record").get_data(as_text=True)
+    link = re.search(r'href="([^"]*/ui/audit/export\.csv[^"]*)"', page)
+    assert link
+    exported = client.get(link.group(1).replace("&amp;", "&"))
+    assert exported.status_code == 200
+    assert exported.mimetype == "text/csv"
+    assert "attachment" in exported.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
+    assert rows
+    assert {row["action"] for row in rows} == {"consent.record"}
+    assert {row["actor_organization"] for row in rows} == {"kisalli"}
+    searches = audit_rows(
+        rt, action="audit.read", actor_user="aino.auditoija", resource_type="audit_events"
+    )
+    assert any(json.loads(search.reason).get("format") == "csv" for search in searches)
+
+
+# --- verification, checkpoint, proof -------------------------------------------------------------
+
+
+def test_verification_checkpoint_and_inclusion_proof(app, world, http):
+    made = http.post(
+        "/v1/audit/checkpoints", headers=world["provider"].client.headers("aino.auditoija")
+    )
+    assert made.status_code == 201
+    checkpoint = made.get_json()
+    client = browser(app, "aino.auditoija")
+    html = client.get("/ui/audit").get_data(as_text=True)
+    assert "Verified: the log is intact" in html
+    assert checkpoint["root_hash"] in html
+    assert f"<td>{checkpoint['tree_size']}</td>" in html
+    proof_link = re.search(r'href="(/ui/audit/events/(\d+)/proof)"', html)
+    assert proof_link
+    proof = client.get(proof_link.group(1))
+    assert proof.status_code == 200
+    page = proof.get_data(as_text=True)
+    assert_accessible(page)
+    assert "Checked: the proof leads" in page
+    assert checkpoint["root_hash"] in page
+    assert checkpoint["jws"] in page
+    # Another organization's event is not theirs to prove.
+    other = browser(app, "anton.auditor")
+    assert other.get(proof_link.group(1)).status_code == 404
+
+
+def test_a_tampered_log_is_reported(app, world, rt, session):
+    browser(app, "aino.auditoija").get("/ui/audit")  # seals the log so far
+    as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 2"])
+    session.commit()
+    html = browser(app, "aino.auditoija").get("/ui/audit").get_data(as_text=True)
+    assert "Verification FAILED" in html
+    assert "The first bad event is number 2." in html
+
+
+def test_only_auditors(app, world, rt):
+    for username in ("kalle.valmentaja", "liisa.sw"):
+        client = browser(app, username)
+        for path in ("/ui/audit", "/ui/audit/export.csv", "/ui/audit/events/1/proof"):
+            assert client.get(path).status_code == 403, (username, path)
+    denied = audit_rows(rt, outcome="denied", actor_user="kalle.valmentaja", action="web.page")
+    assert denied
+    assert app.test_client().get("/ui/audit").status_code == 302
+
+
+# --- the client's access report ------------------------------------------------------------------
+
+
+def test_access_report_for_an_involved_social_worker_only(app, world, rt):
+    client_id = world["consent"]["client_id"]
+    url = f"/ui/clients/{client_id}/access-report"
+    liisa = browser(app, "liisa.sw")
+    page = liisa.get(url)
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert '<html lang="en">' in html
+    assert "Who has seen my data" in html
+    assert HETU not in html
+    finnish = liisa.get(url + "?lang=fi").get_data(as_text=True)
+    assert "Kuka on nähnyt tietojani" in finnish
+    assert audit_rows(rt, action="audit.read", resource_type="access_report", client_ref=client_id)
+    assert browser(app, "olli.sw").get(url).status_code == 404
+    assert browser(app, "kalle.valmentaja").get(url).status_code == 403
+    assert browser(app, "aino.auditoija").get(url).status_code == 403
