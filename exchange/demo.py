@@ -83,6 +83,7 @@ USERS = [
     ("pekka.paakayttaja", "varha-aikuissosiaalityo", "Pekka Pääkäyttäjä", ["admin"]),
     ("terhi.asiantuntija", "te-vs", "Terhi Työllisyysasiantuntija", ["staff"]),
     ("tuomas.sosiaalityontekija", "te-vs", "Tuomas Sosiaalityöntekijä", ["social_worker"]),
+    ("anni.auditoija", "te-vs", "Anni Auditoija", ["auditor"]),
     ("kaisa.etuuskasittelija", "kela-turku", "Kaisa Etuuskäsittelijä", ["staff"]),
     ("kalle.valmentaja", "lieto-kisalli", "Kalle Valmentaja", ["staff"]),
     ("liisa.sosiaaliohjaaja", "lieto-kisalli", "Liisa Sosiaaliohjaaja", ["social_worker"]),

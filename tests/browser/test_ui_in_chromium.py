@@ -73,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             except requests.ConnectionError:
                 time.sleep(0.2)
         passwords = json.loads((base / "demo" / "passwords.json").read_text())
-        yield {"url": url, "passwords": passwords}
+        yield {"url": url, "passwords": passwords, "demo": base / "demo"}
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -151,3 +151,153 @@ def test_wrong_password_is_announced(server, browser):
     assert "Väärä käyttäjätunnus tai salasana" in alert.inner_text()
     check_accessibility(page, "login-error-fi")
     context.close()
+
+
+def _token(server: dict[str, Any], client_id: str) -> str:
+    import uuid
+
+    from joserfc import jwt
+    from joserfc.jwk import import_key
+
+    key = import_key(json.loads((server["demo"] / "keys" / f"{client_id}.jwk.json").read_text()))
+    now = int(time.time())
+    assertion = jwt.encode(
+        {"alg": "ES256", "kid": key.kid},
+        {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": server["url"] + "/oauth/token",
+            "iat": now,
+            "exp": now + 60,
+            "jti": uuid.uuid4().hex,
+        },
+        key,
+    )
+    response = requests.post(
+        server["url"] + "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        },
+        timeout=10,
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def _send_transfer(server: dict[str, Any]) -> str:
+    """The provider's own system sends the transfer over the API, signed with its packet key."""
+    import datetime as dt
+
+    from joserfc import jws
+    from joserfc.jwk import import_key
+
+    key = import_key(
+        json.loads((server["demo"] / "keys" / "lieto-kisalli.packets.jwk.json").read_text())
+    )
+    today = dt.date.today()
+    payload = {
+        "client": {"hetu": "010190-900P"},
+        "from": {"organization": "lieto-kisalli", "worker": "kalle.valmentaja"},
+        "to": {"organization": "te-vs"},
+        "kind": "transfer",
+        "purpose": "employment_services",
+        "respond_by": (today + dt.timedelta(days=10)).isoformat(),
+        "sections": [
+            {
+                "type": "assessment",
+                "instrument": "kykyviisari",
+                "date": today.isoformat(),
+                "scores": {"health": 6, "competence": 7},
+                "summary": "Motivoitunut, tarvitsee tukea aamuihin.",
+            },
+            {
+                "type": "contact_persons",
+                "persons": [
+                    {"name": "Kalle Valmentaja", "role": "coach", "phone": "+358 40 123 4567"}
+                ],
+            },
+        ],
+    }
+    token = jws.serialize_compact(
+        {"alg": "Ed25519", "kid": key.kid, "typ": "handover+jws"},
+        json.dumps(payload).encode(),
+        key,
+        algorithms=["Ed25519"],
+    )
+    response = requests.post(
+        server["url"] + "/v1/packets",
+        data=token,
+        headers={
+            "Authorization": f"Bearer {_token(server, 'lieto-kisalli-system')}",
+            "Content-Type": "application/jose",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _signed_in(browser: Any, server: dict[str, Any], username: str, locale: str = "fi-FI") -> Any:
+    context = browser.new_context(locale=locale)
+    page = context.new_page()
+    page.goto(server["url"] + "/ui/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", server["passwords"][username])
+    page.locator("form[action$='/ui/login'] button[type=submit]").click()
+    page.wait_for_url("**/ui/")
+    return page
+
+
+def test_the_whole_story(server, browser):
+    """A coach records a consent, a social worker approves it, the provider sends a transfer,
+    the employment services expert accepts it, and an auditor sees it in the log."""
+    import datetime as dt
+
+    coach = _signed_in(browser, server, "kalle.valmentaja")
+    coach.goto(server["url"] + "/ui/consents/new")
+    coach.fill("input[name=hetu]", "010190-900P")
+    coach.check("input[name=decision][value=permit]")
+    coach.check("input[name=sources][value=lieto-kisalli]")
+    coach.check("input[name=recipients][value=te-vs]")
+    for category in ("assessment", "contact_persons"):
+        coach.check(f"input[name=categories][value={category}]")
+    coach.check("input[name=purposes][value=employment_services]")
+    coach.fill("input[name=valid_until]", (dt.date.today() + dt.timedelta(days=180)).isoformat())
+    coach.check("input[name=method][value=electronic_strong_auth]")
+    coach.locator("button[name=preview]").click()
+    assert (
+        "Turun seudun työllisyyspalvelut" in coach.locator("#preview-title + p + div").inner_text()
+    )
+    check_accessibility(coach, "story-1-consent-preview-fi")
+    coach.locator("button[name=record]").click()
+    coach.wait_for_url("**/ui/consents/*")
+    assert "010190-900P" not in coach.content()
+    coach.context.close()
+
+    worker = _signed_in(browser, server, "tuomas.sosiaalityontekija")
+    check_accessibility(worker, "story-2-start-social-worker-fi")
+    worker.locator("main table a[href*='/ui/consents/']").first.click()
+    worker.get_by_role("button", name="Hyväksy").click()
+    worker.wait_for_url("**/ui/consents/*")
+    check_accessibility(worker, "story-3-consent-approved-fi")
+    worker.context.close()
+
+    packet_id = _send_transfer(server)
+
+    expert = _signed_in(browser, server, "terhi.asiantuntija", "sv-FI")
+    expert.locator(f"a[href$='/ui/packets/{packet_id}']").click()
+    assert "tel:+358401234567" in expert.content().replace(" ", "")
+    check_accessibility(expert, "story-4-packet-sv")
+    expert.get_by_role("button", name="Godkänn").click()
+    expert.wait_for_url(f"**/ui/packets/{packet_id}*")
+    check_accessibility(expert, "story-5-packet-accepted-sv")
+    expert.context.close()
+
+    auditor = _signed_in(browser, server, "anni.auditoija")
+    auditor.goto(server["url"] + "/ui/audit?action=packet.accept")
+    assert "packet.accept" in auditor.content()
+    assert "terhi.asiantuntija" in auditor.content()
+    check_accessibility(auditor, "story-6-audit-fi")
+    auditor.context.close()
