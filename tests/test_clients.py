@@ -74,7 +74,7 @@ def test_lookup_is_audited_with_the_opaque_ref_only(org, http, rt):
         "010190-900X",  # wrong check character
         "310290-900C",  # no 31 February
         "010190G900P",  # unknown century sign
-        "010190-001P",  # individual number below 002
+        f"010190-001{hetu_check_char('010190001')}",  # individual number below 002, built here
         "010190900P",  # too short
         "010190-900p",  # lowercase check character
         "",

@@ -17,8 +17,8 @@ from exchange.registry.service import hash_password
 from tests.conftest import audit_rows
 from tests.test_audit import as_superuser
 from tests.test_web_consents import assert_accessible
+from tests.webtools import PASSWORD, sign_in
 
-PASSWORD = "correct horse battery"
 HETU = "010190-900P"
 
 
@@ -68,21 +68,6 @@ def world(make_org, session, http):
     assert approved.status_code == 200
     http.get(f"/v1/consents/{consent['id']}", headers=te.client.headers("tuomas.sw"))
     return {"provider": provider, "te": te, "outsider": outsider, "consent": consent}
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', page
-    )
-    assert found, "the form carries a CSRF token"
-    return found.group(1)
-
-
-def sign_in(client, username, password=PASSWORD):
-    page = client.get("/ui/login").get_data(as_text=True)
-    return client.post(
-        "/ui/login", data={"username": username, "password": password, "csrf_token": csrf(page)}
-    )
 
 
 def browser(app, username):

@@ -14,8 +14,8 @@ from consent.model import local_date
 from exchange.registry.models import User
 from exchange.registry.service import hash_password
 from tests.conftest import audit_rows, sign_packet
+from tests.webtools import PASSWORD, csrf, sign_in
 
-PASSWORD = "correct horse battery"
 HETU = "010190-900P"
 JOSE = "application/jose"
 USERS = (
@@ -59,21 +59,6 @@ def people(make_org, session):
         session.get(User, username).password_hash = password_hash()
     session.commit()
     return {"provider": provider, "te": te, "outsider": outsider}
-
-
-def csrf(page: str) -> str:
-    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', page
-    )
-    assert found, "the form carries a CSRF token"
-    return found.group(1)
-
-
-def sign_in(client, username, password=PASSWORD):
-    page = client.get("/ui/login").get_data(as_text=True)
-    return client.post(
-        "/ui/login", data={"username": username, "password": password, "csrf_token": csrf(page)}
-    )
 
 
 def signed_in(app, username):
