@@ -19,7 +19,7 @@ from exchange.audit import Actor
 from exchange.errors import Denial, Forbidden
 from exchange.registry.models import User
 from exchange.registry.service import verify_password
-from exchange.runtime import db_session, queue_denial, runtime
+from exchange.runtime import db_session, runtime
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -119,7 +119,3 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | An
 
     return decorator
 
-
-def deny_audited(denial: Denial) -> None:
-    """Record a refused web action (written after the request's changes are rolled back)."""
-    queue_denial(denial)
