@@ -118,4 +118,3 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | An
         return wrapper
 
     return decorator
-
