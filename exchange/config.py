@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 EMBEDDED = "embedded"
 PRODUCTION = "production"
@@ -118,6 +119,23 @@ SETTINGS: dict[str, Setting] = {
         "Send the web session cookie over HTTPS only; default: true in production, false in "
         "the embedded demo (which serves plain HTTP on 127.0.0.1).",
     ),
+    "OIDC_ISSUER": Setting(
+        None,
+        _optional,
+        "Single sign-on: the OpenID Connect provider's issuer URL (its discovery document is "
+        "read from `/.well-known/openid-configuration`). Unset: password sign-in only. "
+        "HTTPS, except on loopback.",
+    ),
+    "OIDC_CLIENT_ID": Setting(None, _optional, "Single sign-on: this service's client id."),
+    "OIDC_CLIENT_SECRET": Setting(
+        None, _optional, "Single sign-on: this service's client secret at the provider."
+    ),
+    "OIDC_USERNAME_CLAIM": Setting(
+        "preferred_username",
+        _str,
+        "Single sign-on: the ID-token claim matched to a registry username; only users in the "
+        "registry, active, may sign in.",
+    ),
     "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
     "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),
     "SWAGGER_UI_URL": Setting(
@@ -166,4 +184,20 @@ def load(
     if not 0 < config["ASSERTION_MAX_LIFETIME"] <= 300:
         raise ConfigError("EXCHANGE_ASSERTION_MAX_LIFETIME must be 1..300 seconds")
     config["ISSUER"] = config["ISSUER"].rstrip("/")
+    _check_oidc(config)
     return config
+
+
+def _check_oidc(config: dict[str, Any]) -> None:
+    issuer = config["OIDC_ISSUER"]
+    if not issuer:
+        return
+    if not (config["OIDC_CLIENT_ID"] and config["OIDC_CLIENT_SECRET"]):
+        raise ConfigError(
+            "EXCHANGE_OIDC_ISSUER needs EXCHANGE_OIDC_CLIENT_ID and EXCHANGE_OIDC_CLIENT_SECRET"
+        )
+    parsed = urlsplit(issuer)
+    loopback = parsed.hostname in ("127.0.0.1", "::1", "localhost")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+        raise ConfigError("EXCHANGE_OIDC_ISSUER must be an https:// URL")
+    config["OIDC_ISSUER"] = issuer.rstrip("/")

@@ -348,3 +348,30 @@ def test_retention_shreds_content_but_the_log_still_verifies(http, world, rt, se
     assert response.get_json()["code"] == "packet_content_shredded"
     assert http.get("/v1/audit/verify", headers=auditor(world)).get_json()["ok"] is True
     assert run_round(rt)["shredded"] == 0
+
+
+@pytest.mark.parametrize("export", ["csv", "jsonl"])
+def test_an_export_gives_its_connection_back_when_it_ends(app_config, committed_database, export):
+    """A streamed export reads after the request's unit of work has committed; its read
+    transaction must end with the stream. (On SQLite an open transaction holds the write lock:
+    the next write would wait 30 s and fail.)"""
+    from exchange import create_app
+    from tests.conftest import org_factory, runtime_of
+
+    application = create_app({**app_config, "DATABASE_URL": committed_database})
+    rt = runtime_of(application)
+    try:
+        http = application.test_client()
+        org = org_factory(rt, http)("kisalli", users=[("aino.auditoija", ["auditor"])])
+        for round_ in range(2):
+            exported = http.get(
+                f"/v1/audit/events?format={export}", headers=org.client.headers("aino.auditoija")
+            )
+            assert exported.status_code == 200
+            text_ = exported.get_data(as_text=True)  # the stream is read to its end
+            assert round_ == 0 or "audit.read" in text_  # the first search, sealed, exported
+            assert rt.db.engine.pool.checkedout() == 0
+            with rt.db.unit_of_work() as session:  # and a writer gets in at once
+                seal(session)
+    finally:
+        rt.db.engine.dispose()

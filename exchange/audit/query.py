@@ -83,20 +83,26 @@ class AuditQueries:
         session = self.session
 
         def rows() -> Iterator[AuditEvent]:
+            # The stream runs after the request's unit of work has ended: its reads open a
+            # transaction of their own, which must end with the stream, finished or abandoned
+            # (an open one would hold a connection, and on SQLite the write lock).
             last = 0
-            while True:
-                batch = list(
-                    session.execute(
-                        base.where(AuditEvent.seq > last)
-                        .order_by(AuditEvent.seq)
-                        .limit(EXPORT_BATCH)
-                    ).scalars()
-                )
-                if not batch:
-                    return
-                yield from batch
-                last = batch[-1].seq or last
-                session.expunge_all()
+            try:
+                while True:
+                    batch = list(
+                        session.execute(
+                            base.where(AuditEvent.seq > last)
+                            .order_by(AuditEvent.seq)
+                            .limit(EXPORT_BATCH)
+                        ).scalars()
+                    )
+                    if not batch:
+                        return
+                    yield from batch
+                    last = batch[-1].seq or last
+                    session.expunge_all()
+            finally:
+                session.close()
 
         if args["format"] == "jsonl":
 

@@ -7,6 +7,7 @@ same visibility and the same audit trail apply.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import (
@@ -39,8 +40,17 @@ from exchange.packets.models import Packet
 from exchange.problems import STATUS, handle_exchange_error
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session, runtime
-from exchange.web.auth import LockedOut, current_user, login_required, sign_in, sign_out
+from exchange.web import sso
+from exchange.web.auth import (
+    LockedOut,
+    current_user,
+    login_required,
+    sign_in,
+    sign_out,
+    start_session,
+)
 
+log = logging.getLogger(__name__)
 LANGUAGES = ("fi", "sv", "en")
 blp = Blueprint("web", __name__, url_prefix="/ui")
 babel = Babel()
@@ -73,6 +83,12 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return request.accept_languages.best_match(LANGUAGES, default="fi") or "fi"
+
+
+def regional_locale() -> str:
+    """The Babel locale: the chosen language as written in Finland, so dates and times read
+    the Finnish way (8.11.2026 9.05) in Swedish and English too; catalogs by language."""
+    return {"fi": "fi_FI", "sv": "sv_FI", "en": "en_FI"}[select_locale()]
 
 
 def _safe_next(target: str | None) -> str:
@@ -116,6 +132,39 @@ def login_post() -> Any:
     return render_template(
         "web/login.html", form=form, message=message
     ), 400 if form.errors else 401
+
+
+@blp.get("/login/sso")
+def sso_begin() -> Any:
+    if not sso.enabled():
+        return render_template("web/error.html", status=404, error=None), 404
+    session["sso_next"] = _safe_next(request.args.get("next"))
+    try:
+        return sso.begin(runtime().config["ISSUER"] + url_for("web.sso_callback"))
+    except sso.SsoFailed as failed:
+        log.warning("single sign-on could not start: %s", failed)
+        return _sso_refused(503)
+
+
+@blp.get("/login/sso/callback")
+def sso_callback() -> Any:
+    if not sso.enabled():
+        return render_template("web/error.html", status=404, error=None), 404
+    target = _safe_next(session.get("sso_next"))
+    try:
+        user = sso.finish()
+    except sso.SsoFailed as failed:
+        log.warning("single sign-on refused: %s", failed)
+        return _sso_refused(401)
+    start_session(user)
+    return redirect(target)
+
+
+def _sso_refused(status: int) -> tuple[str, int]:
+    message = gettext("Single sign-on did not succeed. Ask your administrator for access.")
+    if status == 503:
+        message = gettext("Single sign-on is not available right now. Please try again later.")
+    return render_template("web/login.html", form=LoginForm(), message=message), status
 
 
 @blp.post("/logout")
@@ -240,7 +289,10 @@ def setup_web(app: Flask) -> None:
         BABEL_DEFAULT_LOCALE="fi",
         BABEL_DEFAULT_TIMEZONE="Europe/Helsinki",
     )
-    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: "Europe/Helsinki")
+    sso.setup_sso(app)
+    babel.init_app(
+        app, locale_selector=regional_locale, timezone_selector=lambda: "Europe/Helsinki"
+    )
     app.jinja_env.globals["csrf_token"] = generate_csrf
     # The page modules add their routes to ``blp`` on import; it must happen before registering.
     from exchange.web import pages_audit, pages_consents, pages_packets  # noqa: F401
@@ -254,6 +306,7 @@ def setup_web(app: Flask) -> None:
             "languages": LANGUAGES,
             "current_lang": select_locale() if request else "fi",
             "g": g,
+            "sso_enabled": sso.enabled(),
         }
 
 

@@ -58,11 +58,16 @@ def sign_in(username: str, password: str) -> User | None:
         pipe.execute()
         return None
     redis.delete(key)
+    start_session(user)
+    return user
+
+
+def start_session(user: User) -> None:
+    """Sign ``user`` in: a fresh session (no fixation), the idle clock started."""
     session.clear()
     session.permanent = True
     session[USER_KEY] = user.username
     session[SEEN_KEY] = int(time.time())
-    return user
 
 
 def sign_out() -> None:

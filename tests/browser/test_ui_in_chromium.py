@@ -48,6 +48,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "EXCHANGE_DATABASE_URL": f"sqlite:///{base}/demo.db",
         "EXCHANGE_KEYS_DIR": str(base / "keys"),
         "EXCHANGE_ISSUER": url,
+        "EXCHANGE_CHECKPOINT_INTERVAL": "1",
     }
     bin_dir = Path(sys.executable).parent
     subprocess.run(
@@ -58,11 +59,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         timeout=120,
         check=True,
     )
+    log = (base / "serve.log").open("w")  # read it when a test here fails
     process = subprocess.Popen(
         [bin_dir / "exchange", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
     )
     try:
         deadline = time.monotonic() + 30
@@ -77,6 +79,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     finally:
         process.terminate()
         process.wait(timeout=20)
+        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +189,7 @@ def _token(server: dict[str, Any], client_id: str) -> str:
     return str(response.json()["access_token"])
 
 
-def _send_transfer(server: dict[str, Any]) -> str:
+def _send_transfer(server: dict[str, Any], hetu: str) -> str:
     """The provider's own system sends the transfer over the API, signed with its packet key."""
     import datetime as dt
 
@@ -198,7 +201,7 @@ def _send_transfer(server: dict[str, Any]) -> str:
     )
     today = dt.date.today()
     payload = {
-        "client": {"hetu": "010190-900P"},
+        "client": {"hetu": hetu},
         "from": {"organization": "lieto-kisalli", "worker": "kalle.valmentaja"},
         "to": {"organization": "te-vs"},
         "kind": "transfer",
@@ -250,14 +253,24 @@ def _signed_in(browser: Any, server: dict[str, Any], username: str, locale: str 
     return page
 
 
-def test_the_whole_story(server, browser):
+STORY = {
+    # language: (the client, the browser locale, the approve button, the accept button)
+    "fi": ("010190-900P", "fi-FI", "Hyväksy", "Hyväksy"),
+    "sv": ("020290-9016", "sv-FI", "Godkänn", "Godkänn"),
+}
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_the_whole_story(server, browser, lang):
     """A coach records a consent, a social worker approves it, the provider sends a transfer,
-    the employment services expert accepts it, and an auditor sees it in the log."""
+    the employment services expert accepts it, and an auditor sees it in the log, exports it
+    as CSV and opens an event's inclusion proof: all in Finnish, then all in Swedish."""
     import datetime as dt
 
-    coach = _signed_in(browser, server, "kalle.valmentaja")
+    hetu, locale, approve, accept = STORY[lang]
+    coach = _signed_in(browser, server, "kalle.valmentaja", locale)
     coach.goto(server["url"] + "/ui/consents/new")
-    coach.fill("input[name=hetu]", "010190-900P")
+    coach.fill("input[name=hetu]", hetu)
     coach.check("input[name=decision][value=permit]")
     coach.check("input[name=sources][value=lieto-kisalli]")
     coach.check("input[name=recipients][value=te-vs]")
@@ -270,34 +283,51 @@ def test_the_whole_story(server, browser):
     assert (
         "Turun seudun työllisyyspalvelut" in coach.locator("#preview-title + p + div").inner_text()
     )
-    check_accessibility(coach, "story-1-consent-preview-fi")
+    check_accessibility(coach, f"story-1-consent-preview-{lang}")
     coach.locator("button[name=record]").click()
     coach.wait_for_url("**/ui/consents/*")
-    assert "010190-900P" not in coach.content()
+    assert hetu not in coach.content()
     coach.context.close()
 
-    worker = _signed_in(browser, server, "tuomas.sosiaalityontekija")
-    check_accessibility(worker, "story-2-start-social-worker-fi")
+    worker = _signed_in(browser, server, "tuomas.sosiaalityontekija", locale)
+    check_accessibility(worker, f"story-2-start-social-worker-{lang}")
     worker.locator("main table a[href*='/ui/consents/']").first.click()
-    worker.get_by_role("button", name="Hyväksy").click()
+    worker.get_by_role("button", name=approve).click()
     worker.wait_for_url("**/ui/consents/*")
-    check_accessibility(worker, "story-3-consent-approved-fi")
+    check_accessibility(worker, f"story-3-consent-approved-{lang}")
     worker.context.close()
 
-    packet_id = _send_transfer(server)
+    packet_id = _send_transfer(server, hetu)
 
-    expert = _signed_in(browser, server, "terhi.asiantuntija", "sv-FI")
+    expert = _signed_in(browser, server, "terhi.asiantuntija", locale)
     expert.locator(f"a[href$='/ui/packets/{packet_id}']").click()
     assert "tel:+358401234567" in expert.content().replace(" ", "")
-    check_accessibility(expert, "story-4-packet-sv")
-    expert.get_by_role("button", name="Godkänn").click()
+    today = dt.date.today()
+    assert f"{today.day}.{today.month}.{today.year}" in expert.content()  # Finnish date format
+    check_accessibility(expert, f"story-4-packet-{lang}")
+    expert.get_by_role("button", name=accept).click()
     expert.wait_for_url(f"**/ui/packets/{packet_id}*")
-    check_accessibility(expert, "story-5-packet-accepted-sv")
+    check_accessibility(expert, f"story-5-packet-accepted-{lang}")
     expert.context.close()
 
-    auditor = _signed_in(browser, server, "anni.auditoija")
+    auditor = _signed_in(browser, server, "anni.auditoija", locale)
     auditor.goto(server["url"] + "/ui/audit?action=packet.accept")
     assert "packet.accept" in auditor.content()
     assert "terhi.asiantuntija" in auditor.content()
-    check_accessibility(auditor, "story-6-audit-fi")
+    check_accessibility(auditor, f"story-6-audit-{lang}")
+    with auditor.expect_download() as download:
+        auditor.locator("a[href*='/ui/audit/export']").click()
+    exported = Path(download.value.path()).read_text(encoding="utf-8")
+    header, *rows = exported.splitlines()
+    assert header.startswith("seq,")
+    assert any(packet_id in row and "terhi.asiantuntija" in row for row in rows)
+    # The sealer checkpoints every second here; the event is soon in a signed checkpoint.
+    proof = auditor.locator("a[href*='/proof']").first
+    deadline = time.monotonic() + 30
+    while not proof.count() and time.monotonic() < deadline:
+        time.sleep(1)
+        auditor.reload()
+    proof.click()
+    auditor.wait_for_url("**/ui/audit/events/*/proof*")
+    check_accessibility(auditor, f"story-7-inclusion-proof-{lang}")
     auditor.context.close()
