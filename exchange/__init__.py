@@ -10,6 +10,7 @@ from typing import Any, cast
 from flask import Flask
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from adapters.db import Database
 from adapters.keys import KeyStore, init_keys
@@ -34,6 +35,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings = configuration.load(config)
     app = Flask(__name__)
     app.config.update(settings)
+    if settings["TRUSTED_PROXIES"]:
+        # Behind a reverse proxy: the client's address and scheme from X-Forwarded-*, as
+        # many hops deep as there are proxies we run (never more: a client could forge it).
+        hops = settings["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=settings["MAX_BODY_BYTES"],
         API_TITLE="Handover exchange",
@@ -88,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.ops import blp as ops_blp
     from exchange.packets.views import blp as packets_blp
     from exchange.problems import ExchangeApi, register_error_handlers
+    from exchange.webhooks.views import blp as webhooks_blp
     from schemas.sections import register_section_schemas
 
     register_error_handlers(app)
@@ -115,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(packets_blp)
     api.register_blueprint(continuity_blp)
     api.register_blueprint(audit_blp)
+    api.register_blueprint(webhooks_blp)
     runtime_ = app.extensions[EXTENSION]
     runtime_.extras["statutes"] = (
         StatuteTable.load(settings["STATUTES_FILE"])

@@ -16,14 +16,17 @@ from flask import Flask
 from exchange import audit
 from exchange.audit import Actor
 from exchange.runtime import EXTENSION, Runtime
+from exchange.webhooks import delivery as webhooks
 
 log = logging.getLogger(__name__)
 WORKER = Actor(client_id="exchange-worker", request_id="worker")
+CONSUMER = webhooks.consumer_name()  # this process in the notification senders' group
 
 
 def run_round(rt: Runtime) -> dict[str, Any]:
     """Seal pending audit events, sign a checkpoint when due, expire overdue packets,
-    crypto-shred content past retention. Each step commits on its own."""
+    crypto-shred content past retention, relay and deliver notifications. Each step commits
+    on its own."""
     from exchange.packets.service import PacketService
 
     config = rt.config
@@ -37,11 +40,16 @@ def run_round(rt: Runtime) -> dict[str, Any]:
         packets = PacketService(session, rt.keys, rt.extras["statutes"])
         expired = packets.expire_overdue(WORKER)
         shredded = packets.shred_expired(config["RETENTION_DAYS"], WORKER)
+    notifications = webhooks.run_once(
+        rt.db, rt.redis, rt.keys, webhooks.Policy.from_config(config), CONSUMER
+    )
     return {
         "sealed": sealed,
         "checkpoint": made.tree_size if made is not None else None,
         "expired": expired,
         "shredded": shredded,
+        "notifications_relayed": notifications["relayed"],
+        "notifications_handled": notifications["handled"],
     }
 
 

@@ -92,7 +92,8 @@ def serve(host: str, port: int, workers: int) -> None:
     help="Seconds between rounds.",
 )
 def worker(once: bool, interval: int) -> None:
-    """Seal the audit log, sign checkpoints, record packet deadlines and shred expired content."""
+    """Seal the audit log, sign checkpoints, record packet deadlines, shred expired content
+    and deliver notifications (webhooks)."""
     import time
 
     app = _app()

@@ -136,6 +136,27 @@ SETTINGS: dict[str, Setting] = {
         "Single sign-on: the ID-token claim matched to a registry username; only users in the "
         "registry, active, may sign in.",
     ),
+    "WEBHOOK_TIMEOUT": Setting(
+        5, _int, "Seconds a webhook receiver has to answer one notification."
+    ),
+    "WEBHOOK_RETRY_HOURS": Setting(
+        24,
+        _int,
+        "Hours over which a failing notification is retried (exponential backoff with "
+        "jitter) before it is dead-lettered.",
+    ),
+    "WEBHOOK_ALLOW_LOOPBACK": Setting(
+        0,
+        _int,
+        "1 lets webhooks call loopback addresses (tests and local development only); "
+        "link-local and metadata addresses are always refused.",
+    ),
+    "TRUSTED_PROXIES": Setting(
+        0,
+        _int,
+        "How many reverse proxies (e.g. 1 for nginx) stand in front and set X-Forwarded-For and "
+        "-Proto; 0 trusts none. Rate limits per address need it behind a proxy.",
+    ),
     "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
     "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),
     "SWAGGER_UI_URL": Setting(

@@ -6,6 +6,7 @@ from exchange.consents.models import Consent, ConsentEvent, ConsentParty
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.registry.models import OAuthClient, Organization, User
+from exchange.webhooks.models import WebhookDelivery
 
 __all__ = [
     "AuditCheckpoint",
@@ -23,4 +24,5 @@ __all__ = [
     "Packet",
     "PacketEvent",
     "User",
+    "WebhookDelivery",
 ]

@@ -8,9 +8,10 @@ from typing import Any
 
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
 from consent.vocabulary import ORGANIZATION_KINDS, ROLES, SCOPES
+from exchange.webhooks.addresses import UnsafeAddress, check_url
 from schemas import StrictSchema
 from schemas.common import BusinessId
 
@@ -93,7 +94,24 @@ class OrganizationEntry(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
     business_id = BusinessId(required=True)
     jwks = JWKSField(required=True)
-    webhook_url = fields.Url(load_default=None, allow_none=True, schemes={"https", "http"})
+    webhook_url = fields.Url(
+        load_default=None,
+        allow_none=True,
+        schemes={"https", "http"},
+        validate=validate.Length(max=500),
+    )
+
+    @validates("webhook_url")
+    def _webhook_address(self, value: str | None, **_: Any) -> None:
+        # Link-local and metadata addresses never; loopback is refused when delivering,
+        # unless EXCHANGE_WEBHOOK_ALLOW_LOOPBACK is set (tests, local development).
+        if value:
+            try:
+                check_url(value, allow_loopback=True, resolve=False)
+            except UnsafeAddress as exc:
+                raise ValidationError(
+                    f"This address may not receive notifications: {exc}."
+                ) from exc
 
 
 class OAuthClientEntry(StrictSchema):

@@ -573,6 +573,8 @@ def test_worker_once_runs_one_round(demo_cli):
         "checkpoint": None,
         "expired": 0,
         "shredded": 0,
+        "notifications_relayed": 0,
+        "notifications_handled": 0,
     }
 
 

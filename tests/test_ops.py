@@ -184,3 +184,23 @@ def test_production_mode_needs_existing_keys(tmp_path):
     with pytest.raises(MissingKeysError):
         create_app(settings)
     assert not (tmp_path / "no-keys").exists(), "production never creates keys by itself"
+
+
+@pytest.mark.parametrize(("proxies", "separate"), [(0, False), (1, True)])
+def test_the_token_endpoints_address_limit_behind_a_proxy(app_config, proxies, separate):
+    """Behind one trusted proxy, callers are told apart by X-Forwarded-For; with none
+    trusted, the header is ignored (a client could write anything there)."""
+    app = create_app({**app_config, "RATE_LIMIT": "2/minute", "TRUSTED_PROXIES": proxies})
+    with rolled_back(app):
+        http = app.test_client()
+
+        def attempt(address: str) -> int:
+            return http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                headers={"X-Forwarded-For": address},
+                environ_base={"REMOTE_ADDR": "10.0.0.2"},  # the proxy
+            ).status_code
+
+        assert [attempt("192.0.2.1") for _ in range(3)][-1] == 429
+        assert (attempt("192.0.2.2") != 429) is separate

@@ -40,6 +40,7 @@ from exchange.consents.receipts import build_receipt, sign_receipt
 from exchange.continuity.service import is_involved
 from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.registry.models import Organization
+from exchange.webhooks.outbox import notify
 
 WithdrawalListener = Callable[[Session, Consent], None]
 AUDIT_ACTIONS = {
@@ -348,6 +349,12 @@ class ConsentService:
         self.session.flush()
         for listener in self.listeners:
             listener(self.session, row)
+        notify(
+            self.session,
+            [*row.sources, *row.recipients],
+            "consent.withdrawn",
+            {"consent_id": row.id},
+        )
 
     def _retire_superseded(
         self, row: Consent, organization: str, username: str, actor: Actor, now: dt.datetime

@@ -27,6 +27,7 @@ from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet, PacketEvent
 from exchange.registry.models import User
+from exchange.webhooks.outbox import notify
 
 DUE_SOON_DAYS = 3
 
@@ -288,6 +289,17 @@ class ContinuityService:
             resource_id=username,
             reason=f"leads={len(leads)} packets={len(packets)} "
             f"successor={successor or 'unassigned'}",
+        )
+        notify(
+            self.session,
+            [organization],
+            "leads.moved",
+            {
+                "worker": username,
+                "successor": successor,
+                "leads": len(leads),
+                "packets": len(packets),
+            },
         )
         self.session.flush()
         return DeactivationReport(len(leads), len(packets), successor)

@@ -44,6 +44,7 @@ from exchange.packets.lifecycle import PacketTransitionError
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.packets.signing import sign_receipt, verify_packet
 from exchange.registry.models import Organization, User
+from exchange.webhooks.outbox import notify
 from schemas import flatten_errors, strictjson
 from schemas.packets import PacketPayload
 from schemas.sections import load_sections
@@ -63,6 +64,16 @@ class Opened:
     packet: Packet
     sections: list[dict[str, Any]]
     jws: str
+
+
+# Who hears of a packet's new status: the party that did not cause it.
+NOTIFIED: dict[str, Callable[[Packet], list[str]]] = {
+    lifecycle.ACCEPTED: lambda row: [row.sender_org],
+    lifecycle.DECLINED: lambda row: [row.sender_org],
+    lifecycle.EXPIRED: lambda row: [row.sender_org],
+    lifecycle.WITHDRAWN: lambda row: [row.recipient_org],
+    lifecycle.BLOCKED: lambda row: [row.sender_org, row.recipient_org],
+}
 
 
 def request_digest(body: bytes) -> str:
@@ -298,6 +309,7 @@ class PacketService:
         self.session.add(row)
         self.session.flush()
         self._audit_with_basis("packet.send", row, decision, actor)
+        notify(self.session, [row.recipient_org], "packet.received", {"packet_id": row.id})
         return Submitted(
             201,
             {"id": packet_id, "status": lifecycle.SENT, "receipt": receipt, "warnings": warnings},
@@ -525,6 +537,9 @@ class PacketService:
             client_ref=row.client_id,
             reason=reason,
         )
+        told = NOTIFIED.get(status)
+        if told is not None:
+            notify(self.session, told(row), f"packet.{status}", {"packet_id": row.id})
 
     def accept(self, packet_id: str, organization: str, username: str, actor: Actor) -> Packet:
         """The recipient takes the packet; for a transfer the acting user becomes the lead."""

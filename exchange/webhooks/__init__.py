@@ -1,0 +1,1 @@
+"""Notifications to organizations' webhooks: outbox, relay, signed delivery, retries."""

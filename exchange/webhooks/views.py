@@ -1,0 +1,106 @@
+"""``/v1/webhooks/deliveries``: an organization's own notifications, and a manual retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from sqlalchemy import select
+
+from adapters.pagination import newest_first
+from exchange import audit
+from exchange.acting import optional_acting_user
+from exchange.errors import Conflict, Denial, NotFound
+from exchange.http import ApiBlueprint
+from exchange.oauth import authenticate, require_scopes
+from exchange.runtime import current_actor, db_session
+from exchange.webhooks.delivery import reschedule
+from exchange.webhooks.models import DEAD, PENDING, WebhookDelivery
+from schemas.webhooks import DeliveryListArgs, DeliveryOut, DeliveryPage
+
+blp = ApiBlueprint("webhooks", __name__, url_prefix="/v1", description="Notifications")
+
+# Notifications concern packets, consents and leads: a system with any of these may see them.
+SCOPES = ("packets:send", "packets:receive", "consents:read", "clients:manage")
+
+
+def present(row: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "event_type": row.event_type,
+        "data": row.data,
+        "created_at": row.created_at,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": row.next_attempt_at if row.status == PENDING else None,
+        "last_attempt_at": row.last_attempt_at,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+        "delivered_at": row.delivered_at,
+    }
+
+
+@blp.route("/webhooks/deliveries")
+class Deliveries(MethodView):
+    @blp.protected(*SCOPES, errors=(422,))
+    @require_scopes(*SCOPES)
+    @blp.arguments(DeliveryListArgs, location="query")
+    @blp.response(200, DeliveryPage)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Your organization's notifications, newest first: delivered, pending (with the next
+        attempt) and dead-lettered (``status=dead``)."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        query = select(WebhookDelivery).where(
+            WebhookDelivery.organization_id == principal.organization
+        )
+        if "status" in args:
+            query = query.where(WebhookDelivery.status == args["status"])
+        if "event_type" in args:
+            query = query.where(WebhookDelivery.event_type == args["event_type"])
+        page = newest_first(
+            db_session(),
+            query,
+            WebhookDelivery.created_at,
+            WebhookDelivery.id,
+            args["limit"],
+            args.get("cursor"),
+        )
+        return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
+
+
+@blp.route("/webhooks/deliveries/<string:delivery_id>/retry")
+class DeliveryRetry(MethodView):
+    @blp.protected(*SCOPES, errors=(404, 409))
+    @require_scopes(*SCOPES)
+    @blp.response(200, DeliveryOut)
+    def post(self, delivery_id: str) -> dict[str, Any]:
+        """Send a dead-lettered or still-failing notification again now, with a fresh retry
+        window. A delivered one answers 409."""
+        principal = authenticate()
+        optional_acting_user(principal)
+        session = db_session()
+        row = session.get(WebhookDelivery, delivery_id[:40], with_for_update=True)
+        if row is None or row.organization_id != principal.organization:
+            raise NotFound(
+                "No such delivery.",
+                code="delivery_not_found",
+                audit=Denial("webhook.retry", "webhook_delivery", delivery_id[:128]),
+            )
+        if row.status not in (DEAD, PENDING):
+            raise Conflict(
+                "This notification was delivered already.",
+                code="already_delivered",
+                audit=Denial(
+                    "webhook.retry", "webhook_delivery", row.id, reason="already_delivered"
+                ),
+            )
+        reschedule(session, row)
+        audit.record(
+            session,
+            current_actor(),
+            "webhook.retry",
+            resource_type="webhook_delivery",
+            resource_id=row.id,
+        )
+        return present(row)
