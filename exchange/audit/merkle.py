@@ -35,6 +35,7 @@ __all__ = [
 _sha256 = hashlib.sha256
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
+LEAF_PREFIX = _LEAF_PREFIX  # for callers that hash leaves in a hot loop
 
 HASH_SIZE = 32
 """Length in bytes of every hash in the tree (SHA-256)."""
