@@ -93,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.oauth import setup_oauth
     from exchange.ops import blp as ops_blp
     from exchange.packets.views import blp as packets_blp
+    from exchange.periods.views import blp as periods_blp
     from exchange.problems import ExchangeApi, register_error_handlers
     from exchange.webhooks.views import blp as webhooks_blp
     from schemas.sections import register_section_schemas
@@ -123,6 +124,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(continuity_blp)
     api.register_blueprint(audit_blp)
     api.register_blueprint(webhooks_blp)
+    api.register_blueprint(periods_blp)
     runtime_ = app.extensions[EXTENSION]
     runtime_.extras["statutes"] = (
         StatuteTable.load(settings["STATUTES_FILE"])

@@ -5,6 +5,7 @@ from exchange.clients.models import Client
 from exchange.consents.models import Consent, ConsentEvent, ConsentParty
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
+from exchange.periods.models import ServicePeriod
 from exchange.registry.models import OAuthClient, Organization, User
 from exchange.webhooks.models import WebhookDelivery
 
@@ -23,6 +24,7 @@ __all__ = [
     "Organization",
     "Packet",
     "PacketEvent",
+    "ServicePeriod",
     "User",
     "WebhookDelivery",
 ]

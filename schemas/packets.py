@@ -10,6 +10,7 @@ from consent.vocabulary import PURPOSES
 from exchange.packets.lifecycle import KINDS, STATUSES, TRANSFER
 from schemas import StrictSchema
 from schemas.consents import ORG_ID, ClientRef
+from schemas.periods import PeriodOut
 
 USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9._-]{1,127}$", error="Not a username.")
 
@@ -138,7 +139,24 @@ class UnassignedOut(Schema):
     items = fields.List(fields.Nested(UnassignedClient))
 
 
+class ReviewNeeded(Schema):
+    client_id = fields.String()
+    periods = fields.Integer(metadata={"description": "Periods in a row in the same service"})
+    last_ended_on = fields.Date()
+
+
 class EscalationsOut(Schema):
     expired_transfers = fields.List(fields.Nested(PacketMeta))
     due_soon = fields.List(fields.Nested(PacketMeta))
     unassigned_clients = fields.List(fields.Nested(UnassignedClient))
+    periods_ending_without_next_step = fields.List(
+        fields.Nested(PeriodOut),
+        metadata={"description": "Your open service periods ending within 30 days, no next step"},
+    )
+    review_needed = fields.List(
+        fields.Nested(ReviewNeeded),
+        metadata={
+            "description": "Clients whose last three periods each ended continued_same_service: "
+            "a multi-professional review is due"
+        },
+    )

@@ -366,12 +366,20 @@ def test_third_organization_sees_empty_lists_and_no_escalations(http, world):
         "/v1/packets?box=outbox",
         f"/v1/consents?client_id={client}",
         "/v1/consents",
+        f"/v1/service-periods?client_id={client}",
+        "/v1/service-periods",
     ]:
         response = http.get(url, headers=headers)
         assert response.status_code == 200, url
         assert response.get_json() == {"items": [], "next_cursor": None}, url
     escalations = http.get("/v1/escalations", headers=headers).get_json()
-    assert escalations == {"expired_transfers": [], "due_soon": [], "unassigned_clients": []}
+    assert escalations == {
+        "expired_transfers": [],
+        "due_soon": [],
+        "unassigned_clients": [],
+        "periods_ending_without_next_step": [],
+        "review_needed": [],
+    }
     # The same lists are not empty for the parties, so the emptiness above means something.
     inbox = http.get(
         f"/v1/packets?box=inbox&client_id={client}", headers=world.recipient.client.headers()

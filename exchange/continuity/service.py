@@ -26,6 +26,7 @@ from exchange.continuity.models import Lead, LeadHistory
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet, PacketEvent
+from exchange.periods.models import ServicePeriod
 from exchange.registry.models import User
 from exchange.webhooks.outbox import notify
 
@@ -34,7 +35,8 @@ DUE_SOON_DAYS = 3
 
 def is_involved(session: Session, client_id: str, organization: str) -> bool:
     """SPEC: holds or held the lead, is party to one of the client's consents, or sent or
-    received one of the client's packets."""
+    received one of the client's packets; also: provides or owns the next step of one of the
+    client's service periods."""
     checks = [
         exists().where(
             LeadHistory.client_id == client_id, LeadHistory.organization_id == organization
@@ -48,6 +50,13 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
         exists().where(
             Packet.client_id == client_id,
             or_(Packet.sender_org == organization, Packet.recipient_org == organization),
+        ),
+        exists().where(
+            ServicePeriod.client_id == client_id,
+            or_(
+                ServicePeriod.organization_id == organization,
+                ServicePeriod.next_step_owner == organization,
+            ),
         ),
     ]
     return bool(session.execute(select(or_(*checks))).scalar())

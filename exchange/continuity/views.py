@@ -13,6 +13,7 @@ from exchange.http import ApiBlueprint
 from exchange.oauth import authenticate, require_scopes
 from exchange.packets.service import PacketService
 from exchange.packets.views import meta
+from exchange.periods.service import PeriodService
 from exchange.runtime import current_actor, db_session, runtime
 from schemas.packets import (
     DeactivateBody,
@@ -111,15 +112,22 @@ class Escalations(MethodView):
     @require_scopes("packets:send", "clients:manage")
     @blp.response(200, EscalationsOut)
     def get(self) -> dict[str, Any]:
-        """Expired transfers, transfers due within three days, and unassigned clients."""
+        """Expired transfers, transfers due within three days, unassigned clients, service
+        periods ending within 30 days without a next step, and clients due for a
+        multi-professional review (three periods in a row ended in the same service)."""
         principal = authenticate()
         optional_acting_user(principal)
         found = ContinuityService(db_session()).escalations(principal.organization)
         packets = PacketService(db_session(), runtime().keys, runtime().extras["statutes"])
+        periods = PeriodService(db_session(), runtime().keys)
         return {
             "expired_transfers": [
                 meta(row, packets.status_of(row)) for row in found["expired_transfers"]
             ],
             "due_soon": [meta(row, packets.status_of(row)) for row in found["due_soon"]],
             "unassigned_clients": found["unassigned_clients"],
+            "periods_ending_without_next_step": periods.ending_without_next_step(
+                principal.organization
+            ),
+            "review_needed": periods.review_needed(principal.organization),
         }

@@ -43,6 +43,7 @@ from exchange.packets import lifecycle
 from exchange.packets.lifecycle import PacketTransitionError
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.packets.signing import sign_receipt, verify_packet
+from exchange.periods.models import ServicePeriod
 from exchange.registry.models import Organization, User
 from exchange.webhooks.outbox import notify
 from schemas import flatten_errors, strictjson
@@ -237,6 +238,7 @@ class PacketService:
                 errors=[FieldError("respond_by", "Must not be in the past.")],
             )
         client = self._client(payload["client"], organization, actor)
+        self._check_period_references(sections, client.id, organization)
         categories = list(dict.fromkeys(section["type"] for section in sections))
         decision = self._decide(client.id, sender, recipient, payload["purpose"], categories)
         if not decision.allowed:
@@ -361,6 +363,30 @@ class PacketService:
         if errors or recipient is None or worker is None:
             raise Invalid("The packet's parties are not valid.", errors=errors)
         return recipient, worker
+
+    def _check_period_references(
+        self, sections: list[dict[str, Any]], client_id: str, organization: str
+    ) -> None:
+        """A ``service_period`` section may name a recorded period: the sender's own, of
+        this client."""
+        errors = []
+        for index, section in enumerate(sections):
+            period_id = section.get("period_id") if section["type"] == "service_period" else None
+            if period_id is None:
+                continue
+            period = self.session.get(ServicePeriod, period_id)
+            if period is None or (period.client_id, period.organization_id) != (
+                client_id,
+                organization,
+            ):
+                errors.append(
+                    FieldError(
+                        f"sections[{index}].period_id",
+                        "Not a service period your organization recorded for this client.",
+                    )
+                )
+        if errors:
+            raise Invalid("A section names an unknown service period.", errors=errors)
 
     def _client(self, ref: dict[str, str], organization: str, actor: Actor) -> Client:
         if "hetu" in ref:

@@ -37,6 +37,7 @@ from exchange.continuity.service import ContinuityService
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet
+from exchange.periods.service import PeriodService
 from exchange.problems import STATUS, handle_exchange_error
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session, runtime
@@ -218,12 +219,15 @@ def start() -> str:
         if lifecycle.status_at(packet.status, packet.respond_by, today) in lifecycle.OPEN
     ]
     escalations = ContinuityService(db_session()).escalations(organization)
+    periods = PeriodService(db_session(), runtime().keys)
     return render_template(
         "web/start.html",
         user=user,
         pending=pending,
         waiting=waiting,
         escalations=escalations,
+        periods_ending=periods.ending_without_next_step(organization),
+        review_needed=periods.review_needed(organization),
         action=ActionForm(),
     )
 
