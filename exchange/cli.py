@@ -159,6 +159,54 @@ def registry_load(file: Path) -> None:
     click.echo(json.dumps(report.as_dict()))
 
 
+@main.group()
+def periods() -> None:
+    """Service periods and their outcomes."""
+
+
+@periods.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--organization", required=True, help="The providing organization's id.")
+@click.option("--user", "username", required=True, help="Its user who answers for the import.")
+def periods_import(file: Path, organization: str, username: str) -> None:
+    """Import periods (and outcomes) from a CSV FILE: every row is checked, problems are
+    listed by line, and nothing is imported unless every row is good."""
+    from exchange.audit import Actor
+    from exchange.periods.importer import import_periods, read_rows
+    from exchange.registry.models import User
+
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(
+            f"{file}: not a readable UTF-8 file ({type(exc).__name__})"
+        ) from exc
+    app = _app()
+    rt = _runtime(app)
+    actor = Actor(organization=organization, client_id="exchange-cli", username=username)
+    try:
+        with app.app_context(), rt.db.unit_of_work() as session:
+            user = session.get(User, username)
+            if user is None or not user.active or user.organization_id != organization:
+                raise click.ClickException(
+                    f"{username!r} is not an active user of organization {organization!r}"
+                )
+            report = import_periods(
+                session, rt.keys, read_rows(text), organization, username, actor
+            )
+    except OperationalError as exc:
+        raise click.ClickException(
+            f"the database is not ready ({type(exc.orig).__name__}); "
+            "run 'exchange db upgrade' first"
+        ) from exc
+    except Invalid as exc:
+        click.echo(f"{file}: {exc.detail}", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error.field}: {error.message}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(report.as_dict()))
+
+
 @main.command()
 @click.option(
     "--dir",

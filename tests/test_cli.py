@@ -583,3 +583,90 @@ def test_keys_rewrap_after_rotation(demo_cli):
     result = demo_cli("keys", "rewrap")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"rewrapped": 0, "kek_version": 2}
+
+
+# --- periods import -------------------------------------------------------------------------
+
+PERIODS_HEADER = (
+    "hetu,service,start,planned_end,days_per_week,hours_per_day,guidance_hours_per_month,"
+    "next_step,next_step_owner,ended_on,outcome"
+)
+
+
+def periods_file(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "periods.csv"
+    path.write_text("\n".join([PERIODS_HEADER, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD_ROWS = (
+    "010190-900P,kuntouttava_tyotoiminta,2025-01-06,2025-06-30,3,5,4,studies,lieto-kisalli,"
+    "2025-06-30,studies",
+    "020290-9016,kuntouttava_tyotoiminta,2025-02-03,2025-07-31,2,4.5,,,,2025-07-31,employed",
+    "010190-900P,tyohonvalmennus,2026-01-05,2026-06-30,5,6,,,,,",
+)
+
+
+def test_periods_import_records_every_row(demo_cli, tmp_path):
+    result = demo_cli(
+        "periods",
+        "import",
+        periods_file(tmp_path, *GOOD_ROWS),
+        "--organization",
+        "lieto-kisalli",
+        "--user",
+        "kalle.valmentaja",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"imported": 3, "closed": 2}
+    rows = demo_cli.query("SELECT outcome, status FROM service_period ORDER BY start")
+    assert rows == [("studies", "closed"), ("employed", "closed"), (None, "open")]
+
+
+def test_periods_import_reports_bad_rows_by_line_and_imports_nothing(demo_cli, tmp_path):
+    bad = periods_file(
+        tmp_path,
+        GOOD_ROWS[0],
+        # kuty allows 1-4 days a week; the outcome is not on the list
+        "020290-9016,kuntouttava_tyotoiminta,2025-02-03,2025-07-31,5,5,,,,2025-07-31,lottery",
+        GOOD_ROWS[1],
+        # a wrong check character; an unknown owner of the next step
+        "010190-9000,kuntouttava_tyotoiminta,2025-02-03,2025-07-31,2,5,,studies,no-such-org,,",
+        "010190-900P,tyohonvalmennus,2026-01-05,2026-06-30,5,6,,,,2099-01-01,employed",
+    )
+    result = demo_cli(
+        "periods", "import", bad, "--organization", "lieto-kisalli", "--user", "kalle.valmentaja"
+    )
+    assert result.exit_code == 1
+    problems = result.stderr
+    assert "nothing was imported" in problems
+    assert "line 3: days_per_week" in problems
+    assert "line 3: outcome" in problems
+    assert "line 5: hetu" in problems
+    assert "line 6: ended_on" in problems
+    assert "line 2" not in problems
+    assert "line 4" not in problems
+    assert "010190-9000" not in problems  # the identity code is never repeated
+    assert demo_cli.query("SELECT count(*) FROM service_period") == [(0,)]
+
+
+def test_periods_import_refuses_a_wrong_header_and_a_stranger(demo_cli, tmp_path):
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("hetu,service,colour\n", encoding="utf-8")
+    result = demo_cli(
+        "periods", "import", wrong, "--organization", "lieto-kisalli", "--user", "kalle.valmentaja"
+    )
+    assert result.exit_code == 1
+    assert "Missing column 'start'" in result.stderr
+    assert "Unknown column 'colour'" in result.stderr
+    stranger = demo_cli(
+        "periods",
+        "import",
+        periods_file(tmp_path, *GOOD_ROWS),
+        "--organization",
+        "lieto-kisalli",
+        "--user",
+        "terhi.asiantuntija",
+    )
+    assert_clean_failure(stranger)
+    assert demo_cli.query("SELECT count(*) FROM service_period") == [(0,)]
