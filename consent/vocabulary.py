@@ -22,7 +22,8 @@ PURPOSES = (
     "service_provision",
 )
 
-ROLES = ("social_worker", "staff", "auditor", "admin")
+# reporter: sees the outcome report across organizations (aggregates only, never a person).
+ROLES = ("social_worker", "staff", "auditor", "admin", "reporter")
 
 SCOPES = (
     "consents:read",

@@ -7,6 +7,7 @@ credentials. Identity codes are synthetic (individual numbers 900-999).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -14,11 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from adapters.db import utcnow
 from consent.identifiers import business_id_check_digit, hetu_check_char
+from consent.model import local_date
 from exchange import audit
 from exchange.audit import Actor
 from exchange.clients.service import ClientService
+from exchange.periods.models import ServicePeriod
+from exchange.periods.service import PeriodService
 from exchange.registry.service import load_registry
 from exchange.runtime import Runtime
 
@@ -88,6 +95,7 @@ USERS = [
     ("kalle.valmentaja", "lieto-kisalli", "Kalle Valmentaja", ["staff"]),
     ("liisa.sosiaaliohjaaja", "lieto-kisalli", "Liisa Sosiaaliohjaaja", ["social_worker"]),
     ("niko.pajaohjaaja", "turku-nuorten-paja", "Niko Pajaohjaaja", ["staff"]),
+    ("riikka.raportoija", "varha-aikuissosiaalityo", "Riikka Raportoija", ["reporter"]),
 ]
 
 # Birth dates and individual numbers of the synthetic demo clients (900-999 only).
@@ -106,6 +114,72 @@ def business_id(base: str) -> str:
     while (check := business_id_check_digit(f"{number:07d}")) is None:
         number += 1
     return f"{number:07d}-{check}"
+
+
+# The survey's municipality, 125 clients of one year: where they went after kuty.
+PERIOD_OUTCOMES = {
+    "employed": 11,
+    "studies": 7,
+    "unemployed_jobseeker": 8,
+    "employment_services_measure": 4,
+    "continued_same_service": 76,
+    "social_health_services": 12,
+    "other_livelihood": 5,
+    "moved_away": 1,
+    "unknown": 1,
+}
+PERIOD_PROVIDERS = (
+    ("lieto-kisalli", "kalle.valmentaja"),
+    ("turku-nuorten-paja", "niko.pajaohjaaja"),
+)
+
+
+def demo_periods(session: Session, rt: Runtime) -> int:
+    """Closed kuty periods of synthetic clients over the last year, as the survey's table, plus
+    two periods ending soon without a next step and one client in kuty three times in a row."""
+    recorded = session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
+    if recorded:  # the demo ran before: nothing twice
+        return int(recorded)
+    periods = PeriodService(session, rt.keys)
+    today = local_date(utcnow())
+    born = dt.date(1975, 1, 1)
+    count = 0
+
+    def person(n: int) -> str:
+        day = born + dt.timedelta(days=37 * n)
+        return synthetic_hetu(f"{day:%d%m%y}", "-", f"{900 + n % 100}")
+
+    def period(n: int, ended: dt.date, outcome: str | None, months: int = 5) -> str:
+        organization, username = PERIOD_PROVIDERS[n % len(PERIOD_PROVIDERS)]
+        actor = Actor(organization=organization, username=username, request_id="demo")
+        start = ended - dt.timedelta(days=30 * months)
+        body = {
+            "client": {"hetu": person(n)},
+            "service": "kuntouttava_tyotoiminta",
+            "start": start,
+            "planned_end": ended,
+            "days_per_week": 3,
+            "hours_per_day": 5,
+            "guidance_hours_per_month": 4,
+        }
+        row = periods.record(body, organization, username, actor)
+        if outcome is not None:
+            periods.close(
+                row.id, organization, username, {"outcome": outcome, "ended_on": ended}, actor
+            )
+        return row.id
+
+    outcomes = [name for name, times in PERIOD_OUTCOMES.items() for _ in range(times)]
+    for n, outcome in enumerate(outcomes):
+        period(n, today - dt.timedelta(days=5 + (n * 7) % 330), outcome)
+        count += 1
+    for n in (200, 202):  # ending within the month, nobody has planned what comes next
+        period(n, today + dt.timedelta(days=12 + n % 7), None)
+        count += 1
+    for months_ago in (20, 14, 8):  # the same client in kuty again and again
+        period(204, today - dt.timedelta(days=30 * months_ago), "continued_same_service")
+        count += 1
+    return count
 
 
 def synthetic_hetu(date: str, sign: str, individual: str) -> str:
@@ -195,6 +269,8 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         for hetu in hetus:
             service.lookup(hetu, actor)
     with rt.db.unit_of_work() as session:
+        periods = demo_periods(session, rt)
+    with rt.db.unit_of_work() as session:
         audit.checkpoint(session, rt.keys, rt.config["ISSUER"], force=True)
     issuer = rt.config["ISSUER"]
     lines = [
@@ -218,6 +294,9 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         "",
         "Synthetic clients (identity codes for testing only):",
         "  " + "  ".join(hetus),
+        "",
+        f"Service periods of synthetic clients: {periods}; the outcome report is at "
+        f"{issuer}/ui/reports/outcomes (riikka.raportoija sees every provider).",
         "",
     ]
     lines.append(

@@ -97,3 +97,37 @@ class PeriodOut(Schema):
 class PeriodPage(Schema):
     items = fields.List(fields.Nested(PeriodOut))
     next_cursor = fields.String(allow_none=True)
+
+
+MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Not a month (YYYY-MM).")
+
+
+class OutcomeReportArgs(Schema):
+    from_ = fields.String(data_key="from", required=True, validate=MONTH)
+    to = fields.String(required=True, validate=MONTH)
+    organization = fields.String(validate=ORG_ID)
+    service = fields.String(validate=validate.OneOf(SERVICES))
+    group_by = fields.String(
+        load_default="none", validate=validate.OneOf(["none", "organization", "service"])
+    )
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+
+class OutcomeCellOut(Schema):
+    outcome = fields.String(metadata={"enum": list(OUTCOMES)})
+    count = fields.Raw(metadata={"description": 'A multiple of 5, 0, or "<5"'})
+    percent = fields.Float(allow_none=True)
+
+
+class OutcomeGroupOut(Schema):
+    key = fields.String()
+    total = fields.Integer(metadata={"description": "Rounded to a multiple of 5"})
+    suppressed = fields.Boolean()
+    cells = fields.List(fields.Nested(OutcomeCellOut))
+
+
+class OutcomeReportOut(Schema):
+    window = fields.Dict()
+    group_by = fields.String()
+    total = fields.Integer(metadata={"description": "Rounded to a multiple of 5"})
+    groups = fields.List(fields.Nested(OutcomeGroupOut))

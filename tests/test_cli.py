@@ -342,6 +342,12 @@ def test_demo_twice_changes_nothing_and_prints_the_same_credentials(cli):
     assert two["users"] == one["users"]
     assert two["clients"] == one["clients"]
     assert two["hetus"] == one["hetus"]
+    # Enough service periods for the outcome report, recorded once.
+    closed = cli.query(
+        "SELECT count(DISTINCT client_id) FROM service_period WHERE status = 'closed'"
+    )
+    assert closed[0][0] >= 100
+    assert cli.query("SELECT count(*) FROM service_period") == [(130,)]
 
     # The printout lists every registered client and user, with a password that works.
     assert sorted(one["clients"]) == sorted(

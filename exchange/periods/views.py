@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from exchange.acting import acting_user, optional_acting_user
 from exchange.http import ApiBlueprint
 from exchange.oauth import authenticate, require_scopes
+from exchange.periods.outcomes import outcome_report
+from exchange.periods.report import to_rows
 from exchange.periods.service import PeriodService
 from exchange.runtime import current_actor, db_session, runtime
 from schemas.periods import (
     NextStep,
+    OutcomeReportArgs,
+    OutcomeReportOut,
     PeriodClose,
     PeriodCreate,
     PeriodListArgs,
@@ -93,3 +100,62 @@ class PeriodClose_(MethodView):
         return service().close(
             period_id, principal.organization, user.username, body, current_actor()
         )
+
+
+@blp.route("/reports/outcomes")
+class OutcomeReport(MethodView):
+    @blp.protected("clients:manage", acting_user=True, errors=(422,))
+    @require_scopes("clients:manage")
+    @blp.arguments(OutcomeReportArgs, location="query")
+    @blp.response(200, OutcomeReportOut)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Where clients went after their service periods: counts and percentages per outcome.
+
+        Each client counts once, by their last period ending in the window (whole
+        months, `from` and `to` as `YYYY-MM`). Counts under 5 are shown as `"<5"`; every
+        other count and every total is rounded to a multiple of 5, so that no subtraction,
+        within a report or between two, gives a small group's exact count. A report over
+        fewer than 10 clients is refused (403 `report_too_small`), and so is one whose
+        totals would pin a "<5" to one value (403 `report_not_publishable`). Your own organization;
+        others and all together with the `reporter` role. `format=csv` for a spreadsheet."""
+        principal = authenticate()
+        user = acting_user(principal)
+        args["from"] = args.pop("from_")
+        report = outcome_report(
+            db_session(), principal.organization, list(user.roles), args, current_actor()
+        )
+        window = {"from": args["from"], "to": args["to"]}
+        if args["format"] == "csv":
+            return Response(
+                report_csv(report),
+                mimetype="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="outcomes.csv"'},
+            )
+        return {
+            "window": window,
+            "group_by": args["group_by"],
+            "total": report.total,
+            "groups": [
+                {
+                    "key": group.key,
+                    "total": group.total,
+                    "suppressed": group.suppressed,
+                    "cells": [
+                        {"outcome": c.outcome, "count": c.count, "percent": c.percent}
+                        for c in group.cells
+                    ],
+                }
+                for group in report.groups
+            ],
+        }
+
+
+def report_csv(report: Any) -> str:
+    buffer = io.StringIO()
+    rows = to_rows(report)
+    writer = csv.DictWriter(
+        buffer, fieldnames=["group", "outcome", "count", "percent", "group_total"]
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

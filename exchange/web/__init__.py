@@ -299,7 +299,12 @@ def setup_web(app: Flask) -> None:
     )
     app.jinja_env.globals["csrf_token"] = generate_csrf
     # The page modules add their routes to ``blp`` on import; it must happen before registering.
-    from exchange.web import pages_audit, pages_consents, pages_packets  # noqa: F401
+    from exchange.web import (  # noqa: F401
+        pages_audit,
+        pages_consents,
+        pages_packets,
+        pages_reports,
+    )
 
     app.register_blueprint(blp)
     app.add_url_rule("/", "root", root_redirect)

@@ -331,3 +331,18 @@ def test_the_whole_story(server, browser, lang):
     auditor.wait_for_url("**/ui/audit/events/*/proof*")
     check_accessibility(auditor, f"story-7-inclusion-proof-{lang}")
     auditor.context.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "locale", "heading"),
+    [("fi", "fi-FI", "Palvelujaksojen tulokset"), ("sv", "sv-FI", "Serviceperiodernas resultat")],
+)
+def test_the_outcome_report(server, browser, lang, locale, heading):
+    """The demo's synthetic year of kuty outcomes, for every provider, as the reporter sees it."""
+    reporter = _signed_in(browser, server, "riikka.raportoija", locale)
+    reporter.goto(server["url"] + "/ui/reports/outcomes?group_by=none")
+    assert reporter.locator("h1").inner_text() == heading
+    table = reporter.locator("main table").first.inner_text()
+    assert "<5" in table
+    check_accessibility(reporter, f"outcomes-{lang}")
+    reporter.context.close()

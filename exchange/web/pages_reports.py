@@ -1,0 +1,103 @@
+"""The outcome report page: the API's query and publication rules, readably, with CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Response, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext
+from marshmallow import ValidationError
+
+from adapters.db import utcnow
+from consent.model import local_date
+from exchange.errors import Forbidden
+from exchange.periods.outcomes import outcome_report
+from exchange.periods.report import Report
+from exchange.periods.views import report_csv
+from exchange.runtime import current_actor, db_session
+from exchange.web import blp, signed_in
+from exchange.web.auth import login_required
+from schemas import flatten_errors
+from schemas.periods import OutcomeReportArgs
+from schemas.sections import SERVICES
+
+REPORT_ROLES = ("social_worker", "staff", "reporter", "admin")
+OUTCOME_LABELS = {
+    "employed": lazy_gettext("Employed"),
+    "subsidised_employment": lazy_gettext("Subsidised employment"),
+    "studies": lazy_gettext("Studies"),
+    "unemployed_jobseeker": lazy_gettext("Unemployed jobseeker"),
+    "employment_services_measure": lazy_gettext("Employment services measure"),
+    "continued_same_service": lazy_gettext("Continued in the same service"),
+    "social_health_services": lazy_gettext("Social and health services"),
+    "other_livelihood": lazy_gettext("Other livelihood"),
+    "moved_away": lazy_gettext("Moved away"),
+    "unknown": lazy_gettext("Unknown"),
+}
+FIELDS = ("from", "to", "organization", "service", "group_by")
+
+
+def _given() -> dict[str, str]:
+    today = local_date(utcnow())
+    year_ago = (today.replace(day=1) - dt.timedelta(days=335)).replace(day=1)
+    given = {"from": f"{year_ago:%Y-%m}", "to": f"{today:%Y-%m}", "group_by": "none"}
+    given.update({name: request.args[name].strip() for name in FIELDS if request.args.get(name)})
+    return given
+
+
+def _report(given: dict[str, str]) -> tuple[Report | None, dict[str, list[str]], Any]:
+    user = signed_in()
+    try:
+        args: dict[str, Any] = OutcomeReportArgs().load(given)
+    except ValidationError as exc:
+        errors: dict[str, list[str]] = {}
+        for error in flatten_errors(exc.messages):
+            errors.setdefault(error.field, []).append(error.message)
+        return None, errors, None
+    args["from"] = args.pop("from_")
+    try:
+        report = outcome_report(
+            db_session(), user.organization_id, list(user.roles), args, current_actor()
+        )
+    except Forbidden as refused:
+        if refused.code not in ("report_too_small", "report_not_publishable"):
+            raise
+        return None, {}, refused
+    return report, {}, None
+
+
+@blp.get("/reports/outcomes")
+@login_required(*REPORT_ROLES)
+def outcomes() -> tuple[str, int]:
+    """Where clients went after their service periods."""
+    user = signed_in()
+    given = _given()
+    report, errors, refused = _report(given)
+    status = 422 if errors else 200
+    return render_template(
+        "web/outcomes.html",
+        user=user,
+        given=given,
+        report=report,
+        errors=errors,
+        refused=refused,
+        labels=OUTCOME_LABELS,
+        services=SERVICES,
+        reporter="reporter" in user.roles,
+    ), status
+
+
+@blp.get("/reports/outcomes.csv")
+@login_required(*REPORT_ROLES)
+def outcomes_csv() -> Response:
+    given = _given()
+    report = _report(given)[0]
+    if report is None:  # the page says why
+        target: dict[str, Any] = dict(given)
+        return redirect(url_for("web.outcomes", **target))  # type: ignore[return-value]
+    return Response(
+        report_csv(report),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="outcomes.csv"'},
+    )
