@@ -13,9 +13,11 @@ Files are written 0600 and never overwritten by ``init``.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +134,16 @@ class KeyStore:
 
     def public_jwks(self) -> dict[str, Any]:
         """The JWKS published at ``/.well-known/jwks.json``."""
-        return dict(KeySet(list(self.signing_keys)).as_dict(private=False))
+        return copy.deepcopy(self._public_jwks)
 
     def verification_keys(self) -> KeySet:
-        return KeySet.import_key_set(self.public_jwks())  # type: ignore[arg-type]
+        """The public keys, imported once per process (keys are read at start-up only)."""
+        return self._verification_keys
+
+    @cached_property
+    def _public_jwks(self) -> dict[str, Any]:
+        return dict(KeySet(list(self.signing_keys)).as_dict(private=False))
+
+    @cached_property
+    def _verification_keys(self) -> KeySet:
+        return KeySet.import_key_set(self._public_jwks)  # type: ignore[arg-type]

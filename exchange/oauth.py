@@ -18,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from authlib.common.security import generate_token
@@ -240,9 +240,14 @@ def _bearer_from_header() -> str:
     return token.strip()
 
 
+@lru_cache(maxsize=8)
+def _limit(text: str) -> Any:
+    return parse_limit(text)
+
+
 def _enforce_rate_limit(key: str) -> None:
     rt = runtime()
-    limit = parse_limit(rt.config["RATE_LIMIT"])
+    limit = _limit(rt.config["RATE_LIMIT"])
     if not rt.rate_limiter.hit(limit, key):
         reset, _remaining = rt.rate_limiter.get_window_stats(limit, key)
         raise RateLimited(

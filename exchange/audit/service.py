@@ -73,6 +73,8 @@ def escape(value: str | None, limit: int) -> str | None:
     """Control characters (newlines included) stored as visible escapes: no log injection."""
     if value is None:
         return None
+    if value.isprintable():  # the common case: nothing to escape (no Cc, Zl, Zp in it)
+        return value[:limit]
     cleaned = "".join(
         f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char
         for char in value
