@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean install translations
+.PHONY: run test lint typecheck clean install translations bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,3 +36,11 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+## bench: HTTP load against a Flask echo app, 10k vs 1M stored packets, the audit log at 1M events
+## (needs wrk, PostgreSQL and Redis on 127.0.0.1; about 15 minutes); writes bench/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m pip show py-spy >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet py-spy
+	$(BIN)/python bench/http_load.py
+	$(BIN)/python bench/stored_packets.py
+	$(BIN)/python bench/audit_scale.py --results bench/RESULTS.md

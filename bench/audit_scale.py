@@ -1,12 +1,13 @@
 """The audit log at scale on PostgreSQL: sealing, verification and one client's events.
 
     .venv/bin/python bench/audit_scale.py [--events 1000000] \
-        [--server postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+        [--server postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--results FILE]
 
 Creates a scratch database on the server, fills it with synthetic events (as
 the service writes them: unsealed), seals them, signs a checkpoint, verifies the
 whole log, then times the auditor's query for one client's events (the API's
-own query code) for random clients. Prints figures; drops the database.
+own query code) for random clients. Prints figures (and with ``--results`` writes
+them as its section of that file, e.g. bench/RESULTS.md); drops the database.
 """
 
 from __future__ import annotations
@@ -58,6 +59,28 @@ def fill(db: Database, events: int, clients: int) -> None:
         )
 
 
+def write_results(path: Path, figures: list[tuple[str, str]], postgres: str, events: int) -> None:
+    import results  # bench/results.py, next to this script
+
+    lines = [
+        f"## The audit log at {events:,} events (`bench/audit_scale.py`)",
+        "",
+        f"- Date: {results.now()}",
+        f"- Command: `{results.command()}`",
+        f"- Code: {results.source_state()}",
+        f"- Machine: {results.machine(postgres)}",
+        "- A scratch database filled with synthetic unsealed events in bulk, then sealed, "
+        "checkpointed and verified as `exchange worker` and `GET /v1/audit/verify` do; the "
+        "client query is the auditor's API query code, called in-process.",
+        "",
+        "| what | figure |",
+        "|---|---|",
+        *(f"| {label} | {value} |" for label, value in figures),
+    ]
+    results.write_section("audit_scale", "\n".join(lines), path)
+    print(f"written to {path.name}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -67,6 +90,9 @@ def main() -> int:
         "--server",
         default=os.environ.get("BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
     )
+    parser.add_argument(
+        "--results", type=Path, help="write the figures as a section of this file (RESULTS.md)"
+    )
     args = parser.parse_args()
 
     name = f"exchange_bench_{uuid.uuid4().hex[:8]}"
@@ -74,9 +100,10 @@ def main() -> int:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
+    scratch = tempfile.TemporaryDirectory(prefix="bench-audit-")  # the service keys, removed
     try:
         upgrade(url)
-        keys_dir = Path(tempfile.mkdtemp())
+        keys_dir = Path(scratch.name)
         init_keys(keys_dir)
         keys = KeyStore.load(keys_dir)
         db = Database(url)
@@ -116,32 +143,41 @@ def main() -> int:
         p50 = statistics.median(timings)
         p99 = timings[int(len(timings) * 0.99) - 1]
 
+        with db.engine.connect() as connection:
+            postgres = str(connection.execute(text("SHOW server_version")).scalar()).split()[0]
+        machine = (
+            f"{platform.platform()}, {os.cpu_count()} cpus, CPython {platform.python_version()}"
+        )
+        figures = [
+            (
+                "events",
+                f"{args.events:,} over {args.clients:,} clients (bulk insert {filled:.1f} s)",
+            ),
+            ("sealing", f"{sealed:,} events in {sealing:.1f} s = {sealed / sealing:,.0f} events/s"),
+            (
+                "verification",
+                f"{report.verified_through:,} events in {verifying:.1f} s = "
+                f"{report.verified_through / verifying:,.0f} events/s",
+            ),
+            (
+                "client query",
+                f"{args.queries} queries (page of <= 100 of one client's events, "
+                f"{args.events // args.clients} events per client): p50 {p50:.2f} ms, "
+                f"p99 {p99:.2f} ms",
+            ),
+        ]
         print(f"audit log at scale, {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}")
-        print(
-            f"  machine      : {platform.platform()}, {os.cpu_count()} cpus, "
-            f"CPython {platform.python_version()}"
-        )
-        print(
-            f"  events       : {args.events:,} over {args.clients:,} clients "
-            f"(bulk insert {filled:.1f} s)"
-        )
-        print(
-            f"  sealing      : {sealed:,} events in {sealing:.1f} s = "
-            f"{sealed / sealing:,.0f} events/s"
-        )
-        print(
-            f"  verification : {report.verified_through:,} events in {verifying:.1f} s = "
-            f"{report.verified_through / verifying:,.0f} events/s"
-        )
-        print(
-            f"  client query : {args.queries} queries (page of <= 100 of one client's events, "
-            f"{args.events // args.clients} events per client): p50 {p50:.2f} ms, p99 {p99:.2f} ms"
-        )
+        print(f"  {'machine':<13}: {machine}, PostgreSQL {postgres}")
+        for label, value in figures:
+            print(f"  {label:<13}: {value}")
+        if args.results:
+            write_results(args.results, figures, postgres, args.events)
         db.engine.dispose()
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+        scratch.cleanup()
     return 0
 
 

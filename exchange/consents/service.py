@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from adapters.db import utcnow
 from adapters.keys import KeyStore
@@ -418,7 +418,10 @@ class ConsentService:
     # --- decisions -----------------------------------------------------------------
 
     def client_records(self, client_id: str) -> list[ConsentRecord]:
-        rows = self.session.execute(select(Consent).where(Consent.client_id == client_id)).scalars()
+        # The decision needs the consents' own columns only: no parties, no events.
+        rows = self.session.execute(
+            select(Consent).where(Consent.client_id == client_id).options(lazyload("*"))
+        ).scalars()
         return [to_record(row) for row in rows]
 
     def check(self, body: dict[str, Any], organization: str, actor: Actor) -> Decision:

@@ -21,7 +21,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from adapters import envelope
 from adapters.crypto import DecryptionError
@@ -91,7 +91,10 @@ class PacketService:
     # --- legal basis ------------------------------------------------------------------
 
     def _records(self, client_id: str) -> list[ConsentRecord]:
-        rows = self.session.execute(select(Consent).where(Consent.client_id == client_id)).scalars()
+        # The decision needs the consents' own columns only: no parties, no events.
+        rows = self.session.execute(
+            select(Consent).where(Consent.client_id == client_id).options(lazyload("*"))
+        ).scalars()
         return [to_record(row) for row in rows]
 
     def _decide(
