@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from exchange import config as configuration
 from exchange.errors import Invalid
@@ -143,9 +146,18 @@ def registry_load(file: Path) -> None:
     except Exception as exc:
         raise click.ClickException(f"{file}: {exc}") from exc
     app = _app()
+    with _loading(app, file) as session:
+        report = load_registry(session, data)
+    click.echo(json.dumps(report.as_dict()))
+
+
+@contextmanager
+def _loading(app: Flask, file: Path) -> Iterator[Session]:
+    """One unit of work for loading FILE: a database not migrated yet, or problems in the file,
+    end the command with a message (the file's problems one a line, exit 1), never a traceback."""
     try:
         with app.app_context(), _runtime(app).db.unit_of_work() as session:
-            report = load_registry(session, data)
+            yield session
     except OperationalError as exc:
         raise click.ClickException(
             f"the database is not ready ({type(exc.orig).__name__}); "
@@ -156,7 +168,6 @@ def registry_load(file: Path) -> None:
         for error in exc.errors:
             click.echo(f"  {error.field}: {error.message}", err=True)
         sys.exit(1)
-    click.echo(json.dumps(report.as_dict()))
 
 
 @main.group()
@@ -184,26 +195,13 @@ def periods_import(file: Path, organization: str, username: str) -> None:
     app = _app()
     rt = _runtime(app)
     actor = Actor(organization=organization, client_id="exchange-cli", username=username)
-    try:
-        with app.app_context(), rt.db.unit_of_work() as session:
-            user = session.get(User, username)
-            if user is None or not user.active or user.organization_id != organization:
-                raise click.ClickException(
-                    f"{username!r} is not an active user of organization {organization!r}"
-                )
-            report = import_periods(
-                session, rt.keys, read_rows(text), organization, username, actor
+    with _loading(app, file) as session:
+        user = session.get(User, username)
+        if user is None or not user.active or user.organization_id != organization:
+            raise click.ClickException(
+                f"{username!r} is not an active user of organization {organization!r}"
             )
-    except OperationalError as exc:
-        raise click.ClickException(
-            f"the database is not ready ({type(exc.orig).__name__}); "
-            "run 'exchange db upgrade' first"
-        ) from exc
-    except Invalid as exc:
-        click.echo(f"{file}: {exc.detail}", err=True)
-        for error in exc.errors:
-            click.echo(f"  {error.field}: {error.message}", err=True)
-        sys.exit(1)
+        report = import_periods(session, rt.keys, read_rows(text), organization, username, actor)
     click.echo(json.dumps(report.as_dict()))
 
 

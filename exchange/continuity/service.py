@@ -17,10 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
+from adapters.keys import KeyStore
 from consent.model import local_date
 from exchange import audit
 from exchange.audit import Actor
 from exchange.clients.models import Client
+from exchange.clients.service import ClientService
 from exchange.consents.models import Consent, ConsentParty
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
@@ -60,6 +62,19 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
         ),
     ]
     return bool(session.execute(select(or_(*checks))).scalar())
+
+
+def named_client(
+    session: Session, keys: KeyStore, ref: dict[str, str], organization: str, actor: Actor
+) -> Client:
+    """The client a request names: by HETU (registered on first use), or by id if the
+    organization is involved with them; otherwise 422 on ``client.id``, as for no such id."""
+    if "hetu" in ref:
+        return ClientService(session, keys).lookup(ref["hetu"], actor)[0]
+    client = session.get(Client, ref["id"])
+    if client is None or not is_involved(session, client.id, organization):
+        raise Invalid("Unknown client.", errors=[FieldError("client.id", "No such client.")])
+    return client
 
 
 def client_not_found(client_id: str, action: str) -> NotFound:

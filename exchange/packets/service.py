@@ -34,10 +34,9 @@ from consent.statutes import StatuteTable
 from exchange import audit
 from exchange.audit import Actor
 from exchange.clients.models import Client
-from exchange.clients.service import ClientService
 from exchange.consents.models import Consent
 from exchange.consents.service import to_record
-from exchange.continuity.service import ContinuityService, is_involved
+from exchange.continuity.service import ContinuityService, named_client
 from exchange.errors import Conflict, Corrupted, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.packets import lifecycle
 from exchange.packets.lifecycle import PacketTransitionError
@@ -392,12 +391,7 @@ class PacketService:
             raise Invalid("A section names an unknown service period.", errors=errors)
 
     def _client(self, ref: dict[str, str], organization: str, actor: Actor) -> Client:
-        if "hetu" in ref:
-            return ClientService(self.session, self.keys).lookup(ref["hetu"], actor)[0]
-        client = self.session.get(Client, ref["id"])
-        if client is None or not is_involved(self.session, client.id, organization):
-            raise Invalid("Unknown client.", errors=[FieldError("client.id", "No such client.")])
-        return client
+        return named_client(self.session, self.keys, ref, organization, actor)
 
     # --- reading ------------------------------------------------------------------------
 

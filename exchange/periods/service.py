@@ -17,8 +17,7 @@ from consent.model import local_date
 from exchange import audit
 from exchange.audit import Actor
 from exchange.clients.models import Client
-from exchange.clients.service import ClientService
-from exchange.continuity.service import is_involved
+from exchange.continuity.service import named_client
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.periods.models import CLOSED, OPEN, ServicePeriod
 from exchange.registry.models import Organization
@@ -208,12 +207,7 @@ class PeriodService:
         row.next_step, row.next_step_owner = step["path"], step["owner"]
 
     def _client(self, ref: dict[str, str], organization: str, actor: Actor) -> Client:
-        if "hetu" in ref:
-            return ClientService(self.session, self.keys).lookup(ref["hetu"], actor)[0]
-        client = self.session.get(Client, ref["id"])
-        if client is None or not is_involved(self.session, client.id, organization):
-            raise Invalid("Unknown client.", errors=[FieldError("client.id", "No such client.")])
-        return client
+        return named_client(self.session, self.keys, ref, organization, actor)
 
     def _audit(
         self, action: str, row: ServicePeriod, actor: Actor, reason: str | None = None
