@@ -8,6 +8,7 @@ servers; ``.ci/run`` does both.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import time
 import uuid
@@ -25,8 +26,9 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from sqlalchemy import text
 
-from adapters.db import make_engine
+from adapters.db import make_engine, utcnow
 from adapters.keys import init_keys
+from consent.model import local_date
 from exchange import create_app
 from exchange.migrate import upgrade
 from exchange.registry.service import load_registry
@@ -301,6 +303,43 @@ def audit_rows(rt: Runtime, **where: Any) -> list[Any]:
         for name, value in where.items():
             query = query.where(getattr(AuditEvent, name) == value)
         return list(s.execute(query).scalars())
+
+
+def grant_consent(
+    http: FlaskClient,
+    source: Org,
+    source_user: str,
+    recipient: Org,
+    approver: str,
+    *,
+    hetu: str = "010190-900P",
+    categories: tuple[str, ...] = ("assessment",),
+    purposes: tuple[str, ...] = ("employment_services",),
+    days: int = 90,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A permit from ``source`` to ``recipient``, recorded by ``source_user`` and approved by
+    ``approver`` (a social worker of the recipient); the approved consent. ``fields`` replace
+    the body's defaults (method, evidence, language, grantor, ...)."""
+    body = {
+        "client": {"hetu": hetu},
+        "decision": "permit",
+        "sources": [source.id],
+        "recipients": [recipient.id],
+        "categories": list(categories),
+        "purposes": list(purposes),
+        "valid_until": (local_date(utcnow()) + dt.timedelta(days=days)).isoformat(),
+        "method": "electronic_strong_auth",
+        "language": "fi",
+    } | fields
+    recorded = http.post("/v1/consents", json=body, headers=source.client.headers(source_user))
+    assert recorded.status_code == 201, recorded.get_json()
+    approved = http.post(
+        f"/v1/consents/{recorded.get_json()['id']}/approve",
+        headers=recipient.client.headers(approver),
+    )
+    assert approved.status_code == 200, approved.get_json()
+    return dict(approved.get_json())
 
 
 def sign_packet(key: Any, payload: Any, alg: str = "ES256", **header: Any) -> str:

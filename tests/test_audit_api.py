@@ -13,7 +13,7 @@ from sqlalchemy import text
 from consent.model import local_date
 from exchange.audit import merkle, seal
 from exchange.background import run_round
-from tests.conftest import audit_rows, sign_packet
+from tests.conftest import audit_rows, grant_consent, sign_packet
 
 HETU = "010190-900P"
 
@@ -47,21 +47,16 @@ def world(make_org, http):
         kind="provider",
         users=[("olli.sw", ["social_worker"]), ("otto.aud", ["auditor"])],
     )
-    consent = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "decision": "permit",
-            "sources": ["kisalli"],
-            "recipients": ["te-vs"],
-            "categories": ["assessment", "contact_persons"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=100)).isoformat(),
-            "method": "electronic_strong_auth",
-        },
-        headers=provider.client.headers("kalle.valmentaja"),
-    ).get_json()
-    http.post(f"/v1/consents/{consent['id']}/approve", headers=te.client.headers("tuomas.sw"))
+    consent = grant_consent(
+        http,
+        provider,
+        "kalle.valmentaja",
+        te,
+        "tuomas.sw",
+        hetu=HETU,
+        categories=("assessment", "contact_persons"),
+        days=100,
+    )
     payload = {
         "client": {"hetu": HETU},
         "from": {"organization": "kisalli", "worker": "kalle.valmentaja"},

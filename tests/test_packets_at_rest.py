@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import column, inspect, literal_column, select, table, text, update
 
 from consent.model import local_date
-from tests.conftest import Org, sign_packet
+from tests.conftest import Org, grant_consent, sign_packet
 
 HETU = "311299-934B"
 MARKER = "MARKER-7f3a"
@@ -72,29 +72,19 @@ def parties(make_org: Any, http: Any) -> tuple[Org, Org]:
     recipient = make_org(
         RECIPIENT, kind="employment_services", users=[(RECIPIENT_SW, ["social_worker"])]
     )
-    consent = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "grantor": {"type": "self"},
-            "decision": "permit",
-            "sources": [SENDER],
-            "recipients": [RECIPIENT],
-            "categories": ["assessment", "contact_persons"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=200)).isoformat(),
-            "method": "verbal_witnessed",
-            "evidence": {"reference": "phone call 2026/7", "witness_name": "Ville Todistaja"},
-            "language": "fi",
-        },
-        headers=sender.client.headers(SENDER_WORKER),
+    grant_consent(
+        http,
+        sender,
+        SENDER_WORKER,
+        recipient,
+        RECIPIENT_SW,
+        hetu=HETU,
+        categories=("assessment", "contact_persons"),
+        days=200,
+        grantor={"type": "self"},
+        method="verbal_witnessed",
+        evidence={"reference": "phone call 2026/7", "witness_name": "Ville Todistaja"},
     )
-    assert consent.status_code == 201, consent.get_json()
-    approved = http.post(
-        f"/v1/consents/{consent.get_json()['id']}/approve",
-        headers=recipient.client.headers(RECIPIENT_SW),
-    )
-    assert approved.status_code == 200, approved.get_json()
     return sender, recipient
 
 
@@ -270,26 +260,17 @@ def test_ciphertext_moved_to_another_packet_does_not_open(
     if other_client:
         target_payload["client"] = {"hetu": "220877-9782"}
         target_payload["sections"] = target_payload["sections"][:1]
-        consent = http.post(
-            "/v1/consents",
-            json={
-                "client": {"hetu": "220877-9782"},
-                "grantor": {"type": "self"},
-                "decision": "permit",
-                "sources": [SENDER],
-                "recipients": [RECIPIENT],
-                "categories": ["assessment"],
-                "purposes": ["employment_services"],
-                "valid_until": (today() + dt.timedelta(days=200)).isoformat(),
-                "method": "signed_paper",
-                "evidence": {"reference": "form 2026/9"},
-                "language": "fi",
-            },
-            headers=sender.client.headers(SENDER_WORKER),
-        ).get_json()
-        http.post(
-            f"/v1/consents/{consent['id']}/approve",
-            headers=recipient.client.headers(RECIPIENT_SW),
+        grant_consent(
+            http,
+            sender,
+            SENDER_WORKER,
+            recipient,
+            RECIPIENT_SW,
+            hetu="220877-9782",
+            days=200,
+            grantor={"type": "self"},
+            method="signed_paper",
+            evidence={"reference": "form 2026/9"},
         )
     target = send(http, sender, sign_packet(sender.packet_key, target_payload))
     stolen = columns(session, source["id"])

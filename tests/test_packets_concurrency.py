@@ -23,7 +23,7 @@ from sqlalchemy import text
 
 from consent.model import local_date
 from exchange import create_app
-from tests.conftest import Org, org_factory, runtime_of, sign_packet
+from tests.conftest import Org, grant_consent, org_factory, runtime_of, sign_packet
 
 HETU = "050603A956N"
 SENDER, RECIPIENT = "kisalli-conc", "te-conc"
@@ -56,29 +56,19 @@ def parties(committing_app: Flask) -> tuple[Org, Org]:
     recipient = make_org(
         RECIPIENT, kind="employment_services", users=[(RECIPIENT_SW, ["social_worker"])]
     )
-    recorded = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "grantor": {"type": "self"},
-            "decision": "permit",
-            "sources": [SENDER],
-            "recipients": [RECIPIENT],
-            "categories": ["assessment", "plan"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=200)).isoformat(),
-            "method": "signed_paper",
-            "evidence": {"reference": "form 2026/33"},
-            "language": "fi",
-        },
-        headers=sender.client.headers(SENDER_WORKER),
+    grant_consent(
+        http,
+        sender,
+        SENDER_WORKER,
+        recipient,
+        RECIPIENT_SW,
+        hetu=HETU,
+        categories=("assessment", "plan"),
+        days=200,
+        grantor={"type": "self"},
+        method="signed_paper",
+        evidence={"reference": "form 2026/33"},
     )
-    assert recorded.status_code == 201, recorded.get_json()
-    approved = http.post(
-        f"/v1/consents/{recorded.get_json()['id']}/approve",
-        headers=recipient.client.headers(RECIPIENT_SW),
-    )
-    assert approved.status_code == 200, approved.get_json()
     return sender, recipient
 
 

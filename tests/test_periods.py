@@ -10,7 +10,7 @@ import pytest
 
 from consent.model import local_date
 from exchange.periods.models import ServicePeriod
-from tests.conftest import audit_rows, sign_packet
+from tests.conftest import audit_rows, grant_consent, sign_packet
 
 HETU = "010190-900P"
 OTHER_HETU = "020290-9016"
@@ -226,23 +226,14 @@ def packet_with_period(world, period_id: str) -> str:
 
 
 def test_a_packet_section_may_name_only_the_senders_own_period_of_the_client(http, world, session):
-    consent = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "decision": "permit",
-            "sources": ["kisalli"],
-            "recipients": ["te-vs"],
-            "categories": ["service_period"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=90)).isoformat(),
-            "method": "electronic_strong_auth",
-            "language": "fi",
-        },
-        headers=world["provider"].client.headers("kalle.valmentaja"),
-    ).get_json()
-    http.post(
-        f"/v1/consents/{consent['id']}/approve", headers=world["te"].client.headers("tuomas.sw")
+    grant_consent(
+        http,
+        world["provider"],
+        "kalle.valmentaja",
+        world["te"],
+        "tuomas.sw",
+        hetu=HETU,
+        categories=("service_period",),
     )
     own = record(http, world).get_json()["id"]
     foreign = http.post(

@@ -30,7 +30,7 @@ from joserfc import jws
 
 from consent.model import local_date
 from exchange import create_app
-from tests.conftest import ISSUER, Org, org_factory, runtime_of, sign_packet
+from tests.conftest import ISSUER, Org, grant_consent, org_factory, runtime_of, sign_packet
 
 pytestmark = pytest.mark.skipif(
     not (
@@ -204,25 +204,7 @@ def cluster(
     )
     with rt.db.unit_of_work() as session:
         session.get(Organization, "te-vs").webhook_url = receiver.url
-    recorded = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "decision": "permit",
-            "sources": ["kisalli"],
-            "recipients": ["te-vs"],
-            "categories": ["assessment"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=90)).isoformat(),
-            "method": "electronic_strong_auth",
-            "language": "fi",
-        },
-        headers=sender.client.headers("kalle.valmentaja"),
-    ).get_json()
-    approved = http.post(
-        f"/v1/consents/{recorded['id']}/approve", headers=recipient.client.headers("tuomas.sw")
-    )
-    assert approved.status_code == 200, approved.get_json()
+    recorded = grant_consent(http, sender, "kalle.valmentaja", recipient, "tuomas.sw", hetu=HETU)
     rt.db.engine.dispose()
 
     workdir = Path(tempfile.mkdtemp(prefix="cluster-", dir=tmp_path_factory.getbasetemp()))

@@ -14,7 +14,7 @@ import exchange.web.pages_audit as pages_audit
 from consent.model import local_date
 from exchange.registry.models import User
 from exchange.registry.service import hash_password
-from tests.conftest import audit_rows
+from tests.conftest import audit_rows, grant_consent
 from tests.test_audit import as_superuser
 from tests.test_web_consents import assert_accessible
 from tests.webtools import PASSWORD, sign_in
@@ -48,24 +48,9 @@ def world(make_org, session, http):
     for username in ("anton.auditor", "olli.sw"):
         session.get(User, username).password_hash = hash_password(PASSWORD)
     session.commit()
-    consent = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "decision": "permit",
-            "sources": ["kisalli"],
-            "recipients": ["te-vs"],
-            "categories": ["assessment"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=100)).isoformat(),
-            "method": "electronic_strong_auth",
-        },
-        headers=provider.client.headers("kalle.valmentaja"),
-    ).get_json()
-    approved = http.post(
-        f"/v1/consents/{consent['id']}/approve", headers=te.client.headers("tuomas.sw")
+    consent = grant_consent(
+        http, provider, "kalle.valmentaja", te, "tuomas.sw", hetu=HETU, days=100
     )
-    assert approved.status_code == 200
     http.get(f"/v1/consents/{consent['id']}", headers=te.client.headers("tuomas.sw"))
     return {"provider": provider, "te": te, "outsider": outsider, "consent": consent}
 

@@ -24,7 +24,7 @@ from exchange.registry.models import Organization
 from exchange.webhooks import delivery
 from exchange.webhooks.addresses import UnsafeAddress, check_ip, check_url
 from exchange.webhooks.models import DEAD, DELIVERED, PENDING, WebhookDelivery
-from tests.conftest import sign_packet
+from tests.conftest import grant_consent, sign_packet
 
 HETU = "010190-900P"
 
@@ -97,25 +97,7 @@ def world(make_org, http, session, receiver):
     for org in ("kisalli", "te-vs"):
         session.get(Organization, org).webhook_url = receiver.url + "/" + org
     session.commit()
-    consent = http.post(
-        "/v1/consents",
-        json={
-            "client": {"hetu": HETU},
-            "decision": "permit",
-            "sources": ["kisalli"],
-            "recipients": ["te-vs"],
-            "categories": ["assessment"],
-            "purposes": ["employment_services"],
-            "valid_until": (today() + dt.timedelta(days=90)).isoformat(),
-            "method": "electronic_strong_auth",
-            "language": "fi",
-        },
-        headers=provider.client.headers("kalle.valmentaja"),
-    ).get_json()
-    approved = http.post(
-        f"/v1/consents/{consent['id']}/approve", headers=te.client.headers("tuomas.sw")
-    )
-    assert approved.status_code == 200, approved.get_json()
+    consent = grant_consent(http, provider, "kalle.valmentaja", te, "tuomas.sw", hetu=HETU)
     return {"provider": provider, "te": te, "silent": silent, "consent_id": consent["id"]}
 
 

@@ -29,7 +29,6 @@ import redis as redis_lib
 import requests
 from joserfc import jws
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from adapters.db import Database, rfc3339, utcnow
 from adapters.keys import KeyStore
@@ -260,13 +259,7 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def pending_in_stream(redis: redis_lib.Redis) -> int:
-    ensure_group(redis)
-    summary = cast(dict[str, Any], redis.xpending(STREAM, GROUP))
-    return int(summary.get("pending", 0))
-
-
-def reschedule(session: Session, row: WebhookDelivery) -> None:
+def reschedule(row: WebhookDelivery) -> None:
     """A manual retry: due at once, with a fresh retry window."""
     now = utcnow()
     row.status = PENDING

@@ -95,7 +95,7 @@ class DeliveryRetry(MethodView):
                     "webhook.retry", "webhook_delivery", row.id, reason="already_delivered"
                 ),
             )
-        reschedule(session, row)
+        reschedule(row)
         audit.record(
             session,
             current_actor(),
