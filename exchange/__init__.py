@@ -136,6 +136,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.web import setup_web
 
     setup_web(app)
+    from exchange.policy import check_routes
+
+    check_routes(app)  # every route names a declared action or is marked public
 
     if embedded:
         log.warning(

@@ -1,4 +1,10 @@
-"""The acting person (``X-Acting-User``): one check used by every endpoint that needs a person."""
+"""The API door: who a request is (token, acting person) and whether the policy lets them act.
+
+``authorize_request(action)`` is the one check every API view runs before it
+parses its arguments: the bearer token (``exchange.oauth.authenticate``), the
+person named by ``X-Acting-User`` (existing, active, of the token's organization),
+then :func:`exchange.policy.authorize` for the scopes and roles.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,22 @@ from dataclasses import replace
 
 from flask import g, request
 
+from exchange import policy
 from exchange.errors import Denial, Forbidden
-from exchange.oauth import Principal
+from exchange.oauth import Principal, authenticate
+from exchange.policy import Identity, Person
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session
 
 HEADER = "X-Acting-User"
 
 
-def optional_acting_user(principal: Principal) -> User | None:
-    """For reads: the acting user when the header is given (checked the same way), else None."""
-    if not request.headers.get(HEADER, "").strip():
-        return None
-    return acting_user(principal)
-
-
-def acting_user(principal: Principal, *roles: str) -> User:
-    """The user named by ``X-Acting-User``: existing, active, of the token's organization,
-    holding one of ``roles`` (any role when none are given). Refusals are 403 and audited."""
+def acting_person(principal: Principal) -> User | None:
+    """The user named by ``X-Acting-User`` (None without the header): existing, active and of
+    the token's organization, else 403 (audited) with one answer for all three."""
     username = request.headers.get(HEADER, "").strip()
     if not username:
-        raise Forbidden(
-            f"This action needs the {HEADER} header naming the person acting.",
-            code="acting_user_required",
-            audit=Denial("auth.acting_user", reason="acting_user_required"),
-        )
+        return None
     user = db_session().get(User, username)
     if user is None or not user.active or user.organization_id != principal.organization:
         # One answer for unknown, inactive and foreign users: existence is not revealed.
@@ -44,16 +41,32 @@ def acting_user(principal: Principal, *roles: str) -> User:
                 reason="acting_user_invalid",
             ),
         )
-    if roles and not set(roles) & set(user.roles):
-        raise Forbidden(
-            f"The acting user needs the role {' or '.join(roles)}.",
-            code="role_required",
-            audit=Denial(
-                "auth.acting_user",
-                resource_type="user",
-                resource_id=username,
-                reason="role_required",
-            ),
-        )
-    g.actor = replace(current_actor(), username=user.username)
     return user
+
+
+def authorize_request(name: str) -> Identity:
+    """The request's identity, allowed to do action ``name``; 401/403 (audited) otherwise."""
+    principal = authenticate()
+    identity = Identity(
+        organization=principal.organization,
+        client_id=principal.client_id,
+        scopes=principal.scopes,
+        request_id=g.get("request_id"),
+    )
+    # Scope first: a system without the scope learns nothing about the people it names.
+    policy.authorize_scope(identity, name)
+    user = acting_person(principal) if policy.action(name).person is not Person.NONE else None
+    if user is not None:
+        identity = replace(identity, username=user.username, roles=frozenset(user.roles))
+        g.actor = replace(current_actor(), username=user.username)
+    policy.authorize(identity, name, person_named=user is not None)
+    g.identity = identity
+    return identity
+
+
+def current_identity() -> Identity:
+    """The identity ``authorize_request`` (or a web page) established for this request."""
+    identity: Identity | None = g.get("identity")
+    if identity is None:
+        raise RuntimeError("no action was authorized for this request")
+    return identity

@@ -7,6 +7,8 @@ import re
 import sys
 import time
 import uuid
+from copy import deepcopy
+from functools import wraps
 from http import HTTPStatus
 from typing import Any, NoReturn
 
@@ -19,8 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from exchange import audit
+from exchange import audit, policy
+from exchange.acting import authorize_request
 from exchange.errors import Invalid, UnsupportedMediaType
+from exchange.policy import Person
 from exchange.problems import problem
 from exchange.runtime import current_actor, db_session
 from schemas import flatten_errors, strictjson
@@ -58,24 +62,60 @@ class StrictParser(FlaskParser):
 
 
 class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
-    """The blueprint every API module uses: strict JSON parsing, problem+json validation errors."""
+    """The blueprint every API module uses: strict JSON parsing, problem+json validation errors,
+    and one declared action per operation (``exchange.policy``), enforced and documented."""
 
     ARGUMENTS_PARSER = StrictParser()
 
-    def protected(
-        self, *scopes: str, acting_user: bool = False, errors: tuple[int, ...] = ()
-    ) -> Any:
-        """Document an endpoint's scopes (any one of them), acting user and error responses."""
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(_prepare_policy_doc)
+
+    def action(self, name: str, *, errors: tuple[int, ...] = ()) -> Any:
+        """The operation does action ``name``: the request is authorized by the policy before
+        its arguments are parsed; scopes, the acting person and roles go into the document."""
+        declared = policy.action(name)
         statuses = sorted({400, 401, 403, 429, 503, *errors})
-        parameters = [ACTING_USER_PARAMETER] if acting_user else []
-        security = [{"oauth2": [scope]} for scope in scopes] or [{"oauth2": []}]
 
         def decorator(view: Any) -> Any:
             for status in statuses:
                 view = self.alt_response(status, response=HTTPStatus(status).name)(view)
-            return self.doc(security=security, parameters=parameters)(view)
+
+            @wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                authorize_request(name)
+                return view(*args, **kwargs)
+
+            apidoc = deepcopy(getattr(view, "_apidoc", {}))
+            apidoc["policy"] = declared.name
+            setattr(wrapper, "_apidoc", apidoc)  # noqa: B010  # read by flask-smorest's docs
+            setattr(wrapper, policy.ACTION_ATTRIBUTE, declared.name)
+            return wrapper
 
         return decorator
+
+
+def _prepare_policy_doc(doc: dict[str, Any], doc_info: dict[str, Any], **_kwargs: Any) -> Any:
+    """Security, the acting person's header and the roles of an operation, from the policy;
+    added to the parameters the arguments produced (never replacing them)."""
+    name = doc_info.get("policy")
+    if name is None:
+        return doc
+    declared = policy.action(name)
+    doc["security"] = [{"oauth2": [scope]} for scope in declared.scopes] or [{"oauth2": []}]
+    doc["x-action"] = declared.name
+    if declared.person is not Person.NONE:
+        doc["x-roles"] = list(declared.roles)
+        header = dict(ACTING_USER_PARAMETER)
+        header["required"] = declared.person is Person.REQUIRED
+        roles = " or ".join(f"`{role}`" for role in declared.roles)
+        header["description"] = (
+            f"Username of the person acting (active, same organization, role {roles})."
+            if header["required"]
+            else f"Username of the person acting, when a person acts (role {roles})."
+        )
+        doc.setdefault("parameters", []).append(header)
+    return doc
 
 
 class RequestIdFilter(logging.Filter):

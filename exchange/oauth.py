@@ -16,9 +16,8 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import lru_cache
 from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from authlib.common.security import generate_token
@@ -36,7 +35,8 @@ from limits import parse as parse_limit
 
 from consent.vocabulary import SCOPES
 from exchange.audit import Actor, record
-from exchange.errors import Denial, Forbidden, Malformed, RateLimited, Unauthenticated
+from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
+from exchange.policy import public
 from exchange.registry.models import OAuthClient
 from exchange.runtime import db_session, queue_denial, runtime
 
@@ -286,29 +286,6 @@ def authenticate() -> Principal:
     return principal
 
 
-def require_scopes(*any_of: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """A view decorator: a valid token holding at least one of ``any_of`` (none: any token)."""
-
-    def decorator(view: Callable[P, R]) -> Callable[P, R]:
-        @wraps(view)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            principal = authenticate()
-            if any_of and not principal.scopes & set(any_of):
-                raise Forbidden(
-                    f"This needs the scope {' or '.join(any_of)}.",
-                    code="insufficient_scope",
-                    audit=Denial(
-                        "auth.scope", resource_type=request.endpoint, reason="insufficient_scope"
-                    ),
-                )
-            return view(*args, **kwargs)
-
-        wrapper._required_scopes = any_of  # type: ignore[attr-defined]  # read by the OpenAPI docs
-        return wrapper
-
-    return decorator
-
-
 def _claimed_client_id() -> str | None:
     """The unverified ``sub`` of a client assertion, only to say whom a failure concerned."""
     assertion = request.form.get("client_assertion", "")
@@ -322,6 +299,7 @@ def _claimed_client_id() -> str | None:
 
 
 @blp.post(TOKEN_PATH)
+@public
 def token() -> Response:
     """The token endpoint (RFC 6749 error bodies)."""
     _enforce_rate_limit(f"address:{request.remote_addr}")
@@ -353,6 +331,7 @@ def token() -> Response:
 
 
 @blp.get("/.well-known/oauth-authorization-server")
+@public
 def metadata() -> Response:
     """RFC 8414 authorization server metadata."""
     issuer = runtime().config["ISSUER"]
@@ -372,6 +351,7 @@ def metadata() -> Response:
 
 
 @blp.get("/.well-known/jwks.json")
+@public
 def jwks() -> Response:
     """The service's public signing keys."""
     response = jsonify(runtime().keys.public_jwks())

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, g, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from exchange.policy import public
 from exchange.problems import problem
 from exchange.runtime import runtime
 
@@ -17,12 +18,14 @@ log = logging.getLogger(__name__)
 
 
 @blp.get("/healthz")
+@public
 def healthz() -> Response:
     """Liveness: the process answers."""
     return jsonify({"status": "ok"})
 
 
 @blp.get("/readyz")
+@public
 def readyz() -> Response:
     """Readiness: the database and Redis both answer; 503 naming the one that does not."""
     rt = runtime()
@@ -48,6 +51,7 @@ def readyz() -> Response:
 
 
 @blp.get("/metrics")
+@public
 def metrics() -> Response:
     """Prometheus exposition of this process's metrics."""
     return Response(generate_latest(g.metrics.registry), mimetype=CONTENT_TYPE_LATEST)

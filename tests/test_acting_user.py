@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from exchange.acting import acting_user
-from exchange.errors import Forbidden
-from exchange.oauth import Principal
 from tests.conftest import audit_rows
 
 LOOKUP = "/v1/clients/lookup"
@@ -44,15 +39,13 @@ def test_inactive_user_is_403(org, http, session):
     assert response.status_code == 403
 
 
-def test_role_is_checked(org, app):
-    principal = Principal(org.client.client_id, org.id, frozenset())
-    with app.test_request_context(headers={"X-Acting-User": "kalle.staff"}):
-        with pytest.raises(Forbidden) as refused:
-            acting_user(principal, "social_worker")
-        assert refused.value.code == "role_required"
-    with app.test_request_context(headers={"X-Acting-User": "sanna.sw"}):
-        assert acting_user(principal, "social_worker").username == "sanna.sw"
-        assert acting_user(principal).username == "sanna.sw"
+def test_role_is_checked_by_the_policy(org, http):
+    """consent.approve needs an acting social worker: a staff member is refused, audited."""
+    response = http.post("/v1/consents/no-such/approve", headers=org.client.headers("kalle.staff"))
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "role_required"
+    response = http.post("/v1/consents/no-such/approve", headers=org.client.headers("sanna.sw"))
+    assert response.status_code == 404  # past the policy: the consent is unknown
 
 
 def test_acting_user_is_recorded_in_the_audit_trail(org, http, rt):

@@ -107,6 +107,21 @@ class ConsentService:
         rows = self.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
         return {row.id: row for row in rows}
 
+    def awaiting_approval(self, organization: str) -> list[Consent]:
+        """Pending consents the organization may see, oldest first (its approval queue)."""
+        query = (
+            select(Consent)
+            .where(
+                Consent.status == model.PENDING,
+                exists().where(
+                    ConsentParty.consent_id == Consent.id,
+                    ConsentParty.organization_id == organization,
+                ),
+            )
+            .order_by(Consent.recorded_at)
+        )
+        return list(self.session.execute(query).scalars())
+
     def visible(self, consent_id: str, organization: str, action: str = "consent.read") -> Consent:
         """The consent if ``organization`` may see it; otherwise 404 (audited)."""
         row = self.session.execute(

@@ -8,12 +8,11 @@ from flask import Response, render_template
 from flask.views import MethodView
 
 from adapters.db import utcnow
-from exchange.acting import acting_user, optional_acting_user
+from exchange.acting import current_identity
 from exchange.consents.models import Consent
 from exchange.consents.receipts import page_context
 from exchange.consents.service import ConsentService, to_record
 from exchange.http import ApiBlueprint
-from exchange.oauth import authenticate, require_scopes
 from exchange.runtime import current_actor, db_session, runtime
 from schemas.consents import (
     ConsentCheckOut,
@@ -81,8 +80,7 @@ def present(row: Consent) -> dict[str, Any]:
 
 @blp.route("/consents")
 class Consents(MethodView):
-    @blp.protected("consents:write", acting_user=True, errors=(404, 413, 415, 422))
-    @require_scopes("consents:write")
+    @blp.action("consent.record", errors=(404, 413, 415, 422))
     @blp.arguments(ConsentCreate)
     @blp.response(201, ConsentOut)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -91,13 +89,11 @@ class Consents(MethodView):
         A `permit` is recorded as `pending` and needs a social worker's approval;
         a `deny` (disclosure ban) is `active` at once. The plain-language text the
         client saw is stored with its template version and hash."""
-        principal = authenticate()
-        user = acting_user(principal)
-        row = service().record(body, principal.organization, user.username, current_actor())
+        identity = current_identity()
+        row = service().record(body, identity.organization, identity.person, current_actor())
         return present(row)
 
-    @blp.protected("consents:read", errors=(422,))
-    @require_scopes("consents:read")
+    @blp.action("consent.list", errors=(422,))
     @blp.arguments(ConsentListArgs, location="query")
     @blp.response(200, ConsentPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -105,86 +101,75 @@ class Consents(MethodView):
 
         Filters: `client_id`, `status` (`expired` is computed), `expiring_within`
         (days; active consents ending that soon, for reminders)."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        page = service().list_visible(principal.organization, args, current_actor())
+        identity = current_identity()
+        page = service().list_visible(identity.organization, args, current_actor())
         return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
 
 
 @blp.route("/consents/<string:consent_id>")
 class ConsentItem(MethodView):
-    @blp.protected("consents:read", errors=(404,))
-    @require_scopes("consents:read")
+    @blp.action("consent.read", errors=(404,))
     @blp.response(200, ConsentOut)
     def get(self, consent_id: str) -> dict[str, Any]:
         """A consent with its event history."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        return present(service().read(consent_id, principal.organization, current_actor()))
+        identity = current_identity()
+        return present(service().read(consent_id, identity.organization, current_actor()))
 
 
 @blp.route("/consents/<string:consent_id>/approve")
 class ConsentApprove(MethodView):
-    @blp.protected("consents:approve", acting_user=True, errors=(404, 409))
-    @require_scopes("consents:approve")
+    @blp.action("consent.approve", errors=(404, 409))
     @blp.response(200, ConsentOut)
     def post(self, consent_id: str) -> dict[str, Any]:
         """Approve a pending consent (`pending → active`).
 
         The acting user must be a social worker and not the person who recorded it."""
-        principal = authenticate()
-        user = acting_user(principal, "social_worker")
-        row = service().approve(consent_id, principal.organization, user.username, current_actor())
+        identity = current_identity()
+        row = service().approve(consent_id, identity.organization, identity.person, current_actor())
         return present(row)
 
 
 @blp.route("/consents/<string:consent_id>/reject")
 class ConsentReject(MethodView):
-    @blp.protected("consents:approve", acting_user=True, errors=(404, 409, 413, 415, 422))
-    @require_scopes("consents:approve")
+    @blp.action("consent.reject", errors=(404, 409, 413, 415, 422))
     @blp.arguments(Reason)
     @blp.response(200, ConsentOut)
     def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
         """Reject a pending consent, with the reason (`pending → rejected`)."""
-        principal = authenticate()
-        user = acting_user(principal, "social_worker")
+        identity = current_identity()
         row = service().reject(
-            consent_id, principal.organization, user.username, body["reason"], current_actor()
+            consent_id, identity.organization, identity.person, body["reason"], current_actor()
         )
         return present(row)
 
 
 @blp.route("/consents/<string:consent_id>/withdraw")
 class ConsentWithdraw(MethodView):
-    @blp.protected("consents:write", acting_user=True, errors=(404, 409, 413, 415, 422))
-    @require_scopes("consents:write")
+    @blp.action("consent.withdraw", errors=(404, 409, 413, 415, 422))
     @blp.arguments(Reason)
     @blp.response(200, ConsentOut)
     def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
         """Withdraw a consent on the client's request; effective immediately everywhere.
 
         The acting user is recorded as the person who took the client's request."""
-        principal = authenticate()
-        user = acting_user(principal)
+        identity = current_identity()
         row = service().withdraw(
-            consent_id, principal.organization, user.username, body["reason"], current_actor()
+            consent_id, identity.organization, identity.person, body["reason"], current_actor()
         )
         return present(row)
 
 
 @blp.route("/consents/<string:consent_id>/receipt")
 class ConsentReceipt(MethodView):
-    @blp.protected("consents:read", errors=(404,))
-    @require_scopes("consents:read")
+    @blp.action("consent.receipt", errors=(404,))
     @blp.arguments(ReceiptArgs, location="query")
     @blp.response(200, ReceiptOut)
     @blp.alt_response(200, content_type="text/html", description="Printable page (`format=html`)")
     def get(self, args: dict[str, Any], consent_id: str) -> Any:
         """The client's receipt: signed JSON (JWS, service key) or a printable page."""
-        principal = authenticate()
-        optional_acting_user(principal)
+        identity = current_identity()
         row, document, signed, orgs = service().receipt(
-            consent_id, principal.organization, runtime().config["ISSUER"], current_actor()
+            consent_id, identity.organization, runtime().config["ISSUER"], current_actor()
         )
         if args["format"] == "html":
             html = render_template("receipt.html", **page_context(row, document, orgs))
@@ -194,17 +179,15 @@ class ConsentReceipt(MethodView):
 
 @blp.route("/consent-checks")
 class ConsentChecks(MethodView):
-    @blp.protected("consents:read", errors=(404, 413, 415, 422))
-    @require_scopes("consents:read")
+    @blp.action("consent.check", errors=(404, 413, 415, 422))
     @blp.arguments(ConsentCheckRequest)
     @blp.response(200, ConsentCheckOut)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Would this disclosure be allowed now? One decision per category, with its basis.
 
         Only the source or the recipient organization may ask."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        decision = service().check(body, principal.organization, current_actor())
+        identity = current_identity()
+        decision = service().check(body, identity.organization, current_actor())
         language = body["language"]
         return {
             "allowed": decision.allowed,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from adapters.db import utcnow
 from adapters.keys import KeyStore
 from consent.model import local_date
-from exchange import audit
+from exchange import audit, policy
 from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
@@ -100,7 +100,12 @@ class ContinuityService:
 
     def _active_user(self, username: str, organization: str, field: str) -> User:
         user = self.session.get(User, username)
-        if user is None or not user.active or user.organization_id != organization:
+        if (
+            user is None
+            or not user.active
+            or user.organization_id != organization
+            or not policy.may_hold_lead(user.roles)
+        ):
             raise Invalid(
                 "Not an active worker of the organization.",
                 errors=[

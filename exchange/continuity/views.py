@@ -6,11 +6,10 @@ from typing import Any
 
 from flask.views import MethodView
 
-from exchange.acting import acting_user, optional_acting_user
+from exchange.acting import current_identity
 from exchange.continuity.service import ContinuityService
 from exchange.errors import Denial, NotFound
 from exchange.http import ApiBlueprint
-from exchange.oauth import authenticate, require_scopes
 from exchange.packets.service import PacketService
 from exchange.packets.views import meta
 from exchange.periods.service import PeriodService
@@ -37,48 +36,42 @@ def lead_out(lead: Any) -> dict[str, Any]:
 
 @blp.route("/clients/<string:client_id>/lead")
 class ClientLead(MethodView):
-    @blp.protected(errors=(404,))
-    @require_scopes()
+    @blp.action("lead.read", errors=(404,))
     @blp.response(200, LeadOut)
     def get(self, client_id: str) -> dict[str, Any]:
         """The client's current lead, for organizations involved with the client."""
-        principal = authenticate()
-        optional_acting_user(principal)
+        identity = current_identity()
         return lead_out(
             ContinuityService(db_session()).lead_of(
-                client_id, principal.organization, current_actor()
+                client_id, identity.organization, current_actor()
             )
         )
 
-    @blp.protected("clients:manage", acting_user=True, errors=(404, 409, 413, 415, 422))
-    @require_scopes("clients:manage")
+    @blp.action("lead.assign", errors=(404, 409, 413, 415, 422))
     @blp.arguments(LeadAssign)
     @blp.response(200, LeadOut)
     def post(self, body: dict[str, Any], client_id: str) -> dict[str, Any]:
         """Make a worker of your organization the lead (when there is none, or it is already yours).
 
         Moving a client to another organization is always a `transfer` packet."""
-        principal = authenticate()
-        acting_user(principal)
+        identity = current_identity()
         lead = ContinuityService(db_session()).assign(
-            client_id, principal.organization, body["worker"], current_actor()
+            client_id, identity.organization, body["worker"], current_actor()
         )
         return lead_out(lead)
 
 
 @blp.route("/workers/<string:username>/deactivate")
 class WorkerDeactivate(MethodView):
-    @blp.protected("clients:manage", acting_user=True, errors=(404, 413, 415, 422))
-    @require_scopes("clients:manage")
+    @blp.action("worker.deactivate", errors=(404, 413, 415, 422))
     @blp.arguments(DeactivateBody)
     @blp.response(200, DeactivateOut)
     def post(self, body: dict[str, Any], username: str) -> dict[str, Any]:
         """A worker leaves: their leads and the packets addressed to them move to the successor,
         or to the organization's unassigned queue when the successor is null."""
-        principal = authenticate()
-        acting_user(principal, "admin", "social_worker")
+        identity = current_identity()
         report = ContinuityService(db_session()).deactivate(
-            username, principal.organization, body["successor"], current_actor()
+            username, identity.organization, body["successor"], current_actor()
         )
         return {
             "username": username,
@@ -90,14 +83,12 @@ class WorkerDeactivate(MethodView):
 
 @blp.route("/organizations/<string:organization_id>/unassigned")
 class Unassigned(MethodView):
-    @blp.protected("clients:manage", errors=(404,))
-    @require_scopes("clients:manage")
+    @blp.action("lead.unassigned", errors=(404,))
     @blp.response(200, UnassignedOut)
     def get(self, organization_id: str) -> dict[str, Any]:
         """Clients whose lead is this organization with no active worker."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        if organization_id != principal.organization:
+        identity = current_identity()
+        if organization_id != identity.organization:
             raise NotFound(
                 "No such organization.",
                 code="organization_not_found",
@@ -108,16 +99,14 @@ class Unassigned(MethodView):
 
 @blp.route("/escalations")
 class Escalations(MethodView):
-    @blp.protected("packets:send", "clients:manage")
-    @require_scopes("packets:send", "clients:manage")
+    @blp.action("escalation.list")
     @blp.response(200, EscalationsOut)
     def get(self) -> dict[str, Any]:
         """Expired transfers, transfers due within three days, unassigned clients, service
         periods ending within 30 days without a next step, and clients due for a
         multi-professional review (three periods in a row ended in the same service)."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        found = ContinuityService(db_session()).escalations(principal.organization)
+        identity = current_identity()
+        found = ContinuityService(db_session()).escalations(identity.organization)
         packets = PacketService(db_session(), runtime().keys, runtime().extras["statutes"])
         periods = PeriodService(db_session(), runtime().keys)
         return {
@@ -127,7 +116,7 @@ class Escalations(MethodView):
             "due_soon": [meta(row, packets.status_of(row)) for row in found["due_soon"]],
             "unassigned_clients": found["unassigned_clients"],
             "periods_ending_without_next_step": periods.ending_without_next_step(
-                principal.organization
+                identity.organization
             ),
-            "review_needed": periods.review_needed(principal.organization),
+            "review_needed": periods.review_needed(identity.organization),
         }

@@ -31,7 +31,7 @@ from adapters.pagination import Page, newest_first
 from consent.decision import Decision, DisclosureRequest, decide
 from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
-from exchange import audit
+from exchange import audit, policy
 from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.consents.models import Consent
@@ -360,6 +360,7 @@ class PacketService:
                 addressee is None
                 or not addressee.active
                 or addressee.organization_id != recipient.id
+                or not policy.may_hold_lead(addressee.roles)
             ):
                 errors.append(FieldError("to.worker", "Not an active worker of the recipient."))
         if errors or recipient is None or worker is None:

@@ -8,10 +8,10 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from exchange.acting import acting_user, optional_acting_user
-from exchange.errors import Denial, Forbidden, Malformed, UnsupportedMediaType
+from exchange import policy
+from exchange.acting import current_identity
+from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
-from exchange.oauth import authenticate, require_scopes
 from exchange.packets.models import Packet
 from exchange.packets.service import IdempotentRace, PacketService, request_digest
 from exchange.runtime import current_actor, db_session, runtime
@@ -67,8 +67,7 @@ def _idempotency_key() -> str | None:
 
 @blp.route("/packets")
 class Packets(MethodView):
-    @blp.protected("packets:send", errors=(404, 409, 413, 415, 422))
-    @require_scopes("packets:send")
+    @blp.action("packet.send", errors=(404, 409, 413, 415, 422))
     @blp.doc(
         requestBody={
             "required": True,
@@ -94,7 +93,7 @@ class Packets(MethodView):
         Every section needs a legal basis (a consent in force or a statute); otherwise
         nothing is sent and the answer is 403 `consent_missing` with `missing`. With an
         `Idempotency-Key`, a retry with the same body returns the stored answer."""
-        principal = authenticate()
+        identity = current_identity()
         if request.mimetype != JOSE:
             raise UnsupportedMediaType("Send the packet as application/jose (a compact JWS).")
         body = request.get_data()
@@ -108,13 +107,13 @@ class Packets(MethodView):
         lock = None
         if key is not None:
             # Fast path across instances: only one request per key runs at a time.
-            lock = f"idempotency:{principal.client_id}:{request_digest(key.encode())}"
+            lock = f"idempotency:{identity.client_id}:{request_digest(key.encode())}"
             if not redis.set(lock, 1, nx=True, ex=LOCK_SECONDS):
-                result = packets.replay_committed(principal.client_id, key, request_digest(body))
+                result = packets.replay_committed(identity.client_id, key, request_digest(body))
                 return result.body, result.status_code
         try:
             result = packets.submit(
-                token, principal.organization, principal.client_id, current_actor(), key, body
+                token, identity.organization, identity.client_id, current_actor(), key, body
             )
         except IdempotentRace as race:
             db_session().rollback()
@@ -126,23 +125,16 @@ class Packets(MethodView):
             raise
         return result.body, result.status_code
 
-    @blp.protected("packets:receive", "packets:send", errors=(422,))
-    @require_scopes("packets:receive", "packets:send")
+    @blp.action("packet.list", errors=(422,))
     @blp.arguments(PacketListArgs, location="query")
     @blp.response(200, PacketPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Inbox (`packets:receive`) or outbox (`packets:send`): metadata only, newest first."""
-        principal = authenticate()
-        needed = "packets:receive" if args["box"] == "inbox" else "packets:send"
-        if needed not in principal.scopes:
-            raise Forbidden(
-                f"The {args['box']} needs the scope {needed}.",
-                code="insufficient_scope",
-                audit=Denial("auth.scope", resource_type="packets", reason="insufficient_scope"),
-            )
-        optional_acting_user(principal)
+        identity = current_identity()
+        # Each box has its own action: the inbox needs packets:receive, the outbox packets:send.
+        policy.authorize(identity, f"packet.{args['box']}")
         packets = service()
-        page = packets.list_box(principal.organization, args, current_actor())
+        page = packets.list_box(identity.organization, args, current_actor())
         return {
             "items": [meta(row, packets.status_of(row)) for row in page.items],
             "next_cursor": page.next_cursor,
@@ -151,8 +143,7 @@ class Packets(MethodView):
 
 @blp.route("/packets/<string:packet_id>")
 class PacketItem(MethodView):
-    @blp.protected("packets:receive", "packets:send", errors=(404,))
-    @require_scopes("packets:receive", "packets:send")
+    @blp.action("packet.read", errors=(404,))
     @blp.response(200, PacketOut)
     def get(self, packet_id: str) -> dict[str, Any]:
         """The decrypted sections and the original JWS, for the sender and the recipient.
@@ -160,10 +151,9 @@ class PacketItem(MethodView):
         The legal basis is checked again: when it is gone the answer is 403
         `consent_withdrawn` and the packet is blocked. The recipient's first read
         marks it `delivered`."""
-        principal = authenticate()
-        optional_acting_user(principal)
+        identity = current_identity()
         packets = service()
-        opened = packets.read(packet_id, principal.organization, current_actor())
+        opened = packets.read(packet_id, identity.organization, current_actor())
         row = opened.packet
         return {
             **meta(row, packets.status_of(row)),
@@ -174,23 +164,21 @@ class PacketItem(MethodView):
 
 
 def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
-    principal = authenticate()
-    user = acting_user(principal)
+    identity = current_identity()
     packets = service()
     actor = current_actor()
     if action == "accept":
-        row = packets.accept(packet_id, principal.organization, user.username, actor)
+        row = packets.accept(packet_id, identity.organization, identity.person, actor)
     elif action == "decline":
-        row = packets.decline(packet_id, principal.organization, user.username, reason, actor)
+        row = packets.decline(packet_id, identity.organization, identity.person, reason, actor)
     else:
-        row = packets.withdraw(packet_id, principal.organization, actor)
+        row = packets.withdraw(packet_id, identity.organization, actor)
     return meta(row, packets.status_of(row))
 
 
 @blp.route("/packets/<string:packet_id>/accept")
 class PacketAccept(MethodView):
-    @blp.protected("packets:receive", acting_user=True, errors=(404, 409))
-    @require_scopes("packets:receive")
+    @blp.action("packet.accept", errors=(404, 409))
     @blp.response(200, PacketMeta)
     def post(self, packet_id: str) -> dict[str, Any]:
         """Accept a packet; for a `transfer` the acting user becomes the client's lead."""
@@ -199,8 +187,7 @@ class PacketAccept(MethodView):
 
 @blp.route("/packets/<string:packet_id>/decline")
 class PacketDecline(MethodView):
-    @blp.protected("packets:receive", acting_user=True, errors=(404, 409, 413, 415, 422))
-    @require_scopes("packets:receive")
+    @blp.action("packet.decline", errors=(404, 409, 413, 415, 422))
     @blp.arguments(DeclineBody)
     @blp.response(200, PacketMeta)
     def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
@@ -210,8 +197,7 @@ class PacketDecline(MethodView):
 
 @blp.route("/packets/<string:packet_id>/withdraw")
 class PacketWithdraw(MethodView):
-    @blp.protected("packets:send", acting_user=True, errors=(404, 409))
-    @require_scopes("packets:send")
+    @blp.action("packet.withdraw", errors=(404, 409))
     @blp.response(200, PacketMeta)
     def post(self, packet_id: str) -> dict[str, Any]:
         """Withdraw a packet you sent, before it is accepted."""
@@ -220,11 +206,9 @@ class PacketWithdraw(MethodView):
 
 @blp.route("/packets/<string:packet_id>/events")
 class PacketEventList(MethodView):
-    @blp.protected("packets:receive", "packets:send", errors=(404,))
-    @require_scopes("packets:receive", "packets:send")
+    @blp.action("packet.events", errors=(404,))
     @blp.response(200, PacketEvents)
     def get(self, packet_id: str) -> dict[str, Any]:
         """The packet's status history."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        return {"items": service().events(packet_id, principal.organization, current_actor())}
+        identity = current_identity()
+        return {"items": service().events(packet_id, identity.organization, current_actor())}

@@ -9,9 +9,8 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from exchange.acting import acting_user, optional_acting_user
+from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.oauth import authenticate, require_scopes
 from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import to_rows
 from exchange.periods.service import PeriodService
@@ -36,8 +35,7 @@ def service() -> PeriodService:
 
 @blp.route("/service-periods")
 class Periods(MethodView):
-    @blp.protected("clients:manage", acting_user=True, errors=(422,))
-    @require_scopes("clients:manage")
+    @blp.action("period.record", errors=(422,))
     @blp.arguments(PeriodCreate)
     @blp.response(201, PeriodOut)
     def post(self, body: dict[str, Any]) -> Any:
@@ -46,66 +44,56 @@ class Periods(MethodView):
         The kuty rules of the `service_period` section apply (days a week, hours a day,
         contract length). A `next_step` (path and owning organization) may be given now
         or later; a period ending within 30 days without one is escalated."""
-        principal = authenticate()
-        user = acting_user(principal)
-        return service().record(body, principal.organization, user.username, current_actor())
+        identity = current_identity()
+        return service().record(body, identity.organization, identity.person, current_actor())
 
-    @blp.protected("clients:manage", errors=(422,))
-    @require_scopes("clients:manage")
+    @blp.action("period.list", errors=(422,))
     @blp.arguments(PeriodListArgs, location="query")
     @blp.response(200, PeriodPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Periods your organization provides or owns the next step of, newest first."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        page = service().list_visible(principal.organization, args, current_actor())
+        identity = current_identity()
+        page = service().list_visible(identity.organization, args, current_actor())
         return {"items": list(page.items), "next_cursor": page.next_cursor}
 
 
 @blp.route("/service-periods/<string:period_id>")
 class PeriodItem(MethodView):
-    @blp.protected("clients:manage", errors=(404,))
-    @require_scopes("clients:manage")
+    @blp.action("period.read", errors=(404,))
     @blp.response(200, PeriodOut)
     def get(self, period_id: str) -> Any:
         """One period (the provider's, or the next step owner's)."""
-        principal = authenticate()
-        optional_acting_user(principal)
-        return service().read(period_id, principal.organization, current_actor())
+        identity = current_identity()
+        return service().read(period_id, identity.organization, current_actor())
 
 
 @blp.route("/service-periods/<string:period_id>/next-step")
 class PeriodNextStep(MethodView):
-    @blp.protected("clients:manage", acting_user=True, errors=(404, 422))
-    @require_scopes("clients:manage")
+    @blp.action("period.next_step", errors=(404, 422))
     @blp.arguments(NextStep)
     @blp.response(200, PeriodOut)
     def post(self, body: dict[str, str], period_id: str) -> Any:
         """Set the continuation path after the period and the organization that owns it."""
-        principal = authenticate()
-        acting_user(principal)
-        return service().set_next_step(period_id, principal.organization, body, current_actor())
+        identity = current_identity()
+        return service().set_next_step(period_id, identity.organization, body, current_actor())
 
 
 @blp.route("/service-periods/<string:period_id>/close")
 class PeriodClose_(MethodView):
-    @blp.protected("clients:manage", acting_user=True, errors=(404, 409, 422))
-    @require_scopes("clients:manage")
+    @blp.action("period.close", errors=(404, 409, 422))
     @blp.arguments(PeriodClose)
     @blp.response(200, PeriodOut)
     def post(self, body: dict[str, Any], period_id: str) -> Any:
         """Close the period with its outcome (where the client went) and last day."""
-        principal = authenticate()
-        user = acting_user(principal)
+        identity = current_identity()
         return service().close(
-            period_id, principal.organization, user.username, body, current_actor()
+            period_id, identity.organization, identity.person, body, current_actor()
         )
 
 
 @blp.route("/reports/outcomes")
 class OutcomeReport(MethodView):
-    @blp.protected("clients:manage", acting_user=True, errors=(422,))
-    @require_scopes("clients:manage")
+    @blp.action("report.outcomes", errors=(422,))
     @blp.arguments(OutcomeReportArgs, location="query")
     @blp.response(200, OutcomeReportOut)
     def get(self, args: dict[str, Any]) -> Any:
@@ -118,11 +106,10 @@ class OutcomeReport(MethodView):
         fewer than 10 clients is refused (403 `report_too_small`), and so is one whose
         totals would pin a "<5" to one value (403 `report_not_publishable`). Your own organization;
         others and all together with the `reporter` role. `format=csv` for a spreadsheet."""
-        principal = authenticate()
-        user = acting_user(principal)
+        identity = current_identity()
         args["from"] = args.pop("from_")
         report = outcome_report(
-            db_session(), principal.organization, list(user.roles), args, current_actor()
+            db_session(), identity.organization, sorted(identity.roles), args, current_actor()
         )
         window = {"from": args["from"], "to": args["to"]}
         if args["format"] == "csv":

@@ -24,13 +24,13 @@ from flask import (
 from flask_babel import Babel, gettext
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from adapters.db import utcnow
 from consent.model import local_date
-from exchange.consents.models import Consent, ConsentParty
+from exchange import policy
 from exchange.consents.service import to_record
 from exchange.consents.views import service as consent_service
 from exchange.continuity.service import ContinuityService
@@ -38,6 +38,7 @@ from exchange.errors import ExchangeError, Unauthenticated
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet
 from exchange.periods.service import PeriodService
+from exchange.policy import public
 from exchange.problems import STATUS, handle_exchange_error
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session, runtime
@@ -45,7 +46,7 @@ from exchange.web import sso
 from exchange.web.auth import (
     LockedOut,
     current_user,
-    login_required,
+    page,
     sign_in,
     sign_out,
     start_session,
@@ -72,9 +73,9 @@ class ReasonForm(FlaskForm):  # type: ignore[misc]
 
 
 def signed_in() -> User:
-    """The signed-in user of a ``login_required`` page."""
+    """The signed-in user of a ``page`` page."""
     user = current_user()
-    if user is None:  # login_required has redirected already; defensive only
+    if user is None:  # page has redirected already; defensive only
         raise Unauthenticated("Sign in first.", code="not_signed_in")
     return user
 
@@ -107,12 +108,14 @@ def web_error(error: ExchangeError) -> tuple[str, int]:
 
 
 @blp.get("/login")
+@public
 def login() -> str:
     form = LoginForm(next=request.args.get("next", ""))
     return render_template("web/login.html", form=form, message=None)
 
 
 @blp.post("/login")
+@public
 def login_post() -> Any:
     form = LoginForm()
     message = None
@@ -136,6 +139,7 @@ def login_post() -> Any:
 
 
 @blp.get("/login/sso")
+@public
 def sso_begin() -> Any:
     if not sso.enabled():
         return render_template("web/error.html", status=404, error=None), 404
@@ -148,6 +152,7 @@ def sso_begin() -> Any:
 
 
 @blp.get("/login/sso/callback")
+@public
 def sso_callback() -> Any:
     if not sso.enabled():
         return render_template("web/error.html", status=404, error=None), 404
@@ -169,6 +174,7 @@ def _sso_refused(status: int) -> tuple[str, int]:
 
 
 @blp.post("/logout")
+@public
 def logout() -> Any:
     form = ActionForm()
     if form.validate_on_submit():
@@ -177,6 +183,7 @@ def logout() -> Any:
 
 
 @blp.post("/language")
+@public
 def language() -> Any:
     form = ActionForm()
     chosen = request.form.get("lang")
@@ -186,28 +193,33 @@ def language() -> Any:
 
 
 @blp.get("/")
-@login_required()
+@page("home.read")
 def start() -> str:
     """What needs the worker now."""
     user = signed_in()
     organization = user.organization_id
-    today = local_date(utcnow())
-    pending = list(
-        db_session()
-        .execute(
-            select(Consent)
-            .where(
-                Consent.status == "pending",
-                exists().where(
-                    ConsentParty.consent_id == Consent.id,
-                    ConsentParty.organization_id == organization,
-                ),
-            )
-            .order_by(Consent.recorded_at)
-        )
-        .scalars()
+    # Each section only for those the policy lets act on it: an auditor sees none of them.
+    pending = consent_service().awaiting_approval(organization) if _can("consent.approve") else []
+    waiting = _waiting(organization) if _can("packet.accept") else []
+    casework = _can("escalation.list")
+    periods = PeriodService(db_session(), runtime().keys)
+    return render_template(
+        "web/start.html",
+        user=user,
+        pending=pending,
+        waiting=waiting,
+        casework=casework,
+        escalations=ContinuityService(db_session()).escalations(organization) if casework else {},
+        periods_ending=periods.ending_without_next_step(organization) if casework else [],
+        review_needed=periods.review_needed(organization) if casework else [],
+        action=ActionForm(),
     )
-    waiting = [
+
+
+def _waiting(organization: str) -> list[Packet]:
+    """Open packets addressed to the organization, the most urgent first."""
+    today = local_date(utcnow())
+    return [
         packet
         for packet in db_session()
         .execute(
@@ -218,22 +230,10 @@ def start() -> str:
         .scalars()
         if lifecycle.status_at(packet.status, packet.respond_by, today) in lifecycle.OPEN
     ]
-    escalations = ContinuityService(db_session()).escalations(organization)
-    periods = PeriodService(db_session(), runtime().keys)
-    return render_template(
-        "web/start.html",
-        user=user,
-        pending=pending,
-        waiting=waiting,
-        escalations=escalations,
-        periods_ending=periods.ending_without_next_step(organization),
-        review_needed=periods.review_needed(organization),
-        action=ActionForm(),
-    )
 
 
 @blp.get("/consents/<string:consent_id>")
-@login_required()
+@page("consent.read")
 def consent(consent_id: str) -> str:
     user = signed_in()
     row = consent_service().read(consent_id, user.organization_id, current_actor())
@@ -243,14 +243,14 @@ def consent(consent_id: str) -> str:
         consent=row,
         status=to_record(row).status_at(utcnow()),
         own=row.recorded_by_user == user.username,
-        may_decide="social_worker" in user.roles,
+        may_decide=_can("consent.approve"),
         action=ActionForm(),
         reject=ReasonForm(),
     )
 
 
 @blp.post("/consents/<string:consent_id>/approve")
-@login_required("social_worker")
+@page("consent.approve")
 def consent_approve(consent_id: str) -> Any:
     user = signed_in()
     if not ActionForm().validate_on_submit():
@@ -260,7 +260,7 @@ def consent_approve(consent_id: str) -> Any:
 
 
 @blp.post("/consents/<string:consent_id>/reject")
-@login_required("social_worker")
+@page("consent.reject")
 def consent_reject(consent_id: str) -> Any:
     user = signed_in()
     form = ReasonForm()
@@ -272,6 +272,7 @@ def consent_reject(consent_id: str) -> Any:
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
+@public
 def root_redirect() -> Response:
     return redirect(url_for("web.start"))  # type: ignore[return-value]
 
@@ -316,7 +317,14 @@ def setup_web(app: Flask) -> None:
             "current_lang": select_locale() if request else "fi",
             "g": g,
             "sso_enabled": sso.enabled(),
+            "can": _can,
         }
+
+
+def _can(name: str) -> bool:
+    """For templates: whether the signed-in person may do action ``name`` (what to offer)."""
+    identity = g.get("identity")
+    return identity is not None and policy.permits(identity, name)
 
 
 def runtime_secret(app: Flask) -> bytes:

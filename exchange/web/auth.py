@@ -15,8 +15,10 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from flask import g, redirect, request, session, url_for
 
+from exchange import policy
 from exchange.audit import Actor
 from exchange.errors import Denial, Forbidden
+from exchange.policy import Identity
 from exchange.registry.models import User
 from exchange.registry.service import verify_password
 from exchange.runtime import db_session, runtime
@@ -101,8 +103,21 @@ def current_user() -> User | None:
     return user
 
 
-def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | Any]]:
-    """A page for signed-in users (holding one of ``roles`` when given)."""
+def web_identity(user: User) -> Identity:
+    """The signed-in person as the policy sees them: their organization and roles."""
+    return Identity(
+        organization=user.organization_id,
+        client_id="web",
+        username=user.username,
+        roles=frozenset(user.roles),
+        request_id=g.get("request_id"),
+    )
+
+
+def page(name: str) -> Callable[[Callable[P, R]], Callable[P, R | Any]]:
+    """A page that does action ``name``: signed in (else to the sign-in page), and allowed by
+    the policy (else 403, audited as ``web.page``)."""
+    policy.action(name)  # a typo fails at import
 
     def decorator(view: Callable[P, R]) -> Callable[P, R | Any]:
         @wraps(view)
@@ -110,16 +125,18 @@ def login_required(*roles: str) -> Callable[[Callable[P, R]], Callable[P, R | An
             user = current_user()
             if user is None:
                 return redirect(url_for("web.login", next=request.path))
-            if roles and not set(roles) & set(user.roles):
+            identity = web_identity(user)
+            refused = policy.refusal(identity, name)
+            if refused is not None:
                 raise Forbidden(
                     "Your role does not allow this page.",
-                    code="role_required",
-                    audit=Denial(
-                        "web.page", resource_type=request.endpoint, reason="role_required"
-                    ),
+                    code=refused.code,
+                    audit=Denial("web.page", resource_type=request.endpoint, reason=refused.code),
                 )
+            g.identity = identity
             return view(*args, **kwargs)
 
+        setattr(wrapper, policy.ACTION_ATTRIBUTE, name)
         return wrapper
 
     return decorator

@@ -23,7 +23,7 @@ from exchange.audit.views import queries
 from exchange.errors import FieldError, Invalid
 from exchange.runtime import current_actor, db_session
 from exchange.web import LANGUAGES, blp, select_locale, signed_in
-from exchange.web.auth import login_required
+from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.audit import AuditQueryArgs, ProofArgs
 
@@ -77,7 +77,7 @@ def _when(value: str) -> dt.datetime:
 
 
 @blp.get("/audit")
-@login_required("auditor")
+@page("audit.search")
 def audit() -> Any:
     """Search the organization's events; the log's verification and its latest checkpoint."""
     user = signed_in()
@@ -111,7 +111,7 @@ def audit() -> Any:
 
 
 @blp.get("/audit/export.csv")
-@login_required("auditor")
+@page("audit.search")
 def audit_export() -> Response:
     """Every match as CSV, streamed by the same export as ``/v1/audit/events?format=csv``."""
     user = signed_in()
@@ -136,7 +136,7 @@ def audit_export() -> Response:
 
 
 @blp.get("/audit/events/<int:seq>/proof")
-@login_required("auditor")
+@page("audit.proof")
 def audit_proof(seq: int) -> str:
     """The inclusion proof of one event against a signed checkpoint, readably."""
     user = signed_in()
@@ -158,7 +158,7 @@ def audit_proof(seq: int) -> str:
 
 
 @blp.get("/clients/<string:client_id>/access-report", endpoint="access_report")
-@login_required("social_worker")
+@page("client.access_report")
 def access_report_page(client_id: str) -> Response:
     """The client's printable "who has seen my data" (``?lang=fi|sv|en``, default the UI's)."""
     user = signed_in()

@@ -31,6 +31,7 @@ from consent import model
 from consent.identifiers import InvalidIdentifier, normalize_hetu
 from consent.texts import category_label, purpose_label, render_consent_text
 from consent.vocabulary import CATEGORIES, PURPOSES
+from exchange import policy
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
 from exchange.consents.views import service as consent_service
@@ -38,7 +39,7 @@ from exchange.errors import FieldError, Invalid
 from exchange.registry.models import Organization
 from exchange.runtime import current_actor, db_session, runtime
 from exchange.web import ReasonForm, blp, select_locale, signed_in
-from exchange.web.auth import login_required
+from exchange.web.auth import page, web_identity
 from schemas import flatten_errors
 from schemas.consents import ConsentCreate
 
@@ -348,7 +349,7 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
 
 
 @blp.route("/consents/new", methods=["GET", "POST"])
-@login_required()
+@page("consent.record")
 def consent_new() -> Any:
     """Record a consent; **Preview** shows the client's text and saves nothing."""
     user = signed_in()
@@ -394,13 +395,13 @@ def _render_actions(
         recipients=[names.get(o, o) for o in row.recipients],
         form=form,
         errors=errors,
-        may_report="social_worker" in user.roles,
+        may_report=policy.permits(web_identity(user), "client.access_report"),
     )
     return page, status
 
 
 @blp.get("/consents/<string:consent_id>/actions")
-@login_required()
+@page("consent.withdraw")
 def consent_actions(consent_id: str) -> Any:
     """Withdraw the consent on the client's request, or print the client's receipt."""
     user = signed_in()
@@ -409,7 +410,7 @@ def consent_actions(consent_id: str) -> Any:
 
 
 @blp.post("/consents/<string:consent_id>/withdraw")
-@login_required()
+@page("consent.withdraw")
 def consent_withdraw(consent_id: str) -> Any:
     """``active → withdrawn`` at once, with the client's reason."""
     user = signed_in()
@@ -433,7 +434,7 @@ def consent_withdraw(consent_id: str) -> Any:
 
 
 @blp.get("/consents/<string:consent_id>/receipt")
-@login_required()
+@page("consent.receipt")
 def consent_receipt(consent_id: str) -> Response:
     """The client's printable receipt, in the consent's language."""
     user = signed_in()

@@ -23,6 +23,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from consent.texts import PURPOSE_LABELS
+from exchange import policy
 from exchange.continuity.service import ContinuityService
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
@@ -30,11 +31,10 @@ from exchange.packets.views import service
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session
 from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
-from exchange.web.auth import login_required
+from exchange.web.auth import page
 
 BOXES = ("inbox", "outbox")
 PAGE_SIZE = 50
-LEAD_ROLES = ("social_worker", "admin")
 NOTICE = "notice"
 DEACTIVATED = "deactivated"
 
@@ -108,7 +108,7 @@ def _notices() -> list[str]:
 
 
 @blp.get("/packets")
-@login_required()
+@page("packet.list")
 def packets() -> str:
     """The organization's inbox or outbox: metadata only, newest first."""
     user = signed_in()
@@ -162,7 +162,7 @@ def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
 
 
 @blp.get("/packets/<string:packet_id>")
-@login_required()
+@page("packet.read")
 def packet(packet_id: str) -> str:
     return _packet_page(packet_id)
 
@@ -172,7 +172,7 @@ def _bad_form() -> tuple[str, int]:
 
 
 @blp.post("/packets/<string:packet_id>/accept")
-@login_required()
+@page("packet.accept")
 def packet_accept(packet_id: str) -> Any:
     user = signed_in()
     if not ActionForm().validate_on_submit():
@@ -183,7 +183,7 @@ def packet_accept(packet_id: str) -> Any:
 
 
 @blp.post("/packets/<string:packet_id>/decline")
-@login_required()
+@page("packet.decline")
 def packet_decline(packet_id: str) -> Any:
     user = signed_in()
     form = ReasonForm()
@@ -202,7 +202,7 @@ def packet_decline(packet_id: str) -> Any:
 
 
 @blp.post("/packets/<string:packet_id>/withdraw")
-@login_required()
+@page("packet.withdraw")
 def packet_withdraw(packet_id: str) -> Any:
     user = signed_in()
     if not ActionForm().validate_on_submit():
@@ -232,6 +232,7 @@ def _leads_page(
     deactivate: DeactivateForm | None = None,
 ) -> str:
     user = signed_in()
+    workers = _workers(user.organization_id)
     deactivations = [
         json.loads(str(report)) for report in get_flashed_messages(category_filter=[DEACTIVATED])
     ]
@@ -239,7 +240,8 @@ def _leads_page(
         "web/leads.html",
         user=user,
         unassigned=ContinuityService(db_session()).unassigned(user.organization_id),
-        workers=_workers(user.organization_id),
+        workers=workers,
+        holders=[worker for worker in workers if policy.may_hold_lead(worker.roles)],
         failed_client=failed_client,
         assign=assign or AssignForm(formdata=None),
         deactivate=deactivate or DeactivateForm(formdata=None),
@@ -250,14 +252,14 @@ def _leads_page(
 
 
 @blp.get("/leads")
-@login_required(*LEAD_ROLES)
+@page("lead.unassigned")
 def leads() -> str:
     """Clients without a worker, and the staff-change form."""
     return _leads_page()
 
 
 @blp.post("/leads/<string:client_id>/assign")
-@login_required(*LEAD_ROLES)
+@page("lead.assign")
 def lead_assign(client_id: str) -> Any:
     user = signed_in()
     form = AssignForm()
@@ -273,7 +275,7 @@ def lead_assign(client_id: str) -> Any:
 
 
 @blp.post("/leads/deactivate")
-@login_required(*LEAD_ROLES)
+@page("worker.deactivate")
 def worker_deactivate() -> Any:
     user = signed_in()
     form = DeactivateForm()

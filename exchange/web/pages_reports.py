@@ -17,12 +17,11 @@ from exchange.periods.report import Report
 from exchange.periods.views import report_csv
 from exchange.runtime import current_actor, db_session
 from exchange.web import blp, signed_in
-from exchange.web.auth import login_required
+from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.periods import OutcomeReportArgs
 from schemas.sections import SERVICES
 
-REPORT_ROLES = ("social_worker", "staff", "reporter", "admin")
 OUTCOME_LABELS = {
     "employed": lazy_gettext("Employed"),
     "subsidised_employment": lazy_gettext("Subsidised employment"),
@@ -68,7 +67,7 @@ def _report(given: dict[str, str]) -> tuple[Report | None, dict[str, list[str]],
 
 
 @blp.get("/reports/outcomes")
-@login_required(*REPORT_ROLES)
+@page("report.outcomes")
 def outcomes() -> tuple[str, int]:
     """Where clients went after their service periods."""
     user = signed_in()
@@ -89,7 +88,7 @@ def outcomes() -> tuple[str, int]:
 
 
 @blp.get("/reports/outcomes.csv")
-@login_required(*REPORT_ROLES)
+@page("report.outcomes")
 def outcomes_csv() -> Response:
     given = _given()
     report = _report(given)[0]

@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from adapters.pagination import newest_first
 from exchange import audit
-from exchange.acting import optional_acting_user
+from exchange.acting import current_identity
 from exchange.errors import Conflict, Denial, NotFound
 from exchange.http import ApiBlueprint
-from exchange.oauth import authenticate, require_scopes
 from exchange.runtime import current_actor, db_session
 from exchange.webhooks.delivery import reschedule
 from exchange.webhooks.models import DEAD, PENDING, WebhookDelivery
@@ -42,17 +41,15 @@ def present(row: WebhookDelivery) -> dict[str, Any]:
 
 @blp.route("/webhooks/deliveries")
 class Deliveries(MethodView):
-    @blp.protected(*SCOPES, errors=(422,))
-    @require_scopes(*SCOPES)
+    @blp.action("webhook.list", errors=(422,))
     @blp.arguments(DeliveryListArgs, location="query")
     @blp.response(200, DeliveryPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your organization's notifications, newest first: delivered, pending (with the next
         attempt) and dead-lettered (``status=dead``)."""
-        principal = authenticate()
-        optional_acting_user(principal)
+        identity = current_identity()
         query = select(WebhookDelivery).where(
-            WebhookDelivery.organization_id == principal.organization
+            WebhookDelivery.organization_id == identity.organization
         )
         if "status" in args:
             query = query.where(WebhookDelivery.status == args["status"])
@@ -71,17 +68,15 @@ class Deliveries(MethodView):
 
 @blp.route("/webhooks/deliveries/<string:delivery_id>/retry")
 class DeliveryRetry(MethodView):
-    @blp.protected(*SCOPES, errors=(404, 409))
-    @require_scopes(*SCOPES)
+    @blp.action("webhook.retry", errors=(404, 409))
     @blp.response(200, DeliveryOut)
     def post(self, delivery_id: str) -> dict[str, Any]:
         """Send a dead-lettered or still-failing notification again now, with a fresh retry
         window. A delivered one answers 409."""
-        principal = authenticate()
-        optional_acting_user(principal)
+        identity = current_identity()
         session = db_session()
         row = session.get(WebhookDelivery, delivery_id[:40], with_for_update=True)
-        if row is None or row.organization_id != principal.organization:
+        if row is None or row.organization_id != identity.organization:
             raise NotFound(
                 "No such delivery.",
                 code="delivery_not_found",
