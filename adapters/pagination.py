@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from exchange.errors import FieldError, Invalid
+from consent.errors import FieldError, Invalid
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""The closed vocabularies of SPEC section 2; the API rejects anything else."""
+"""The closed vocabularies of SPEC section 2 and of the API's enumerations; nothing else passes."""
 
 from __future__ import annotations
 
@@ -33,4 +33,53 @@ SCOPES = (
     "packets:receive",
     "clients:manage",
     "audit:read",
+)
+
+# A packet's status; "expired" is never stored, it follows from the packet's respond_by.
+# The packet lifecycle unpacks this into names by position, so the order matters.
+PACKET_STATUSES = ("sent", "delivered", "accepted", "declined", "withdrawn", "expired", "blocked")
+
+TRANSFER = "transfer"
+PACKET_KINDS = (TRANSFER, "information")
+
+# Where a client went when a service period ended: the categories of the regional survey.
+PERIOD_OUTCOMES = (
+    "employed",
+    "subsidised_employment",
+    "studies",
+    "unemployed_jobseeker",
+    "employment_services_measure",
+    "continued_same_service",
+    "social_health_services",
+    "other_livelihood",
+    "moved_away",
+    "unknown",
+)
+
+# The continuation path after a service period: what happens next, and who owns it.
+NEXT_STEPS = (
+    "employment",
+    "studies",
+    "employment_services",
+    "same_service",
+    "other_service",
+    "social_health_services",
+    "benefits_only",
+    "none_needed",
+)
+
+AUDIT_OUTCOMES = ("allowed", "denied")
+
+# Unpacked into names by position, like the packet statuses.
+WEBHOOK_DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+WEBHOOK_EVENT_TYPES = (
+    "packet.received",
+    "packet.accepted",
+    "packet.declined",
+    "packet.expired",
+    "packet.withdrawn",
+    "packet.blocked",
+    "consent.withdrawn",
+    "leads.moved",
 )

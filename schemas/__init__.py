@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema
 
-from exchange.errors import FieldError
+from consent.errors import FieldError
 
 
 class StrictSchema(Schema):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from exchange.audit.service import OUTCOMES
+from consent.vocabulary import AUDIT_OUTCOMES
 
 
 class AuditQueryArgs(Schema):
@@ -15,7 +15,7 @@ class AuditQueryArgs(Schema):
         metadata={"description": "A username or OAuth client id"},
     )
     action = fields.String(validate=validate.Length(min=1, max=64))
-    outcome = fields.String(validate=validate.OneOf(OUTCOMES))
+    outcome = fields.String(validate=validate.OneOf(AUDIT_OUTCOMES))
     from_ = fields.DateTime(data_key="from", metadata={"description": "RFC 3339, inclusive"})
     to = fields.DateTime(metadata={"description": "RFC 3339, exclusive"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))

@@ -6,8 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from consent.vocabulary import PURPOSES
-from exchange.packets.lifecycle import KINDS, STATUSES, TRANSFER
+from consent.vocabulary import PACKET_KINDS, PACKET_STATUSES, PURPOSES, TRANSFER
 from schemas import StrictSchema
 from schemas.consents import ORG_ID, ClientRef
 from schemas.periods import PeriodOut
@@ -31,7 +30,7 @@ class PacketPayload(StrictSchema):
     client = fields.Nested(ClientRef, required=True)
     from_ = fields.Nested(FromParty, required=True, data_key="from")
     to = fields.Nested(ToParty, required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(PACKET_KINDS))
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
     respond_by = fields.Date(metadata={"description": "Required for a transfer"})
     case_reference = fields.String(validate=validate.Length(min=1, max=100))
@@ -52,9 +51,9 @@ class SubmitResponse(Schema):
 
 class PacketListArgs(Schema):
     box = fields.String(required=True, validate=validate.OneOf(["inbox", "outbox"]))
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = fields.String(validate=validate.OneOf(PACKET_STATUSES))
     client_id = fields.String(validate=validate.Length(min=1, max=40))
-    kind = fields.String(validate=validate.OneOf(KINDS))
+    kind = fields.String(validate=validate.OneOf(PACKET_KINDS))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(max=200))
 

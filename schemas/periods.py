@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from exchange.periods.models import NEXT_STEPS, OUTCOMES
+from consent.vocabulary import NEXT_STEPS, PERIOD_OUTCOMES
 from schemas import StrictSchema
 from schemas.consents import ORG_ID, ClientRef
 from schemas.sections import SERVICES, JsonInteger, JsonNumber, ServicePeriodSection
@@ -57,7 +57,7 @@ class PeriodCreate(StrictSchema):
 
 
 class PeriodClose(StrictSchema):
-    outcome = fields.String(required=True, validate=validate.OneOf(OUTCOMES))
+    outcome = fields.String(required=True, validate=validate.OneOf(PERIOD_OUTCOMES))
     ended_on = fields.Date(required=True, metadata={"description": "The last day in the service"})
     next_step = fields.Nested(NextStep)
 
@@ -82,7 +82,7 @@ class PeriodOut(Schema):
     status = fields.String(metadata={"enum": list(STATUSES)})
     next_step = fields.Method("_next_step", allow_none=True)
     ended_on = fields.Date(allow_none=True)
-    outcome = fields.String(allow_none=True, metadata={"enum": list(OUTCOMES)})
+    outcome = fields.String(allow_none=True, metadata={"enum": list(PERIOD_OUTCOMES)})
     recorded_by_user = fields.String()
     recorded_at = fields.DateTime()
     closed_by_user = fields.String(allow_none=True)
@@ -114,7 +114,7 @@ class OutcomeReportArgs(Schema):
 
 
 class OutcomeCellOut(Schema):
-    outcome = fields.String(metadata={"enum": list(OUTCOMES)})
+    outcome = fields.String(metadata={"enum": list(PERIOD_OUTCOMES)})
     count = fields.Raw(metadata={"description": 'A multiple of 5, 0, or "<5"'})
     percent = fields.Float(allow_none=True)
 

@@ -10,8 +10,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from marshmallow import ValidationError, fields, validate, validates, validates_schema
 
+from adapters.addresses import UnsafeAddress, check_url
 from consent.vocabulary import ORGANIZATION_KINDS, ROLES, SCOPES
-from exchange.webhooks.addresses import UnsafeAddress, check_url
 from schemas import StrictSchema
 from schemas.common import BusinessId
 

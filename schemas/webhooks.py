@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from exchange.webhooks.models import STATUSES
-from exchange.webhooks.outbox import EVENT_TYPES
+from consent.vocabulary import WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES
 
 
 class DeliveryListArgs(Schema):
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    event_type = fields.String(validate=validate.OneOf(EVENT_TYPES))
+    status = fields.String(validate=validate.OneOf(WEBHOOK_DELIVERY_STATUSES))
+    event_type = fields.String(validate=validate.OneOf(WEBHOOK_EVENT_TYPES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(validate=validate.Length(max=200))
 
 
 class DeliveryOut(Schema):
     id = fields.String(metadata={"description": "The event id; receivers de-duplicate by it."})
-    event_type = fields.String(metadata={"enum": list(EVENT_TYPES)})
+    event_type = fields.String(metadata={"enum": list(WEBHOOK_EVENT_TYPES)})
     data = fields.Dict(metadata={"description": "Ids only, never client data."})
     created_at = fields.DateTime()
-    status = fields.String(metadata={"enum": list(STATUSES)})
+    status = fields.String(metadata={"enum": list(WEBHOOK_DELIVERY_STATUSES)})
     attempts = fields.Integer()
     next_attempt_at = fields.DateTime(
         allow_none=True, metadata={"description": "When pending: the next attempt."}

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from exchange.periods.models import OUTCOMES
+from consent.vocabulary import PERIOD_OUTCOMES as OUTCOMES
 from exchange.periods.report import (
     MIN_REPORT,
     ROUNDING,

@@ -32,8 +32,9 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 
 from consent.model import local_date
+from consent.vocabulary import PACKET_STATUSES
 from exchange import create_app
-from exchange.packets.lifecycle import OPEN, STATUSES
+from exchange.packets.lifecycle import OPEN
 from tests.conftest import Org, org_factory, rolled_back, runtime_of, sign_packet
 
 ORGS = {"inv-a": "provider", "inv-b": "employment_services", "inv-c": "social_services"}
@@ -427,7 +428,7 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             assert set(packets) == set(self.packets)
             for packet in self.packets.values():
                 row = packets[packet.id]
-                assert row.status in STATUSES
+                assert row.status in PACKET_STATUSES
                 assert (row.status, row.recipient_user) == (packet.status, packet.addressed), packet
             assert stranded == []
 

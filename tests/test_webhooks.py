@@ -17,12 +17,12 @@ from joserfc import jws
 from joserfc.jwk import KeySet
 from sqlalchemy import select
 
+from adapters.addresses import UnsafeAddress, check_ip, check_url
 from adapters.db import utcnow
 from consent.model import local_date
 from exchange.background import run_round
 from exchange.registry.models import Organization
 from exchange.webhooks import delivery
-from exchange.webhooks.addresses import UnsafeAddress, check_ip, check_url
 from exchange.webhooks.models import DEAD, DELIVERED, PENDING, WebhookDelivery
 from tests.conftest import grant_consent, sign_packet
 

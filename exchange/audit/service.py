@@ -34,10 +34,10 @@ from sqlalchemy.orm import Session
 
 from adapters.db import rfc3339, utcnow
 from adapters.keys import SIGNING_ALG, KeyStore
+from consent.vocabulary import AUDIT_OUTCOMES
 from exchange.audit import merkle
 from exchange.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 
-OUTCOMES = ("allowed", "denied")
 CHECKPOINT_TYP = "audit-checkpoint+jws"
 
 # What a leaf covers, in a fixed order; adding a field is a new log version.
@@ -96,8 +96,8 @@ def record(
     reason: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session's transaction (sealed into the log just after commit)."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"audit outcome must be one of {OUTCOMES}")
+    if outcome not in AUDIT_OUTCOMES:
+        raise ValueError(f"audit outcome must be one of {AUDIT_OUTCOMES}")
     event = AuditEvent(
         occurred_at=rfc3339(utcnow()),
         request_id=escape(actor.request_id, 64),

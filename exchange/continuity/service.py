@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from adapters.db import utcnow
 from adapters.keys import KeyStore
 from consent.model import local_date
+from consent.vocabulary import TRANSFER
 from exchange import audit, policy
 from exchange.audit import Actor
 from exchange.clients.models import Client
@@ -353,7 +354,7 @@ class ContinuityService:
         """Expired transfers, transfers due within three days, and unassigned clients."""
         today = local_date(now or utcnow())
         mine = or_(Packet.sender_org == organization, Packet.recipient_org == organization)
-        transfers = select(Packet).where(mine, Packet.kind == lifecycle.TRANSFER)
+        transfers = select(Packet).where(mine, Packet.kind == TRANSFER)
         expired = self.session.execute(
             transfers.where(
                 or_(

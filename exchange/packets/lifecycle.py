@@ -10,19 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-SENT = "sent"
-DELIVERED = "delivered"
-ACCEPTED = "accepted"
-DECLINED = "declined"
-WITHDRAWN = "withdrawn"
-EXPIRED = "expired"
-BLOCKED = "blocked"
-STATUSES = (SENT, DELIVERED, ACCEPTED, DECLINED, WITHDRAWN, EXPIRED, BLOCKED)
-OPEN = (SENT, DELIVERED)
+from consent.vocabulary import PACKET_STATUSES
 
-TRANSFER = "transfer"
-INFORMATION = "information"
-KINDS = (TRANSFER, INFORMATION)
+SENT, DELIVERED, ACCEPTED, DECLINED, WITHDRAWN, EXPIRED, BLOCKED = PACKET_STATUSES
+OPEN = (SENT, DELIVERED)
 
 
 class PacketTransitionError(Exception):

@@ -31,6 +31,7 @@ from adapters.pagination import Page, newest_first
 from consent.decision import Decision, DisclosureRequest, decide
 from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
+from consent.vocabulary import TRANSFER
 from exchange import audit, policy
 from exchange.audit import Actor
 from exchange.clients.models import Client
@@ -234,7 +235,7 @@ class PacketService:
                 "The packet has invalid sections.", errors=flatten_errors(exc.messages)
             ) from exc
         recipient, worker = self._check_parties(payload, organization)
-        if payload["kind"] == lifecycle.TRANSFER and payload["respond_by"] < today:
+        if payload["kind"] == TRANSFER and payload["respond_by"] < today:
             raise Invalid(
                 "The deadline has passed.",
                 errors=[FieldError("respond_by", "Must not be in the past.")],
@@ -261,7 +262,7 @@ class PacketService:
                     reason="consent_missing",
                 ),
             )
-        if payload["kind"] == lifecycle.TRANSFER:
+        if payload["kind"] == TRANSFER:
             self.continuity.hold_for_transfer(client.id, organization, worker.username, actor)
 
         now = utcnow()
@@ -571,7 +572,7 @@ class PacketService:
         self._only_recipient(row, organization, "packet.accept")
         self._require_open(row, "accept", "packet.accept")
         self._recheck(row, "packet.accept")
-        if row.kind == lifecycle.TRANSFER:
+        if row.kind == TRANSFER:
             self.continuity.take_over(
                 row.client_id, row.sender_org, organization, username, row.id, actor
             )

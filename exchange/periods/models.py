@@ -13,32 +13,6 @@ from adapters.db import Base, UTCDateTime, utcnow
 OPEN = "open"
 CLOSED = "closed"
 
-# Where a client went when a period ended: the categories of the regional survey.
-OUTCOMES = (
-    "employed",
-    "subsidised_employment",
-    "studies",
-    "unemployed_jobseeker",
-    "employment_services_measure",
-    "continued_same_service",
-    "social_health_services",
-    "other_livelihood",
-    "moved_away",
-    "unknown",
-)
-
-# The continuation path after the period: what happens next, and who owns it.
-NEXT_STEPS = (
-    "employment",
-    "studies",
-    "employment_services",
-    "same_service",
-    "other_service",
-    "social_health_services",
-    "benefits_only",
-    "none_needed",
-)
-
 
 class ServicePeriod(Base):
     __tablename__ = "service_period"

@@ -66,7 +66,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from exchange.periods.models import OUTCOMES
+from consent.vocabulary import PERIOD_OUTCOMES as OUTCOMES
 
 __all__ = [
     "MIN_CELL",

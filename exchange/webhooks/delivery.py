@@ -30,10 +30,10 @@ import requests
 from joserfc import jws
 from sqlalchemy import or_, select
 
+from adapters.addresses import UnsafeAddress, check_url
 from adapters.db import Database, rfc3339, utcnow
 from adapters.keys import KeyStore
 from exchange.registry.models import Organization
-from exchange.webhooks.addresses import UnsafeAddress, check_url
 from exchange.webhooks.models import DEAD, DELIVERED, PENDING, WebhookDelivery
 
 log = logging.getLogger(__name__)

@@ -10,11 +10,9 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.db import Base, UTCDateTime, utcnow
+from consent.vocabulary import WEBHOOK_DELIVERY_STATUSES
 
-PENDING = "pending"
-DELIVERED = "delivered"
-DEAD = "dead"
-STATUSES = (PENDING, DELIVERED, DEAD)
+PENDING, DELIVERED, DEAD = WEBHOOK_DELIVERY_STATUSES
 
 
 class WebhookDelivery(Base):

@@ -15,26 +15,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
+from consent.vocabulary import WEBHOOK_EVENT_TYPES
 from exchange.registry.models import Organization
 from exchange.webhooks.models import PENDING, WebhookDelivery
-
-EVENT_TYPES = (
-    "packet.received",
-    "packet.accepted",
-    "packet.declined",
-    "packet.expired",
-    "packet.withdrawn",
-    "packet.blocked",
-    "consent.withdrawn",
-    "leads.moved",
-)
 
 
 def notify(
     session: Session, organizations: Iterable[str], event_type: str, data: dict[str, Any]
 ) -> int:
     """Queue ``event_type`` for each of ``organizations`` that has a webhook; the count."""
-    assert event_type in EVENT_TYPES, event_type  # noqa: S101  # a programming error
+    assert event_type in WEBHOOK_EVENT_TYPES, event_type  # noqa: S101  # a programming error
     wanted = sorted(set(organizations))
     if not wanted:
         return 0
