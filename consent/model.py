@@ -36,6 +36,10 @@ REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
 EXPIRED = "expired"
 STATUSES = (PENDING, ACTIVE, REJECTED, WITHDRAWN, EXPIRED)
+# The stored statuses of a consent that has been in force at some point: ``expired`` is never
+# stored (an active one past ``valid_until``) and a superseded one is stored ``withdrawn``;
+# ``pending`` and ``rejected`` ones never were (a ban is stored ``active`` at once).
+ONCE_IN_FORCE = (ACTIVE, WITHDRAWN)
 
 GRANTOR_TYPES = ("self", "guardian", "legal_representative")
 METHODS = ("electronic_strong_auth", "signed_paper", "verbal_witnessed")

@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
 from adapters.keys import KeyStore
-from consent.model import local_date
+from consent.model import ONCE_IN_FORCE, local_date
 from consent.vocabulary import TRANSFER
 from exchange import audit, policy
 from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
-from exchange.consents.models import Consent, ConsentParty
+from exchange.consents.models import RECORDER, Consent, ConsentParty
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.packets import lifecycle
@@ -37,9 +37,14 @@ DUE_SOON_DAYS = 3
 
 
 def is_involved(session: Session, client_id: str, organization: str) -> bool:
-    """SPEC: holds or held the lead, is party to one of the client's consents, or sent or
-    received one of the client's packets; also: provides or owns the next step of one of the
-    client's service periods."""
+    """SPEC: holds or held the lead, is named in one of the client's consents once it is
+    active, recorded or approved one, or sent or received one of the client's packets; also:
+    provides or owns the next step of one of the client's service periods.
+
+    A consent that nobody has approved yet (pending) or that was rejected opens nothing beyond
+    itself: only its recorder is involved through it. Sources, recipients and the approving
+    organization count once the consent has been in force (active, expired, withdrawn or
+    superseded); the organization that rejected one does not."""
     checks = [
         exists().where(
             LeadHistory.client_id == client_id, LeadHistory.organization_id == organization
@@ -49,6 +54,7 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
             Consent.client_id == client_id,
             ConsentParty.consent_id == Consent.id,
             ConsentParty.organization_id == organization,
+            or_(ConsentParty.role == RECORDER, Consent.status.in_(ONCE_IN_FORCE)),
         ),
         exists().where(
             Packet.client_id == client_id,
