@@ -167,7 +167,7 @@ ACTIONS: Mapping[str, Action] = _declare(
     Action("audit.verify", "Verify the audit log", AUDIT, roles=AUDITOR, system=True),
     Action("audit.checkpoints", "List signed checkpoints", AUDIT, roles=AUDITOR),
     Action("audit.checkpoint", "Sign a checkpoint now", AUDIT, roles=AUDITOR, system=True),
-    Action("audit.proof", "Prove an event's inclusion", AUDIT, roles=AUDITOR),
+    Action("audit.proof", "Prove an event's inclusion", AUDIT, roles=AUDITOR, visibility=OWN),
     Action("audit.consistency", "Prove two checkpoints consistent", AUDIT, roles=AUDITOR),
     # --- notifications ------------------------------------------------------------------
     Action("webhook.list", "List notifications", WEBHOOK_SCOPES, person=OPTIONAL),
