@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from adapters.db import Database
 from adapters.keys import KeyStore, init_keys
+from adapters.redis import TIMEOUT_SECONDS as REDIS_TIMEOUT
 from adapters.redis import make_redis
 from exchange import config as configuration
 from exchange.runtime import EXTENSION, Runtime
@@ -72,7 +73,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     keys = KeyStore.load(settings["KEYS_DIR"])
 
     rate_storage: Storage = (
-        cast(Storage, storage_from_string(settings["REDIS_URL"]))
+        cast(
+            Storage,
+            storage_from_string(
+                settings["REDIS_URL"],
+                socket_timeout=REDIS_TIMEOUT,
+                socket_connect_timeout=REDIS_TIMEOUT,
+            ),
+        )
         if settings["REDIS_URL"]
         else MemoryStorage()
     )

@@ -35,6 +35,14 @@ def _b64decode(segment: str) -> bytes:
         raise Malformed("The packet is not a compact JWS.", code="invalid_jws") from exc
 
 
+def _registry(size: int) -> jws.JWSRegistry:
+    """The packet algorithms, with room for any payload the body limit let in: joserfc's own
+    default (128 kB) would refuse a valid packet that the service accepts in size."""
+    registry = jws.JWSRegistry(algorithms=PACKET_ALGORITHMS)
+    registry.max_payload_length = max(registry.max_payload_length, size)
+    return registry
+
+
 def verify_packet(token: str, jwks: dict[str, Any]) -> VerifiedPacket:
     """Check the compact JWS against the sender organization's registered keys (and only those)."""
     parts = token.split(".")
@@ -62,7 +70,7 @@ def verify_packet(token: str, jwks: dict[str, Any]) -> VerifiedPacket:
         keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # validated at registry load
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="EdDSA is deprecated")
-            verified = jws.deserialize_compact(token, keys, algorithms=PACKET_ALGORITHMS)
+            verified = jws.deserialize_compact(token, keys, registry=_registry(len(token)))
     except (JoseError, ValueError) as exc:
         raise Malformed(
             "The packet signature does not verify with your organization's registered keys.",

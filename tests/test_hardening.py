@@ -1,0 +1,36 @@
+"""Edges that must hold under odd input: large packets, database errors without their values."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters.db import Database
+from exchange.packets.signing import verify_packet
+from tests.conftest import new_signing_key, public_jwks, sign_packet
+
+
+def test_a_packet_larger_than_joserfc_default_limit_verifies() -> None:
+    key = new_signing_key()
+    payload = {"filler": "x" * 300_000}  # well under the 1 MiB body limit, over joserfc's 128 kB
+    verified = verify_packet(sign_packet(key, payload), public_jwks(key))
+    assert len(verified.payload) > 300_000
+
+
+def test_a_failing_statement_never_shows_its_values(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "Guardian Name And Consent Text"
+    database = Database(database_url)
+    with (
+        caplog.at_level(logging.DEBUG),
+        database.engine.connect() as connection,
+        pytest.raises(SQLAlchemyError) as failed,
+    ):
+        connection.execute(text("INSERT INTO no_such_table (x) VALUES (:x)"), {"x": secret})
+    database.engine.dispose()
+    assert secret not in str(failed.value)
+    assert secret not in caplog.text
