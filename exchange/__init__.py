@@ -98,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.clients.views import blp as clients_blp
     from exchange.consents.views import blp as consents_blp
     from exchange.continuity.views import blp as continuity_blp
+    from exchange.edge import init_edge
     from exchange.oauth import setup_oauth
     from exchange.ops import blp as ops_blp
     from exchange.packets.views import blp as packets_blp
@@ -108,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     init_request_lifecycle(app, Metrics())
+    init_edge(app)  # before any route is added: it bounds the ``int`` converter
     setup_oauth(app)
     app.register_blueprint(ops_blp)
 

@@ -15,7 +15,7 @@ import redis
 from flask import Flask, Response, g, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
@@ -197,6 +197,13 @@ def handle_dependency_down(error: Exception) -> Response:
     )
 
 
+def handle_data_error(error: DataError) -> Response:
+    """A value the database cannot take (out of range, not text): the input's fault, not ours.
+    The statement's values are not logged (the engine hides them)."""
+    log.warning("database refused a value: %s", type(error.orig).__name__)
+    return problem(422, "invalid_value", "A value in the request cannot be stored.")
+
+
 def handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.path)
     return problem(500, "internal_error", "An unexpected error occurred; nothing was changed.")
@@ -230,6 +237,7 @@ def register_error_handlers(app: Flask) -> None:
     """Map domain errors, HTTP errors and dependency failures to problem+json."""
     app.register_error_handler(ExchangeError, handle_exchange_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(DataError, handle_data_error)
     app.register_error_handler(OperationalError, handle_dependency_down)
     app.register_error_handler(PoolTimeoutError, handle_dependency_down)
     app.register_error_handler(redis.exceptions.ConnectionError, handle_dependency_down)

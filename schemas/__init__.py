@@ -9,6 +9,9 @@ from marshmallow import RAISE, Schema
 
 from consent.errors import FieldError
 
+# The largest value a BIGINT column (PostgreSQL's int8) holds: integers in requests stay below.
+MAX_INTEGER = 2**63 - 1
+
 
 class StrictSchema(Schema):
     """A request body schema: unknown fields are errors."""

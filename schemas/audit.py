@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from consent.vocabulary import AUDIT_OUTCOMES
+from schemas import MAX_INTEGER
 
 
 class AuditQueryArgs(Schema):
@@ -72,7 +73,8 @@ class CheckpointList(Schema):
 
 class ProofArgs(Schema):
     tree_size = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "Default: latest checkpoint"}
+        validate=validate.Range(min=1, max=MAX_INTEGER),
+        metadata={"description": "Default: latest checkpoint"},
     )
 
 
@@ -87,8 +89,10 @@ class InclusionOut(Schema):
 
 
 class ConsistencyArgs(Schema):
-    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
-    to = fields.Integer(required=True, validate=validate.Range(min=1))
+    from_ = fields.Integer(
+        required=True, data_key="from", validate=validate.Range(min=1, max=MAX_INTEGER)
+    )
+    to = fields.Integer(required=True, validate=validate.Range(min=1, max=MAX_INTEGER))
 
 
 class ConsistencyOut(Schema):
