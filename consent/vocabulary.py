@@ -82,4 +82,5 @@ WEBHOOK_EVENT_TYPES = (
     "packet.blocked",
     "consent.withdrawn",
     "leads.moved",
+    "audit.checkpoint",
 )

@@ -244,7 +244,7 @@ def audit() -> None:
 def audit_verify(checkpoint_file: Path | None) -> None:
     """Seal pending events, recompute the whole log; exit 1 naming the first bad event."""
     from exchange.audit import seal, verify
-    from exchange.audit.service import read_checkpoint
+    from exchange.audit.service import LogDamaged, read_checkpoint
 
     app = _app()
     rt = _runtime(app)
@@ -258,7 +258,7 @@ def audit_verify(checkpoint_file: Path | None) -> None:
         try:
             with rt.db.unit_of_work() as session:
                 seal(session)
-        except ValueError as exc:  # a head that does not match its own frontier: tampered
+        except (ValueError, LogDamaged) as exc:  # a tampered head, or rows written past it
             click.echo(f"cannot seal pending events: {exc}", err=True)
         with rt.db.unit_of_work() as session:
             report = verify(session, rt.keys, extra_checkpoints=extra)

@@ -47,6 +47,16 @@ class AuditPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+class VerifyArgs(Schema):
+    checkpoint = fields.String(
+        validate=validate.Length(min=1, max=4000),
+        metadata={
+            "description": "A checkpoint JWS you kept: the log must still contain its tree, "
+            "so a later wipe or truncation is found"
+        },
+    )
+
+
 class VerifyOut(Schema):
     ok = fields.Boolean()
     verified_through = fields.Integer()

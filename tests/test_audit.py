@@ -19,6 +19,9 @@ TRIGGERS = (
     "audit_event_seal_only",
     "audit_checkpoint_no_update",
     "audit_checkpoint_no_delete",
+    "audit_head_genesis_only",
+    "audit_head_no_delete",
+    "audit_head_forward_only",
 )
 
 
@@ -208,6 +211,11 @@ def test_a_checkpoint_kept_by_the_auditor_catches_a_cut_off_log(rt, session):
         "DELETE FROM audit_event WHERE seq = 1",
         "UPDATE audit_event SET reason = 'x' WHERE id = (SELECT min(id) FROM audit_event)",
         "DELETE FROM audit_checkpoint",
+        f"UPDATE audit_head SET hash = '{ZERO}'",
+        "UPDATE audit_head SET seq = 1, hash = (SELECT hash FROM audit_event WHERE seq = 1)",
+        "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_event WHERE seq = 2)",
+        "UPDATE audit_head SET frontier = '[]'",
+        "DELETE FROM audit_head",
     ],
 )
 def test_the_application_cannot_change_or_remove_audit_rows(rt, session, statement):

@@ -370,3 +370,122 @@ def test_an_export_gives_its_connection_back_when_it_ends(app_config, committed_
                 seal(session)
     finally:
         rt.db.engine.dispose()
+
+
+# --- a damaged log: reported, never a 500; sealing stops past a forgery ----------------------
+
+
+def superuser(session, *statements):
+    """Write as someone with full database rights would: past the append-only triggers."""
+    from sqlalchemy import text
+
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        for name in (
+            "audit_event_no_delete",
+            "audit_event_seal_only",
+            "audit_checkpoint_no_delete",
+        ):
+            session.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
+    else:
+        session.execute(text("SET session_replication_role = replica"))
+    for statement in statements:
+        session.execute(text(statement))
+    if not sqlite:
+        session.execute(text("SET session_replication_role = origin"))
+    session.commit()
+
+
+def test_a_row_forged_past_the_head_is_reported_and_stops_sealing(http, world, rt, session):
+    from sqlalchemy import text
+
+    sealed(rt)
+    head = session.execute(text("SELECT seq FROM audit_head")).scalar()
+    zero = "0" * 64
+    superuser(
+        session,
+        "INSERT INTO audit_event (seq, occurred_at, action, outcome, leaf_hash, hash) VALUES "
+        f"({head + 1}, '2026-01-01T00:00:00.000000Z', 'consent.read', 'allowed', "
+        f"'{zero}', '{zero}')",
+    )
+    report = http.get("/v1/audit/verify", headers=auditor(world))
+    assert report.status_code == 200
+    assert report.get_json()["ok"] is False
+    assert report.get_json()["first_bad_seq"] == head + 1
+    made = http.post("/v1/audit/checkpoints", headers=auditor(world))
+    assert made.status_code == 409
+    assert made.get_json()["code"] == "audit_log_damaged"
+    assert str(head + 1) in made.get_json()["detail"]
+    # The events written meanwhile wait unsealed instead of being chained onto the forgery.
+    assert session.execute(text("SELECT count(*) FROM audit_event WHERE seq IS NULL")).scalar()
+
+
+def test_a_forged_checkpoint_names_no_event(http, world, rt, session):
+    from sqlalchemy import text
+
+    made = http.post("/v1/audit/checkpoints", headers=auditor(world)).get_json()
+    header, payload, signature = made["jws"].split(".")
+    forged = f"{header}.{payload}.{signature[:-4]}AAAA"
+    superuser(
+        session,
+        f"INSERT INTO audit_checkpoint (tree_size, root_hash, chain_hash, created_at, jws) "
+        f"VALUES ({made['tree_size'] + 100000}, '{made['root_hash']}', "
+        f"'{made['chain_hash']}', '2026-01-01 00:00:00+00:00', '{forged}')",
+    )
+    assert session.execute(text("SELECT count(*) FROM audit_checkpoint")).scalar() == 2
+    report = http.get("/v1/audit/verify", headers=auditor(world)).get_json()
+    assert report["ok"] is False
+    assert report["first_bad_seq"] is None
+    assert "bad signature" in report["problem"]
+
+
+def test_a_kept_checkpoint_shows_a_wiped_log(http, world, rt, session):
+    made = http.post("/v1/audit/checkpoints", headers=auditor(world)).get_json()
+    ok = http.get(
+        "/v1/audit/verify", query_string={"checkpoint": made["jws"]}, headers=auditor(world)
+    )
+    assert ok.get_json()["ok"] is True
+    superuser(
+        session,
+        "DELETE FROM audit_checkpoint",
+        "DELETE FROM audit_event",
+    )
+    from sqlalchemy import text
+
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("DROP TRIGGER IF EXISTS audit_head_forward_only"))
+        session.execute(text("DROP TRIGGER IF EXISTS audit_head_no_delete"))
+    superuser(session, "DELETE FROM audit_head")
+    assert http.get("/v1/audit/verify", headers=auditor(world)).get_json()["ok"] is True, (
+        "without the kept checkpoint the wipe is invisible"
+    )
+    wiped = http.get(
+        "/v1/audit/verify", query_string={"checkpoint": made["jws"]}, headers=auditor(world)
+    ).get_json()
+    assert wiped["ok"] is False
+    bogus = http.get(
+        "/v1/audit/verify", query_string={"checkpoint": "a.b.c"}, headers=auditor(world)
+    )
+    assert bogus.status_code == 422
+    assert bogus.get_json()["errors"][0]["field"] == "checkpoint"
+
+
+def test_each_checkpoint_is_offered_to_every_subscribed_organization(http, world, rt, session):
+    from sqlalchemy import select
+
+    from exchange.registry.models import Organization
+    from exchange.webhooks.models import WebhookDelivery
+
+    for org in session.execute(select(Organization)).scalars():
+        org.webhook_url = "https://hooks.example.test/exchange"
+    session.commit()
+    made = http.post("/v1/audit/checkpoints", headers=auditor(world)).get_json()
+    offered = session.execute(
+        select(WebhookDelivery).where(WebhookDelivery.event_type == "audit.checkpoint")
+    ).scalars()
+    by_org = {row.organization_id: row.data for row in offered}
+    everyone = set(session.execute(select(Organization.id)).scalars())
+    assert set(by_org) == everyone
+    assert all(
+        data == {"tree_size": made["tree_size"], "jws": made["jws"]} for data in by_org.values()
+    )

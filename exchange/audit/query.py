@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -133,9 +134,21 @@ class AuditQueries:
 
     # --- integrity ----------------------------------------------------------------------
 
-    def verify(self, actor: Actor) -> log.Report:
-        log.seal(self.session)
-        report = log.verify(self.session, self.keys)
+    def verify(self, actor: Actor, kept: str | None = None) -> log.Report:
+        """Seal what is pending, then recompute the log; ``kept`` is a checkpoint JWS the
+        auditor saved earlier, which the log must still contain (a wipe or cut shows)."""
+        extra = []
+        if kept is not None:
+            try:
+                extra.append(log.read_checkpoint(kept, self.keys.verification_keys()))
+            except ValueError as exc:
+                raise Invalid(
+                    "The checkpoint is not one this service signed.",
+                    errors=[FieldError("checkpoint", str(exc))],
+                ) from exc
+        with suppress(log.LogDamaged):  # nothing more is sealed; the report names the damage
+            log.seal(self.session)
+        report = log.verify(self.session, self.keys, extra_checkpoints=extra)
         log.record(
             self.session,
             actor,

@@ -29,7 +29,7 @@ from typing import Any
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from adapters.db import rfc3339, utcnow
@@ -37,6 +37,7 @@ from adapters.keys import SIGNING_ALG, KeyStore
 from consent.vocabulary import AUDIT_OUTCOMES
 from exchange.audit import merkle
 from exchange.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
+from exchange.errors import Conflict
 
 CHECKPOINT_TYP = "audit-checkpoint+jws"
 
@@ -151,9 +152,28 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+class LogDamaged(Conflict):
+    """A sealed event lies beyond the sealer's head: someone wrote past the service."""
+
+    def __init__(self, stray: int, head: int) -> None:
+        super().__init__(
+            f"Event {stray} lies beyond the last sealed event ({head}); sealing stops until the "
+            "log is investigated (exchange audit verify).",
+            code="audit_log_damaged",
+        )
+
+
 def seal(session: Session, batch: int = 5000) -> int:
-    """Sequence, hash and chain every committed unsealed event; the caller commits."""
+    """Sequence, hash and chain every committed unsealed event; the caller commits.
+
+    Refuses (``LogDamaged``) when a sealed row already lies beyond the head: continuing
+    would chain new events onto a forgery or collide with its sequence number."""
     head = _lock_head(session)
+    stray = session.execute(
+        select(func.min(AuditEvent.seq)).where(AuditEvent.seq > head.seq)
+    ).scalar()
+    if stray is not None:
+        raise LogDamaged(int(stray), head.seq)
     builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
     seq, prev, total = head.seq, head.hash, 0
     content = [getattr(AuditEvent, name) for name in CONTENT_FIELDS]
@@ -224,7 +244,18 @@ def checkpoint(
     )
     session.add(row)
     session.flush()
+    _offer_to_every_organization(session, row)
     return row
+
+
+def _offer_to_every_organization(session: Session, row: AuditCheckpoint) -> None:
+    """Each organization receives the signed checkpoint: evidence that a later wipe or
+    rewrite of the log contradicts, held outside the service's database."""
+    from exchange.registry.models import Organization
+    from exchange.webhooks.outbox import notify
+
+    everyone = session.execute(select(Organization.id)).scalars()
+    notify(session, everyone, "audit.checkpoint", {"tree_size": row.tree_size, "jws": row.jws})
 
 
 def read_checkpoint(token: str, keys: KeySet) -> dict[str, Any]:
@@ -291,15 +322,16 @@ def verify(
     """Recompute leaves, chain and tree; compare with every signed checkpoint."""
     verification_keys = keys.verification_keys()
     checkpoints: list[dict[str, Any]] = []
+    forged: list[str] = []
     for signed in session.execute(
         select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)
     ).scalars():
         try:
             checkpoints.append(read_checkpoint(signed.jws, verification_keys))
         except ValueError:
-            return Report(
-                False, 0, 1, 0, 0, 0, f"checkpoint at size {signed.tree_size} has a bad signature"
-            )
+            # The events are still checked: a forged checkpoint says nothing about which
+            # event is bad, so it names none unless the events themselves fail.
+            forged.append(f"checkpoint at size {signed.tree_size} has a bad signature")
     checkpoints += extra_checkpoints or []
     checkpoints.sort(key=lambda body: int(body["tree_size"]))
     head = session.get(AuditHead, 1)
@@ -321,7 +353,10 @@ def verify(
     fields = len(HASHED_FIELDS)
     next_checkpoint = int(pending[0]["tree_size"]) if pending else 0
     link = bytes.fromhex(prev)
+    beyond = head.seq if head is not None else None
     for row in _sealed_rows(session, batch):
+        if beyond is not None and row[0] > beyond:
+            return bad(row[0], "an event lies beyond the last one the service sealed")
         if row[0] != expected:
             return bad(expected, "an event is missing or out of order")
         leaf = sha256(leaf_prefix + encode(row[:fields]).encode()).digest()
@@ -360,6 +395,8 @@ def verify(
         )
     if head is not None and (head.seq != size or head.hash != prev):
         return bad(size + 1, "the log's tail was cut off")
+    if forged:
+        return Report(False, size, None, size, len(checkpoints), unsealed, "; ".join(forged))
     return Report(True, size, None, size, len(checkpoints), unsealed)
 
 

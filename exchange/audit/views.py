@@ -23,6 +23,7 @@ from schemas.audit import (
     ConsistencyOut,
     InclusionOut,
     ProofArgs,
+    VerifyArgs,
     VerifyOut,
 )
 
@@ -70,12 +71,14 @@ class AuditEvents(MethodView):
 
 @blp.route("/audit/verify")
 class AuditVerify(MethodView):
-    @blp.action("audit.verify")
+    @blp.action("audit.verify", errors=(422,))
+    @blp.arguments(VerifyArgs, location="query")
     @blp.response(200, VerifyOut)
-    def get(self) -> dict[str, Any]:
-        """Recompute the whole log: leaves, chain and every signed checkpoint."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Recompute the whole log: leaves, chain and every signed checkpoint, and the
+        checkpoint you kept (`checkpoint`), which the log must still contain."""
         _auditor()
-        report = queries().verify(current_actor())
+        report = queries().verify(current_actor(), args.get("checkpoint"))
         return report.as_dict()
 
 
