@@ -25,6 +25,13 @@ graceful_timeout = 20
 # that gunicorn never closes a connection nginx is about to reuse.
 keepalive = 65
 
+# Request-line and header limits, a little above nginx's (large_client_header_buffers 4 8k),
+# so that nginx refuses an oversized request first, with problem+json, and gunicorn's own
+# plain-text 400 is never what a client sees behind the proxy.
+limit_request_line = 8200
+limit_request_fields = 100
+limit_request_field_size = 8200
+
 # Restart each worker after a few thousand requests, staggered, to bound the
 # effect of any slow leak.
 max_requests = 5000

@@ -45,11 +45,14 @@ class StrictParser(FlaskParser):
     """webargs parser: JSON bodies must say so, duplicate keys are 400, invalid input 422."""
 
     def _raw_load_json(self, req: Any) -> Any:
+        if not core.is_json(req.mimetype):
+            # A form body may have been parsed (and its stream consumed) already: ask all three.
+            if req.content_length or req.get_data(cache=True) or req.form:
+                raise UnsupportedMediaType("Send the body as application/json.")
+            return core.missing
         data = req.get_data(cache=True)
         if not data:
             return core.missing
-        if not core.is_json(req.mimetype):
-            raise UnsupportedMediaType("Send the body as application/json.")
         return strictjson.loads(data)
 
     def handle_error(

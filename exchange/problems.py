@@ -172,9 +172,11 @@ def handle_http_error(error: HTTPException) -> Response:
             messages = next(iter(messages.values()))
         field_errors = flatten_errors(messages)
     detail = error.description or TITLES.get(status, "")
+    headers = {}
     if status == 413:
         detail = "The request body exceeds the configured limit."
-    headers = {}
+        # The unread body is still on the wire: the connection cannot carry another request.
+        headers["Connection"] = "close"
     allowed = getattr(error, "valid_methods", None)
     if status == 405 and allowed:
         headers["Allow"] = ", ".join(allowed)

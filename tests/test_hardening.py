@@ -34,3 +34,20 @@ def test_a_failing_statement_never_shows_its_values(
     database.engine.dispose()
     assert secret not in str(failed.value)
     assert secret not in caplog.text
+
+
+def test_a_form_body_to_a_json_endpoint_is_415(org, http) -> None:
+    response = http.post("/v1/consents", data={"a": "b"}, headers=org.client.headers("sanna.sw"))
+    assert response.status_code == 415
+    assert response.get_json()["code"] == "unsupported_media_type"
+
+
+def test_an_oversized_body_is_413_and_closes_the_connection(org, http) -> None:
+    response = http.post(
+        "/v1/consents",
+        data=b"x" * (2 * 1024 * 1024),
+        headers={**org.client.headers("sanna.sw"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["Connection"] == "close"
+    assert response.get_json()["request_id"]
