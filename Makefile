@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean install translations bench
+.PHONY: run test lint typecheck clean install translations bench fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ run: translations
 ## test: set up and run the whole suite (embedded default unless EXCHANGE_TEST_* URLs are set)
 test: translations
 	$(BIN)/python -m pytest
+
+## fuzz: the API against its OpenAPI document, 1,000 schemathesis cases per operation
+## (make test runs 50); FUZZ_EXAMPLES overrides the count
+fuzz: translations
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

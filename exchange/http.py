@@ -42,7 +42,14 @@ LOCATIONS = ("json", "query", "form", "headers", "files", "view_args", "querystr
 
 
 class StrictParser(FlaskParser):
-    """webargs parser: JSON bodies must say so, duplicate keys are 400, invalid input 422."""
+    """webargs parser: JSON bodies must say so, duplicate keys are 400, invalid input 422, and
+    an unknown query parameter is an error too (a mistyped audit filter must not widen a search)."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {  # noqa: RUF012  # overrides webargs' attribute of this shape
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,  # None: the schema decides (StrictSchema raises)
+        "querystring": None,
+    }
 
     def _raw_load_json(self, req: Any) -> Any:
         if not core.is_json(req.mimetype):

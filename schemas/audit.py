@@ -5,10 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from consent.vocabulary import AUDIT_OUTCOMES
-from schemas import MAX_INTEGER
+from schemas import MAX_INTEGER, StrictSchema
 
 
-class AuditQueryArgs(Schema):
+class AuditQueryArgs(StrictSchema):
     client_id = fields.String(validate=validate.Length(min=1, max=64))
     organization = fields.String(validate=validate.Length(min=1, max=64))
     actor = fields.String(
@@ -47,7 +47,7 @@ class AuditPage(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
-class VerifyArgs(Schema):
+class VerifyArgs(StrictSchema):
     checkpoint = fields.String(
         validate=validate.Length(min=1, max=4000),
         metadata={
@@ -81,7 +81,7 @@ class CheckpointList(Schema):
     items = fields.List(fields.Nested(CheckpointOut))
 
 
-class ProofArgs(Schema):
+class ProofArgs(StrictSchema):
     tree_size = fields.Integer(
         validate=validate.Range(min=1, max=MAX_INTEGER),
         metadata={"description": "Default: latest checkpoint"},
@@ -98,7 +98,7 @@ class InclusionOut(Schema):
     checkpoint = fields.String(allow_none=True)
 
 
-class ConsistencyArgs(Schema):
+class ConsistencyArgs(StrictSchema):
     from_ = fields.Integer(
         required=True, data_key="from", validate=validate.Range(min=1, max=MAX_INTEGER)
     )
@@ -113,7 +113,7 @@ class ConsistencyOut(Schema):
     proof = fields.List(fields.String())
 
 
-class AccessReportArgs(Schema):
+class AccessReportArgs(StrictSchema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "html"]))
     lang = fields.String(load_default="fi", validate=validate.OneOf(["fi", "sv", "en"]))
 

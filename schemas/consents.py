@@ -99,7 +99,7 @@ class Reason(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
 
 
-class ConsentListArgs(Schema):
+class ConsentListArgs(StrictSchema):
     client_id = fields.String(validate=validate.Length(min=1, max=40))
     status = fields.String(validate=validate.OneOf(STATUSES))
     expiring_within = fields.Integer(
@@ -110,7 +110,7 @@ class ConsentListArgs(Schema):
     cursor = fields.String(validate=validate.Length(max=200))
 
 
-class ReceiptArgs(Schema):
+class ReceiptArgs(StrictSchema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "html"]))
 
 

@@ -49,7 +49,7 @@ class SubmitResponse(Schema):
     warnings = fields.List(fields.Dict())
 
 
-class PacketListArgs(Schema):
+class PacketListArgs(StrictSchema):
     box = fields.String(required=True, validate=validate.OneOf(["inbox", "outbox"]))
     status = fields.String(validate=validate.OneOf(PACKET_STATUSES))
     client_id = fields.String(validate=validate.Length(min=1, max=40))

@@ -62,7 +62,7 @@ class PeriodClose(StrictSchema):
     next_step = fields.Nested(NextStep)
 
 
-class PeriodListArgs(Schema):
+class PeriodListArgs(StrictSchema):
     client_id = fields.String(validate=validate.Length(min=1, max=40))
     status = fields.String(validate=validate.OneOf(STATUSES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -102,7 +102,7 @@ class PeriodPage(Schema):
 MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Not a month (YYYY-MM).")
 
 
-class OutcomeReportArgs(Schema):
+class OutcomeReportArgs(StrictSchema):
     from_ = fields.String(data_key="from", required=True, validate=MONTH)
     to = fields.String(required=True, validate=MONTH)
     organization = fields.String(validate=ORG_ID)

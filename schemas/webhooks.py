@@ -5,9 +5,10 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from consent.vocabulary import WEBHOOK_DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES
+from schemas import StrictSchema
 
 
-class DeliveryListArgs(Schema):
+class DeliveryListArgs(StrictSchema):
     status = fields.String(validate=validate.OneOf(WEBHOOK_DELIVERY_STATUSES))
     event_type = fields.String(validate=validate.OneOf(WEBHOOK_EVENT_TYPES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
