@@ -101,6 +101,7 @@ class Cluster:
     consent_id: str
     logs: list[Path]
     database_url: str
+    masters: list[int] = field(default_factory=list)  # each instance's gunicorn master
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -263,7 +264,8 @@ def cluster(
                     break
                 except requests.RequestException:
                     time.sleep(0.2)
-        yield Cluster(instances, proxy, sender, recipient, recorded["id"], logs, url)
+        masters = [process.pid for process in processes[: len(instances)]]
+        yield Cluster(instances, proxy, sender, recipient, recorded["id"], logs, url, masters)
     finally:
         for process in processes:
             process.terminate()
@@ -410,3 +412,164 @@ def test_nginx_spreads_requests_over_both_instances(cluster):
         assert requests.get(cluster.proxy + "/v1/escalations", timeout=10).status_code == 401
     served = [log.read_text().count('"/v1/escalations"') for log in cluster.logs]
     assert all(count > 0 for count in served), served
+
+
+# --- faults: a worker killed mid-request, database connections cut under load -----------------
+
+
+def fresh_consent(cluster: Cluster) -> None:
+    """A new permit for the packets below (an earlier test withdraws the module's one)."""
+    instance = cluster.instances[0]
+    body = {
+        "client": {"hetu": HETU},
+        "grantor": {"type": "self"},
+        "decision": "permit",
+        "sources": ["kisalli"],
+        "recipients": ["te-vs"],
+        "categories": ["assessment"],
+        "purposes": ["employment_services"],
+        "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
+        "method": "electronic_strong_auth",
+        "language": "fi",
+    }
+    recorded = requests.post(
+        instance + "/v1/consents",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {token_from(instance, cluster.sender)}",
+            "X-Acting-User": "kalle.valmentaja",
+        },
+        timeout=10,
+    )
+    assert recorded.status_code == 201, recorded.text
+    approved = requests.post(
+        f"{instance}/v1/consents/{recorded.json()['id']}/approve",
+        headers={
+            "Authorization": f"Bearer {token_from(instance, cluster.recipient)}",
+            "X-Acting-User": "tuomas.sw",
+        },
+        timeout=10,
+    )
+    assert approved.status_code == 200, approved.text
+
+
+def submit_until_answered(
+    instance: str, token: str, body: str, key: str, seen: list[int], deadline: float
+) -> str | None:
+    """What a careful sender does: retry with the same key until the packet has an answer."""
+    while time.monotonic() < deadline:
+        try:
+            response = submit(instance, token, body, key)
+        except requests.RequestException:
+            seen.append(0)  # the connection died with its worker: send the same again
+            time.sleep(0.1)
+            continue
+        seen.append(response.status_code)
+        if response.status_code == 201:
+            return str(response.json()["id"])
+        if response.status_code in (409, 503):  # still in flight, or a dependency: try again
+            time.sleep(0.2)
+            continue
+        raise AssertionError(f"{key}: {response.status_code} {response.text}")
+    return None
+
+
+def stored_packets(cluster: Cluster, keys: list[str]) -> dict[str, list[str]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(cluster.database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT key, response FROM idempotency_record WHERE key = ANY(:keys)"),
+            {"keys": keys},
+        ).all()
+        packets = set(connection.execute(text("SELECT id FROM packet")).scalars())
+    engine.dispose()
+    found: dict[str, list[str]] = {key: [] for key in keys}
+    for key, response in rows:
+        body = response if isinstance(response, dict) else json.loads(response)
+        assert body["id"] in packets, "an answered packet is stored"
+        found[key].append(body["id"])
+    return found
+
+
+def gunicorn_workers(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+
+def test_a_worker_killed_mid_submission_loses_nothing_and_doubles_nothing(cluster):
+    import signal
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh_consent(cluster)
+    instance = cluster.instances[0]
+    token = token_from(instance, cluster.sender)
+    keys = [f"kill-{uuid.uuid4()}" for _ in range(40)]
+    bodies = {key: packet(cluster, f"Sent while a worker dies ({key}).") for key in keys}
+    seen: list[int] = []
+    deadline = time.monotonic() + 45
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = {
+            key: pool.submit(
+                submit_until_answered, instance, token, bodies[key], key, seen, deadline
+            )
+            for key in keys
+        }
+        time.sleep(0.3)
+        victims = gunicorn_workers(cluster.masters[0])
+        assert victims, "the instance has gunicorn workers to kill"
+        os.kill(victims[0], signal.SIGKILL)
+        answered = {key: future.result() for key, future in futures.items()}
+    assert all(answered.values()), {k: v for k, v in answered.items() if not v}
+    stored = stored_packets(cluster, keys)
+    assert all(len(ids) == 1 for ids in stored.values()), "each key made exactly one packet"
+    assert {key: ids[0] for key, ids in stored.items()} == answered
+    assert 500 not in seen
+
+
+def test_database_connections_cut_under_load_answer_503_never_500_and_lose_nothing(cluster):
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, make_url, text
+
+    fresh_consent(cluster)
+    instance = cluster.instances[1]
+    token = token_from(instance, cluster.sender)
+    keys = [f"cut-{uuid.uuid4()}" for _ in range(40)]
+    bodies = {key: packet(cluster, f"Sent while connections are cut ({key}).") for key in keys}
+    seen: list[int] = []
+    deadline = time.monotonic() + 45
+    name = make_url(cluster.database_url).database
+    killer = create_engine(cluster.database_url)
+    cut = 0
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = {
+            key: pool.submit(
+                submit_until_answered, instance, token, bodies[key], key, seen, deadline
+            )
+            for key in keys
+        }
+        with killer.connect() as connection:
+            for _ in range(6):
+                time.sleep(0.1)
+                cut += len(
+                    connection.execute(
+                        text(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = :name AND pid <> pg_backend_pid()"
+                        ),
+                        {"name": name},
+                    ).all()
+                )
+                connection.commit()
+        answered = {key: future.result() for key, future in futures.items()}
+    killer.dispose()
+    assert cut > 0, "connections were cut while the requests ran"
+    assert all(answered.values()), {k: v for k, v in answered.items() if not v}
+    assert 500 not in seen, sorted(set(seen))
+    stored = stored_packets(cluster, keys)
+    assert all(len(ids) == 1 for ids in stored.values()), "each key made exactly one packet"
+    assert {key: ids[0] for key, ids in stored.items()} == answered

@@ -27,7 +27,10 @@ from schemas.packets import (
 
 blp = ApiBlueprint("packets", __name__, url_prefix="/v1", description="Handover packets")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-LOCK_SECONDS = 30
+# How long a key stays locked when the worker holding it dies (kill -9): its retries wait this
+# long. A submission takes milliseconds; one still running after the lock expires is caught by
+# the database's unique key, so a short lock never makes a second packet.
+LOCK_SECONDS = 10
 JOSE = "application/jose"
 
 
