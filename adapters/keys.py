@@ -21,6 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey, KeySet
 
 SIGNING_FILE = "signing.json"
@@ -101,6 +103,15 @@ class KeyStore:
     hetu_encryption_key: bytes
     hetu_lookup_key: bytes
     session_secret: bytes
+
+    @cached_property
+    def audit_seal_key(self) -> bytes:
+        """The key that seals each audit event (HMAC over its chain hash): derived from the
+        identity-code look-up key, which never rotates, so no new key file is needed; a
+        database-only attacker cannot recompute a seal."""
+        return HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"exchange audit seal v1"
+        ).derive(self.hetu_lookup_key)
 
     @classmethod
     def load(cls, directory: str | Path) -> KeyStore:

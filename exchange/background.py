@@ -31,7 +31,7 @@ def run_round(rt: Runtime) -> dict[str, Any]:
 
     config = rt.config
     with rt.db.unit_of_work() as session:
-        sealed = audit.seal(session)
+        sealed = audit.seal(session, keys=rt.keys)
     with rt.db.unit_of_work() as session:
         made = audit.checkpoint(
             session, rt.keys, config["ISSUER"], min_interval=config["CHECKPOINT_INTERVAL"]

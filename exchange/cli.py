@@ -257,7 +257,7 @@ def audit_verify(checkpoint_file: Path | None) -> None:
     with app.app_context():
         try:
             with rt.db.unit_of_work() as session:
-                seal(session)
+                seal(session, keys=rt.keys)
         except (ValueError, LogDamaged) as exc:  # a tampered head, or rows written past it
             click.echo(f"cannot seal pending events: {exc}", err=True)
         with rt.db.unit_of_work() as session:

@@ -38,7 +38,7 @@ def write_events(rt, count, **fields):
                 **fields,
             )
     with rt.db.unit_of_work() as s:
-        seal(s)
+        seal(s, keys=rt.keys)
 
 
 def as_superuser(session, statements):
@@ -179,8 +179,45 @@ def test_a_consistent_rewrite_is_caught_by_the_signed_checkpoint(rt, session):
     as_superuser(session, statements)
     result = report(rt, session)
     assert not result.ok
-    assert result.first_bad_seq == 4  # after the last checkpoint that still holds (size 3)
+    assert result.first_bad_seq == 5  # the event changed: its seal no longer matches
+    assert "rewritten" in result.problem
+
+
+def test_a_consistent_rewrite_of_unsealed_history_is_caught_at_the_checkpoint(rt, session):
+    """Events sealed before seals existed (no seal_mac) still have the signed checkpoint."""
+    write_events(rt, 3)
+    with rt.db.unit_of_work() as s:
+        checkpoint(s, rt.keys, "i", force=True)
+    as_superuser(session, ["UPDATE audit_event SET seal_mac = NULL"])
+    as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 2"])
+    prev = session.execute(text("SELECT hash FROM audit_event WHERE seq = 1")).scalar()
+    statements = []
+    for seq in (2, 3):
+        row = (
+            session.execute(text("SELECT * FROM audit_event WHERE seq = :s"), {"s": seq})
+            .mappings()
+            .one()
+        )
+        leaf = merkle.leaf_hash(canonical(dict(row)))
+        prev = chain(prev, leaf)
+        statements.append(
+            f"UPDATE audit_event SET leaf_hash = '{leaf.hex()}', hash = '{prev}' WHERE seq = {seq}"
+        )
+    statements.append(f"UPDATE audit_head SET hash = '{prev}'")
+    as_superuser(session, statements)
+    result = report(rt, session)
+    assert not result.ok
+    assert result.first_bad_seq == 1  # somewhere in the first checkpoint: no finer evidence
     assert "checkpoint" in result.problem
+
+
+def test_a_removed_seal_is_found(rt, session):
+    write_events(rt, 4)
+    as_superuser(session, ["UPDATE audit_event SET seal_mac = NULL WHERE seq = 3"])
+    result = report(rt, session)
+    assert not result.ok
+    assert result.first_bad_seq == 3
+    assert "seal was removed" in result.problem
 
 
 def test_a_checkpoint_kept_by_the_auditor_catches_a_cut_off_log(rt, session):

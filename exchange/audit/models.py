@@ -36,6 +36,9 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(500))
     leaf_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+    # HMAC of ``hash`` under the service's audit seal key: pins each event, so even a rewrite
+    # that recomputes every stored hash is found at the event it changed.
+    seal_mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         # An auditor's query for one client: equality on both, in log order, no sort.

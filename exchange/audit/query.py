@@ -147,7 +147,7 @@ class AuditQueries:
                     errors=[FieldError("checkpoint", str(exc))],
                 ) from exc
         with suppress(log.LogDamaged):  # nothing more is sealed; the report names the damage
-            log.seal(self.session)
+            log.seal(self.session, keys=self.keys)
         report = log.verify(self.session, self.keys, extra_checkpoints=extra)
         log.record(
             self.session,

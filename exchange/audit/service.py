@@ -20,6 +20,7 @@ or a tail cut off.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -163,7 +164,12 @@ class LogDamaged(Conflict):
         )
 
 
-def seal(session: Session, batch: int = 5000) -> int:
+def seal_mac(key: bytes, chain_hash: bytes) -> str:
+    """The event's seal: HMAC-SHA256 of its chain hash under the audit seal key."""
+    return hmac.digest(key, chain_hash, "sha256").hex()
+
+
+def seal(session: Session, batch: int = 5000, *, keys: KeyStore | None = None) -> int:
     """Sequence, hash and chain every committed unsealed event; the caller commits.
 
     Refuses (``LogDamaged``) when a sealed row already lies beyond the head: continuing
@@ -176,6 +182,7 @@ def seal(session: Session, batch: int = 5000) -> int:
         raise LogDamaged(int(stray), head.seq)
     builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
     seq, prev, total = head.seq, head.hash, 0
+    key = keys.audit_seal_key if keys is not None else None
     content = [getattr(AuditEvent, name) for name in CONTENT_FIELDS]
     while True:
         rows = session.execute(
@@ -194,7 +201,10 @@ def seal(session: Session, batch: int = 5000) -> int:
             leaf = merkle.leaf_hash(canonical(fields))
             prev = chain(prev, leaf)
             builder.append(leaf)
-            changes.append({"id": row.id, "seq": seq, "leaf_hash": leaf.hex(), "hash": prev})
+            change = {"id": row.id, "seq": seq, "leaf_hash": leaf.hex(), "hash": prev}
+            if key is not None:
+                change["seal_mac"] = seal_mac(key, bytes.fromhex(prev))
+            changes.append(change)
         # One executemany per batch (an UPDATE by primary key for each row).
         session.execute(update(AuditEvent), changes)
         total += len(rows)
@@ -207,7 +217,7 @@ def checkpoint(
     session: Session, keys: KeyStore, issuer: str, *, min_interval: int = 60, force: bool = False
 ) -> AuditCheckpoint | None:
     """Seal, then sign the tree if it grew and the last checkpoint is ``min_interval`` s old."""
-    seal(session)
+    seal(session, keys=keys)
     head = _lock_head(session)
     last = session.execute(
         select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(1)
@@ -301,7 +311,7 @@ def _sealed_rows(session: Session, batch: int) -> Iterator[Any]:
     last = 0
     while True:
         rows = session.execute(
-            select(*columns, AuditEvent.leaf_hash, AuditEvent.hash)
+            select(*columns, AuditEvent.leaf_hash, AuditEvent.hash, AuditEvent.seal_mac)
             .where(AuditEvent.seq.is_not(None), AuditEvent.seq > last)
             .order_by(AuditEvent.seq)
             .limit(batch)
@@ -353,6 +363,7 @@ def verify(
     fields = len(HASHED_FIELDS)
     next_checkpoint = int(pending[0]["tree_size"]) if pending else 0
     link = bytes.fromhex(prev)
+    seal_key, hmac_digest, sealed_with_mac = keys.audit_seal_key, hmac.digest, False
     beyond = head.seq if head is not None else None
     for row in _sealed_rows(session, batch):
         if beyond is not None and row[0] > beyond:
@@ -365,6 +376,13 @@ def verify(
         link = sha256(link + leaf).digest()
         if row[fields + 1] != link.hex():
             return bad(expected, "the hash chain is broken")
+        stamp = row[fields + 2]
+        if stamp is not None:
+            sealed_with_mac = True
+            if stamp != hmac_digest(seal_key, link, "sha256").hex():
+                return bad(expected, "an event and the hashes after it were rewritten")
+        elif sealed_with_mac:
+            return bad(expected, "an event's seal was removed")
         append(leaf)
         expected += 1
         if expected - 1 != next_checkpoint:
