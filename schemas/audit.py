@@ -21,7 +21,8 @@ class AuditQueryArgs(StrictSchema):
     to = fields.DateTime(metadata={"description": "RFC 3339, exclusive"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,19}$", error="Not a cursor."))
+    # 18 digits: every cursor fits a BIGINT (19 could overflow it).
+    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,18}$", error="Not a cursor."))
 
 
 class AuditEventOut(Schema):

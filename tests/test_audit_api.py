@@ -489,3 +489,34 @@ def test_each_checkpoint_is_offered_to_every_subscribed_organization(http, world
     assert all(
         data == {"tree_size": made["tree_size"], "jws": made["jws"]} for data in by_org.values()
     )
+
+
+@pytest.mark.parametrize("export", ["csv", "jsonl"])
+def test_an_export_failing_midway_ends_with_an_error_record(http, world, rt, monkeypatch, export):
+    from exchange.audit.query import AuditQueries
+
+    original = AuditQueries.export
+
+    def failing(self, organization, args):
+        body, mimetype = original(self, organization, args)
+
+        def broken():
+            yield next(body)
+            raise RuntimeError("the database went away mid-export")
+
+        return broken(), mimetype
+
+    monkeypatch.setattr(AuditQueries, "export", failing)
+    response = http.get(f"/v1/audit/events?format={export}", headers=auditor(world))
+    assert response.status_code == 200  # the status line had gone out before the failure
+    last = response.get_data(as_text=True).splitlines()[-1]
+    request_id = response.headers["X-Request-ID"]
+    if export == "jsonl":
+        assert json.loads(last)["error"] == {
+            "code": "export_failed",
+            "detail": json.loads(last)["error"]["detail"],
+            "request_id": request_id,
+        }
+    else:
+        assert last.startswith("#error,export_failed,")
+        assert last.endswith(request_id)

@@ -185,3 +185,12 @@ def test_integers_beyond_any_column(http: Any, two: dict[str, Any]) -> None:
         "/v1/audit/events/1/proof", query_string={"tree_size": huge}, headers=auditor
     )
     assert_names_field(response, "tree_size")
+
+
+def test_an_audit_cursor_beyond_any_sequence_number(http: Any, two: dict[str, Any]) -> None:
+    response = http.get(
+        "/v1/audit/events",
+        query_string={"cursor": "9999999999999999999"},
+        headers=two["a"].client.headers("ella.aud"),
+    )
+    assert_names_field(response, "cursor")

@@ -12,6 +12,7 @@ from exchange.audit.query import AuditQueries
 from exchange.audit.report import access_report, report_page
 from exchange.http import ApiBlueprint
 from exchange.runtime import current_actor, db_session, runtime
+from exchange.streams import guarded
 from schemas.audit import (
     AccessReportArgs,
     AccessReportOut,
@@ -66,7 +67,7 @@ class AuditEvents(MethodView):
         # The search itself is committed before the export streams, so it is in the log.
         db_session().commit()
         body, mimetype = search.export(organization, args)
-        return Response(stream_with_context(body), mimetype=mimetype)
+        return Response(stream_with_context(guarded(body, mimetype)), mimetype=mimetype)
 
 
 @blp.route("/audit/verify")

@@ -22,6 +22,7 @@ from exchange.audit.report import access_report, report_page
 from exchange.audit.views import queries
 from exchange.errors import FieldError, Invalid
 from exchange.runtime import current_actor, db_session
+from exchange.streams import guarded
 from exchange.web import LANGUAGES, blp, select_locale, signed_in
 from exchange.web.auth import page
 from schemas import flatten_errors
@@ -129,7 +130,7 @@ def audit_export() -> Response:
     db_session().commit()
     body, mimetype = search.export(user.organization_id, args)
     return Response(
-        stream_with_context(body),
+        stream_with_context(guarded(body, mimetype)),
         mimetype=mimetype,
         headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
     )
