@@ -76,6 +76,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if settings["REDIS_URL"]
         else MemoryStorage()
     )
+    from consent.statutes import StatuteTable, default_statutes
+    from exchange.oauth import setup_oauth
+
+    authorization_server, token_validator = setup_oauth(app)
     app.extensions[EXTENSION] = Runtime(
         config=settings,
         db=Database(settings["DATABASE_URL"]),
@@ -83,14 +87,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         keys=keys,
         rate_storage=rate_storage,
         rate_limiter=MovingWindowRateLimiter(rate_storage),
+        statutes=(
+            StatuteTable.load(settings["STATUTES_FILE"])
+            if settings["STATUTES_FILE"]
+            else default_statutes()
+        ),
+        authorization_server=authorization_server,
+        token_validator=token_validator,
+        withdrawal_listeners=[block_packets_on_withdrawal],
     )
 
-    from consent.statutes import StatuteTable, default_statutes
     from exchange.audit.views import blp as audit_blp
     from exchange.clients.views import blp as clients_blp
     from exchange.consents.views import blp as consents_blp
     from exchange.continuity.views import blp as continuity_blp
-    from exchange.oauth import setup_oauth
     from exchange.ops import blp as ops_blp
     from exchange.packets.views import blp as packets_blp
     from exchange.periods.views import blp as periods_blp
@@ -100,7 +110,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     init_request_lifecycle(app, Metrics())
-    setup_oauth(app)
     app.register_blueprint(ops_blp)
 
     api = ExchangeApi(app)
@@ -125,14 +134,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit_blp)
     api.register_blueprint(webhooks_blp)
     api.register_blueprint(periods_blp)
-    runtime_ = app.extensions[EXTENSION]
-    runtime_.extras["statutes"] = (
-        StatuteTable.load(settings["STATUTES_FILE"])
-        if settings["STATUTES_FILE"]
-        else default_statutes()
-    )
-    runtime_.extras["consent_withdrawal_listeners"] = [block_packets_on_withdrawal]
-
     from exchange.web import setup_web
 
     setup_web(app)
@@ -150,13 +151,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def block_packets_on_withdrawal(session: Any, consent: Any) -> None:
     """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
-    from exchange.packets.service import PacketService
     from exchange.runtime import current_actor, runtime
+    from exchange.services import Services
 
-    rt = runtime()
-    PacketService(session, rt.keys, rt.extras["statutes"]).on_consent_withdrawn(
-        consent, current_actor()
-    )
+    Services(runtime(), session).packets.on_consent_withdrawn(consent, current_actor())
 
 
 def _scope_docs() -> dict[str, str]:

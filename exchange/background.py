@@ -27,7 +27,7 @@ def run_round(rt: Runtime) -> dict[str, Any]:
     """Seal pending audit events, sign a checkpoint when due, expire overdue packets,
     crypto-shred content past retention, relay and deliver notifications. Each step commits
     on its own."""
-    from exchange.packets.service import PacketService
+    from exchange.services import Services
 
     config = rt.config
     with rt.db.unit_of_work() as session:
@@ -37,7 +37,7 @@ def run_round(rt: Runtime) -> dict[str, Any]:
             session, rt.keys, config["ISSUER"], min_interval=config["CHECKPOINT_INTERVAL"]
         )
     with rt.db.unit_of_work() as session:
-        packets = PacketService(session, rt.keys, rt.extras["statutes"])
+        packets = Services(rt, session).packets
         expired = packets.expire_overdue(WORKER)
         shredded = packets.shred_expired(config["RETENTION_DAYS"], WORKER)
     notifications = webhooks.run_once(

@@ -185,6 +185,7 @@ def periods_import(file: Path, organization: str, username: str) -> None:
     from exchange.audit import Actor
     from exchange.periods.importer import import_periods, read_rows
     from exchange.registry.models import User
+    from exchange.services import Services
 
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -201,7 +202,8 @@ def periods_import(file: Path, organization: str, username: str) -> None:
             raise click.ClickException(
                 f"{username!r} is not an active user of organization {organization!r}"
             )
-        report = import_periods(session, rt.keys, read_rows(text), organization, username, actor)
+        periods = Services(rt, session).periods
+        report = import_periods(periods, read_rows(text), organization, username, actor)
     click.echo(json.dumps(report.as_dict()))
 
 
@@ -289,12 +291,12 @@ def keys_init() -> None:
 @keys.command("rewrap")
 def keys_rewrap() -> None:
     """Wrap every stored data key with the newest key-encryption key (after ``keys rotate``)."""
-    from exchange.packets.service import PacketService
+    from exchange.services import Services
 
     app = _app()
     rt = _runtime(app)
     with app.app_context(), rt.db.unit_of_work() as session:
-        count = PacketService(session, rt.keys, rt.extras["statutes"]).rewrap_all()
+        count = Services(rt, session).packets.rewrap_all()
     click.echo(json.dumps({"rewrapped": count, "kek_version": rt.keys.kek_version}))
 
 

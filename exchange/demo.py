@@ -23,11 +23,10 @@ from consent.identifiers import business_id_check_digit, hetu_check_char
 from consent.model import local_date
 from exchange import audit
 from exchange.audit import Actor
-from exchange.clients.service import ClientService
 from exchange.periods.models import ServicePeriod
-from exchange.periods.service import PeriodService
 from exchange.registry.service import load_registry
 from exchange.runtime import Runtime
+from exchange.services import Services
 
 # (id, name, kind, business id base, packet-signing key type)
 ORGANIZATIONS = [
@@ -140,7 +139,7 @@ def demo_periods(session: Session, rt: Runtime) -> int:
     recorded = session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
     if recorded:  # the demo ran before: nothing twice
         return int(recorded)
-    periods = PeriodService(session, rt.keys)
+    periods = Services(rt, session).periods
     today = local_date(utcnow())
     born = dt.date(1975, 1, 1)
     count = 0
@@ -259,7 +258,7 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     _write_secret(directory / "registry.json", document)
     with rt.db.unit_of_work() as session:
         report = load_registry(session, document)
-        service = ClientService(session, rt.keys)
+        service = Services(rt, session).clients
         actor = Actor(
             organization="varha-aikuissosiaalityo",
             username="sari.sosiaalityontekija",

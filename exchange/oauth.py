@@ -262,9 +262,8 @@ def authenticate() -> Principal:
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
-    validator: AccessTokenValidator = runtime().extras["token_validator"]
     try:
-        claims = validator.authenticate_token(_bearer_from_header())
+        claims = runtime().token_validator.authenticate_token(_bearer_from_header())
     except Unauthenticated as exc:
         exc.audit = exc.audit or Denial("auth.access", reason=exc.code)
         raise
@@ -303,8 +302,7 @@ def _claimed_client_id() -> str | None:
 def token() -> Response:
     """The token endpoint (RFC 6749 error bodies)."""
     _enforce_rate_limit(f"address:{request.remote_addr}")
-    server: AuthorizationServer = runtime().extras["authorization_server"]
-    response: Response = server.create_token_response()
+    response: Response = runtime().authorization_server.create_token_response()
     response.headers["Cache-Control"] = "no-store"
     client_id = _claimed_client_id()
     g.actor = Actor(client_id=client_id, request_id=g.get("request_id"))
@@ -359,8 +357,9 @@ def jwks() -> Response:
     return response
 
 
-def setup_oauth(app: Flask) -> None:
-    """Bind the authorization server and the token validator to ``app``."""
+def setup_oauth(app: Flask) -> tuple[AuthorizationServer, AccessTokenValidator]:
+    """Bind the token endpoint to ``app``; the authorization server and the token validator
+    (kept on the runtime)."""
     config = app.config
 
     def query_client(client_id: str) -> RegisteredClient | None:
@@ -383,8 +382,5 @@ def setup_oauth(app: Flask) -> None:
             _access_token, expires_generator=lambda _client, _grant: config["ACCESS_TOKEN_LIFETIME"]
         ),
     )
-    app.extensions["exchange"].extras["authorization_server"] = server
-    app.extensions["exchange"].extras["token_validator"] = AccessTokenValidator(
-        config["ISSUER"], config["CLOCK_SKEW"]
-    )
     app.register_blueprint(blp)
+    return server, AccessTokenValidator(config["ISSUER"], config["CLOCK_SKEW"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import current_app, g
@@ -19,21 +19,34 @@ from sqlalchemy.orm import Session
 
 from adapters.db import Database
 from adapters.keys import KeyStore
+from consent.statutes import StatuteTable
 from exchange.audit import Actor
 from exchange.errors import Denial
+
+if TYPE_CHECKING:
+    from authlib.integrations.flask_oauth2 import AuthorizationServer
+
+    from exchange.consents.service import WithdrawalListener
+    from exchange.oauth import AccessTokenValidator
 
 EXTENSION = "exchange"
 
 
 @dataclass
 class Runtime:
+    """What ``create_app`` binds once per application; every door builds its services from it."""
+
     config: dict[str, Any]
     db: Database
     redis: redis.Redis
     keys: KeyStore
     rate_storage: Storage
     rate_limiter: RateLimiter
-    extras: dict[str, Any] = field(default_factory=dict)
+    statutes: StatuteTable  # the statutory disclosures (SPEC section 3), in force for decisions
+    authorization_server: AuthorizationServer  # the token endpoint's authlib server
+    token_validator: AccessTokenValidator  # RFC 9068 access tokens of API requests
+    # Told, in the withdrawing transaction, of every consent withdrawn (packets are blocked).
+    withdrawal_listeners: list[WithdrawalListener] = field(default_factory=list)
 
 
 def runtime() -> Runtime:

@@ -97,10 +97,10 @@ def test_rewrap_of_stored_packets(http, make_org, rt, session, tmp_path):
         hetu_lookup_key=rt.keys.hetu_lookup_key,
         session_secret=rt.keys.session_secret,
     )
-    assert PacketService(session, rotated, rt.extras["statutes"]).rewrap_all() == 1
+    assert PacketService(session, rotated, rt.statutes).rewrap_all() == 1
     session.flush()
     row = session.get(Packet, sent.get_json()["id"])
     assert row.kek_version == 2
     sealed = envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version)
     assert envelope.decrypt(rotated, row.id, row.client_id, sealed).decode() == token
-    assert PacketService(session, rotated, rt.extras["statutes"]).rewrap_all() == 0
+    assert PacketService(session, rotated, rt.statutes).rewrap_all() == 0

@@ -474,9 +474,7 @@ def test_expiry_holds_without_a_worker_and_the_worker_records_it(http, world, se
     assert accept.status_code == 409
     assert accept.get_json()["code"] == "packet_expired"
 
-    expired = PacketService(session, rt.keys, rt.extras["statutes"]).expire_overdue(
-        Actor(client_id="worker")
-    )
+    expired = PacketService(session, rt.keys, rt.statutes).expire_overdue(Actor(client_id="worker"))
     session.commit()
     assert expired == 1
     assert (

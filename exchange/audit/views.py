@@ -8,10 +8,10 @@ from flask import Response, render_template, stream_with_context
 from flask.views import MethodView
 
 from exchange.acting import current_identity
-from exchange.audit.query import AuditQueries
-from exchange.audit.report import access_report, report_page
+from exchange.audit.report import report_page
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import current_actor
+from exchange.services import services
 from schemas.audit import (
     AccessReportArgs,
     AccessReportOut,
@@ -34,11 +34,6 @@ def _auditor() -> str:
     return current_identity().organization
 
 
-def queries() -> AuditQueries:
-    rt = runtime()
-    return AuditQueries(db_session(), rt.keys, rt.config["ISSUER"])
-
-
 @blp.route("/audit/events")
 class AuditEvents(MethodView):
     @blp.action("audit.search", errors=(422,))
@@ -56,14 +51,14 @@ class AuditEvents(MethodView):
         `format=csv` or `jsonl` streams every match without paging. Your own
         searches are audited (`audit.read`)."""
         organization = _auditor()
-        search = queries()
+        search = services().audit
         if args.get("organization", organization) != organization:
             return {"items": [], "next_cursor": None}
         search.audit_search(current_actor(), args)
         if args["format"] == "json":
             return search.page(organization, args)
         # The search itself is committed before the export streams, so it is in the log.
-        db_session().commit()
+        services().session.commit()
         body, mimetype = search.export(organization, args)
         return Response(stream_with_context(body), mimetype=mimetype)
 
@@ -75,7 +70,7 @@ class AuditVerify(MethodView):
     def get(self) -> dict[str, Any]:
         """Recompute the whole log: leaves, chain and every signed checkpoint."""
         _auditor()
-        report = queries().verify(current_actor())
+        report = services().audit.verify(current_actor())
         return report.as_dict()
 
 
@@ -86,14 +81,14 @@ class AuditCheckpoints(MethodView):
     def get(self) -> dict[str, Any]:
         """The signed checkpoints (tree size, root, chain head, time), newest first."""
         _auditor()
-        return {"items": queries().checkpoints(current_actor())}
+        return {"items": services().audit.checkpoints(current_actor())}
 
     @blp.action("audit.checkpoint")
     @blp.response(201, CheckpointOut)
     def post(self) -> Any:
         """Seal what is pending and sign a checkpoint now."""
         _auditor()
-        return queries().checkpoint_now(current_actor())
+        return services().audit.checkpoint_now(current_actor())
 
 
 @blp.route("/audit/events/<int:seq>/proof")
@@ -104,7 +99,7 @@ class AuditInclusion(MethodView):
     def get(self, args: dict[str, Any], seq: int) -> dict[str, Any]:
         """Proof that event `seq` is in the tree of a signed checkpoint (RFC 9162 §2.1.3)."""
         organization = _auditor()
-        return queries().inclusion(organization, seq, args.get("tree_size"), current_actor())
+        return services().audit.inclusion(organization, seq, args.get("tree_size"), current_actor())
 
 
 @blp.route("/audit/consistency")
@@ -115,7 +110,7 @@ class AuditConsistency(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Proof that the checkpoint of size `to` extends that of size `from` (RFC 9162 §2.1.4)."""
         _auditor()
-        return queries().consistency(args["from_"], args["to"], current_actor())
+        return services().audit.consistency(args["from_"], args["to"], current_actor())
 
 
 @blp.route("/clients/<string:client_id>/access-report")
@@ -129,7 +124,7 @@ class AccessReport(MethodView):
 
         For social workers of organizations involved with the client."""
         identity = current_identity()
-        report = access_report(db_session(), client_id, identity.organization, current_actor())
+        report = services().access_report(client_id, identity.organization, current_actor())
         if args["format"] == "html":
             return Response(
                 render_template("access_report.html", **report_page(report, args["lang"])),

@@ -11,9 +11,10 @@ from adapters.db import utcnow
 from exchange.acting import current_identity
 from exchange.consents.models import Consent
 from exchange.consents.receipts import page_context
-from exchange.consents.service import ConsentService, to_record
+from exchange.consents.service import to_record
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import current_actor, runtime
+from exchange.services import services
 from schemas.consents import (
     ConsentCheckOut,
     ConsentCheckRequest,
@@ -27,17 +28,6 @@ from schemas.consents import (
 )
 
 blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Consents")
-
-
-def service() -> ConsentService:
-    rt = runtime()
-    return ConsentService(
-        db_session(),
-        rt.keys,
-        rt.extras["statutes"],
-        rt.config["CONSENT_MAX_MONTHS"],
-        rt.extras.get("consent_withdrawal_listeners", ()),
-    )
 
 
 def present(row: Consent) -> dict[str, Any]:
@@ -90,7 +80,9 @@ class Consents(MethodView):
         a `deny` (disclosure ban) is `active` at once. The plain-language text the
         client saw is stored with its template version and hash."""
         identity = current_identity()
-        row = service().record(body, identity.organization, identity.person, current_actor())
+        row = services().consents.record(
+            body, identity.organization, identity.person, current_actor()
+        )
         return present(row)
 
     @blp.action("consent.list", errors=(422,))
@@ -102,7 +94,7 @@ class Consents(MethodView):
         Filters: `client_id`, `status` (`expired` is computed), `expiring_within`
         (days; active consents ending that soon, for reminders)."""
         identity = current_identity()
-        page = service().list_visible(identity.organization, args, current_actor())
+        page = services().consents.list_visible(identity.organization, args, current_actor())
         return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
 
 
@@ -113,7 +105,7 @@ class ConsentItem(MethodView):
     def get(self, consent_id: str) -> dict[str, Any]:
         """A consent with its event history."""
         identity = current_identity()
-        return present(service().read(consent_id, identity.organization, current_actor()))
+        return present(services().consents.read(consent_id, identity.organization, current_actor()))
 
 
 @blp.route("/consents/<string:consent_id>/approve")
@@ -125,7 +117,9 @@ class ConsentApprove(MethodView):
 
         The acting user must be a social worker and not the person who recorded it."""
         identity = current_identity()
-        row = service().approve(consent_id, identity.organization, identity.person, current_actor())
+        row = services().consents.approve(
+            consent_id, identity.organization, identity.person, current_actor()
+        )
         return present(row)
 
 
@@ -137,7 +131,7 @@ class ConsentReject(MethodView):
     def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
         """Reject a pending consent, with the reason (`pending → rejected`)."""
         identity = current_identity()
-        row = service().reject(
+        row = services().consents.reject(
             consent_id, identity.organization, identity.person, body["reason"], current_actor()
         )
         return present(row)
@@ -153,7 +147,7 @@ class ConsentWithdraw(MethodView):
 
         The acting user is recorded as the person who took the client's request."""
         identity = current_identity()
-        row = service().withdraw(
+        row = services().consents.withdraw(
             consent_id, identity.organization, identity.person, body["reason"], current_actor()
         )
         return present(row)
@@ -168,7 +162,7 @@ class ConsentReceipt(MethodView):
     def get(self, args: dict[str, Any], consent_id: str) -> Any:
         """The client's receipt: signed JSON (JWS, service key) or a printable page."""
         identity = current_identity()
-        row, document, signed, orgs = service().receipt(
+        row, document, signed, orgs = services().consents.receipt(
             consent_id, identity.organization, runtime().config["ISSUER"], current_actor()
         )
         if args["format"] == "html":
@@ -187,7 +181,7 @@ class ConsentChecks(MethodView):
 
         Only the source or the recipient organization may ask."""
         identity = current_identity()
-        decision = service().check(body, identity.organization, current_actor())
+        decision = services().consents.check(body, identity.organization, current_actor())
         language = body["language"]
         return {
             "allowed": decision.allowed,

@@ -7,13 +7,11 @@ from typing import Any
 from flask.views import MethodView
 
 from exchange.acting import current_identity
-from exchange.continuity.service import ContinuityService
 from exchange.errors import Denial, NotFound
 from exchange.http import ApiBlueprint
-from exchange.packets.service import PacketService
 from exchange.packets.views import meta
-from exchange.periods.service import PeriodService
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import current_actor
+from exchange.services import services
 from schemas.packets import (
     DeactivateBody,
     DeactivateOut,
@@ -42,9 +40,7 @@ class ClientLead(MethodView):
         """The client's current lead, for organizations involved with the client."""
         identity = current_identity()
         return lead_out(
-            ContinuityService(db_session()).lead_of(
-                client_id, identity.organization, current_actor()
-            )
+            services().continuity.lead_of(client_id, identity.organization, current_actor())
         )
 
     @blp.action("lead.assign", errors=(404, 409, 413, 415, 422))
@@ -55,7 +51,7 @@ class ClientLead(MethodView):
 
         Moving a client to another organization is always a `transfer` packet."""
         identity = current_identity()
-        lead = ContinuityService(db_session()).assign(
+        lead = services().continuity.assign(
             client_id, identity.organization, body["worker"], current_actor()
         )
         return lead_out(lead)
@@ -70,7 +66,7 @@ class WorkerDeactivate(MethodView):
         """A worker leaves: their leads and the packets addressed to them move to the successor,
         or to the organization's unassigned queue when the successor is null."""
         identity = current_identity()
-        report = ContinuityService(db_session()).deactivate(
+        report = services().continuity.deactivate(
             username, identity.organization, body["successor"], current_actor()
         )
         return {
@@ -94,7 +90,7 @@ class Unassigned(MethodView):
                 code="organization_not_found",
                 audit=Denial("lead.read", "organization", organization_id[:128]),
             )
-        return {"items": ContinuityService(db_session()).unassigned(organization_id)}
+        return {"items": services().continuity.unassigned(organization_id)}
 
 
 @blp.route("/escalations")
@@ -106,9 +102,9 @@ class Escalations(MethodView):
         periods ending within 30 days without a next step, and clients due for a
         multi-professional review (three periods in a row ended in the same service)."""
         identity = current_identity()
-        found = ContinuityService(db_session()).escalations(identity.organization)
-        packets = PacketService(db_session(), runtime().keys, runtime().extras["statutes"])
-        periods = PeriodService(db_session(), runtime().keys)
+        found = services().continuity.escalations(identity.organization)
+        packets = services().packets
+        periods = services().periods
         return {
             "expired_transfers": [
                 meta(row, packets.status_of(row)) for row in found["expired_transfers"]

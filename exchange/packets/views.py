@@ -13,8 +13,9 @@ from exchange.acting import current_identity
 from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
 from exchange.packets.models import Packet
-from exchange.packets.service import IdempotentRace, PacketService, request_digest
+from exchange.packets.service import IdempotentRace, request_digest
 from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from schemas.packets import (
     DeclineBody,
     PacketEvents,
@@ -29,11 +30,6 @@ blp = ApiBlueprint("packets", __name__, url_prefix="/v1", description="Handover 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 LOCK_SECONDS = 30
 JOSE = "application/jose"
-
-
-def service() -> PacketService:
-    rt = runtime()
-    return PacketService(db_session(), rt.keys, rt.extras["statutes"])
 
 
 def meta(row: Packet, status: str) -> dict[str, Any]:
@@ -102,7 +98,7 @@ class Packets(MethodView):
         except UnicodeDecodeError as exc:
             raise Malformed("The packet is not a compact JWS.", code="invalid_jws") from exc
         key = _idempotency_key()
-        packets = service()
+        packets = services().packets
         redis = runtime().redis
         lock = None
         if key is not None:
@@ -117,7 +113,7 @@ class Packets(MethodView):
             )
         except IdempotentRace as race:
             db_session().rollback()
-            result = service().replay_committed(race.oauth_client, race.key, race.digest)
+            result = packets.replay_committed(race.oauth_client, race.key, race.digest)
         except Exception:
             # Refused: nothing is stored under the key, so a corrected retry may run at once.
             if lock is not None:
@@ -133,7 +129,7 @@ class Packets(MethodView):
         identity = current_identity()
         # Each box has its own action: the inbox needs packets:receive, the outbox packets:send.
         policy.authorize(identity, f"packet.{args['box']}")
-        packets = service()
+        packets = services().packets
         page = packets.list_box(identity.organization, args, current_actor())
         return {
             "items": [meta(row, packets.status_of(row)) for row in page.items],
@@ -152,7 +148,7 @@ class PacketItem(MethodView):
         `consent_withdrawn` and the packet is blocked. The recipient's first read
         marks it `delivered`."""
         identity = current_identity()
-        packets = service()
+        packets = services().packets
         opened = packets.read(packet_id, identity.organization, current_actor())
         row = opened.packet
         return {
@@ -165,7 +161,7 @@ class PacketItem(MethodView):
 
 def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
     identity = current_identity()
-    packets = service()
+    packets = services().packets
     actor = current_actor()
     if action == "accept":
         row = packets.accept(packet_id, identity.organization, identity.person, actor)
@@ -211,4 +207,6 @@ class PacketEventList(MethodView):
     def get(self, packet_id: str) -> dict[str, Any]:
         """The packet's status history."""
         identity = current_identity()
-        return {"items": service().events(packet_id, identity.organization, current_actor())}
+        return {
+            "items": services().packets.events(packet_id, identity.organization, current_actor())
+        }

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy.orm import Session
 
-from adapters.keys import KeyStore
 from exchange.audit import Actor
 from exchange.errors import FieldError, Invalid
 from exchange.periods.service import PeriodService
@@ -136,8 +134,7 @@ def _number(text: str) -> Any:
 
 
 def import_periods(
-    session: Session,
-    keys: KeyStore,
+    periods: PeriodService,
     rows: Iterable[tuple[int, dict[str, str]]],
     organization: str,
     username: str,
@@ -145,7 +142,6 @@ def import_periods(
 ) -> ImportReport:
     """Record (and close) every row's period for ``organization``; the caller commits. On any
     problem raises Invalid listing every bad row; the caller then rolls back."""
-    periods = PeriodService(session, keys)
     errors: list[FieldError] = []
     imported = closed = 0
     for line, row in rows:

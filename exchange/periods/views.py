@@ -11,10 +11,9 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import to_rows
-from exchange.periods.service import PeriodService
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import current_actor
+from exchange.services import services
 from schemas.periods import (
     NextStep,
     OutcomeReportArgs,
@@ -29,10 +28,6 @@ from schemas.periods import (
 blp = ApiBlueprint("periods", __name__, url_prefix="/v1", description="Service periods")
 
 
-def service() -> PeriodService:
-    return PeriodService(db_session(), runtime().keys)
-
-
 @blp.route("/service-periods")
 class Periods(MethodView):
     @blp.action("period.record", errors=(422,))
@@ -45,7 +40,9 @@ class Periods(MethodView):
         contract length). A `next_step` (path and owning organization) may be given now
         or later; a period ending within 30 days without one is escalated."""
         identity = current_identity()
-        return service().record(body, identity.organization, identity.person, current_actor())
+        return services().periods.record(
+            body, identity.organization, identity.person, current_actor()
+        )
 
     @blp.action("period.list", errors=(422,))
     @blp.arguments(PeriodListArgs, location="query")
@@ -53,7 +50,7 @@ class Periods(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Periods your organization provides or owns the next step of, newest first."""
         identity = current_identity()
-        page = service().list_visible(identity.organization, args, current_actor())
+        page = services().periods.list_visible(identity.organization, args, current_actor())
         return {"items": list(page.items), "next_cursor": page.next_cursor}
 
 
@@ -64,7 +61,7 @@ class PeriodItem(MethodView):
     def get(self, period_id: str) -> Any:
         """One period (the provider's, or the next step owner's)."""
         identity = current_identity()
-        return service().read(period_id, identity.organization, current_actor())
+        return services().periods.read(period_id, identity.organization, current_actor())
 
 
 @blp.route("/service-periods/<string:period_id>/next-step")
@@ -75,7 +72,9 @@ class PeriodNextStep(MethodView):
     def post(self, body: dict[str, str], period_id: str) -> Any:
         """Set the continuation path after the period and the organization that owns it."""
         identity = current_identity()
-        return service().set_next_step(period_id, identity.organization, body, current_actor())
+        return services().periods.set_next_step(
+            period_id, identity.organization, body, current_actor()
+        )
 
 
 @blp.route("/service-periods/<string:period_id>/close")
@@ -86,7 +85,7 @@ class PeriodClose_(MethodView):
     def post(self, body: dict[str, Any], period_id: str) -> Any:
         """Close the period with its outcome (where the client went) and last day."""
         identity = current_identity()
-        return service().close(
+        return services().periods.close(
             period_id, identity.organization, identity.person, body, current_actor()
         )
 
@@ -108,8 +107,8 @@ class OutcomeReport(MethodView):
         others and all together with the `reporter` role. `format=csv` for a spreadsheet."""
         identity = current_identity()
         args["from"] = args.pop("from_")
-        report = outcome_report(
-            db_session(), identity.organization, sorted(identity.roles), args, current_actor()
+        report = services().outcome_report(
+            identity.organization, sorted(identity.roles), args, current_actor()
         )
         window = {"from": args["from"], "to": args["to"]}
         if args["format"] == "csv":

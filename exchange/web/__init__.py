@@ -32,16 +32,14 @@ from adapters.db import utcnow
 from consent.model import local_date
 from exchange import policy
 from exchange.consents.service import to_record
-from exchange.consents.views import service as consent_service
-from exchange.continuity.service import ContinuityService
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet
-from exchange.periods.service import PeriodService
 from exchange.policy import public
 from exchange.problems import STATUS, handle_exchange_error
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from exchange.web import sso
 from exchange.web.auth import (
     LockedOut,
@@ -199,17 +197,18 @@ def start() -> str:
     user = signed_in()
     organization = user.organization_id
     # Each section only for those the policy lets act on it: an auditor sees none of them.
-    pending = consent_service().awaiting_approval(organization) if _can("consent.approve") else []
+    found = services()
+    pending = found.consents.awaiting_approval(organization) if _can("consent.approve") else []
     waiting = _waiting(organization) if _can("packet.accept") else []
     casework = _can("escalation.list")
-    periods = PeriodService(db_session(), runtime().keys)
+    periods = found.periods
     return render_template(
         "web/start.html",
         user=user,
         pending=pending,
         waiting=waiting,
         casework=casework,
-        escalations=ContinuityService(db_session()).escalations(organization) if casework else {},
+        escalations=found.continuity.escalations(organization) if casework else {},
         periods_ending=periods.ending_without_next_step(organization) if casework else [],
         review_needed=periods.review_needed(organization) if casework else [],
         action=ActionForm(),
@@ -236,7 +235,7 @@ def _waiting(organization: str) -> list[Packet]:
 @page("consent.read")
 def consent(consent_id: str) -> str:
     user = signed_in()
-    row = consent_service().read(consent_id, user.organization_id, current_actor())
+    row = services().consents.read(consent_id, user.organization_id, current_actor())
     return render_template(
         "web/consent.html",
         user=user,
@@ -255,7 +254,7 @@ def consent_approve(consent_id: str) -> Any:
     user = signed_in()
     if not ActionForm().validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
-    consent_service().approve(consent_id, user.organization_id, user.username, current_actor())
+    services().consents.approve(consent_id, user.organization_id, user.username, current_actor())
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
@@ -266,7 +265,7 @@ def consent_reject(consent_id: str) -> Any:
     form = ReasonForm()
     if not form.validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
-    consent_service().reject(
+    services().consents.reject(
         consent_id, user.organization_id, user.username, form.reason.data, current_actor()
     )
     return redirect(url_for("web.consent", consent_id=consent_id))

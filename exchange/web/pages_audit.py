@@ -18,10 +18,10 @@ from flask_babel import gettext
 from marshmallow import ValidationError
 
 from exchange.audit import merkle
-from exchange.audit.report import access_report, report_page
-from exchange.audit.views import queries
+from exchange.audit.report import report_page
 from exchange.errors import FieldError, Invalid
-from exchange.runtime import current_actor, db_session
+from exchange.runtime import current_actor
+from exchange.services import services
 from exchange.web import LANGUAGES, blp, select_locale, signed_in
 from exchange.web.auth import page
 from schemas import flatten_errors
@@ -84,7 +84,7 @@ def audit() -> Any:
     organization = user.organization_id
     given = _filters()
     args, errors = _search_args(given)
-    search = queries()
+    search = services().audit
     actor = current_actor()
     page: dict[str, Any] | None = None
     if not errors:
@@ -123,10 +123,10 @@ def audit_export() -> Response:
         )
     args.pop("cursor", None)
     args["format"] = "csv"
-    search = queries()
+    search = services().audit
     search.audit_search(current_actor(), args)
     # The search itself is committed before the export streams, so it is in the log.
-    db_session().commit()
+    services().session.commit()
     body, mimetype = search.export(user.organization_id, args)
     return Response(
         stream_with_context(body),
@@ -146,7 +146,9 @@ def audit_proof(seq: int) -> str:
         )
     except ValidationError as exc:
         raise Invalid("Invalid tree size.", errors=flatten_errors(exc.messages)) from exc
-    proof = queries().inclusion(user.organization_id, seq, args.get("tree_size"), current_actor())
+    proof = services().audit.inclusion(
+        user.organization_id, seq, args.get("tree_size"), current_actor()
+    )
     verified = merkle.verify_inclusion(
         bytes.fromhex(proof["leaf_hash"]),
         proof["leaf_index"],
@@ -165,6 +167,6 @@ def access_report_page(client_id: str) -> Response:
     lang = request.args.get("lang", "")
     if lang not in LANGUAGES:
         lang = select_locale()
-    report = access_report(db_session(), client_id, user.organization_id, current_actor())
+    report = services().access_report(client_id, user.organization_id, current_actor())
     html = render_template("access_report.html", **report_page(report, lang))
     return Response(html, mimetype="text/html")

@@ -34,10 +34,10 @@ from consent.vocabulary import CATEGORIES, PURPOSES
 from exchange import policy
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
-from exchange.consents.views import service as consent_service
 from exchange.errors import FieldError, Invalid
 from exchange.registry.models import Organization
 from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from exchange.web import ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page, web_identity
 from schemas import flatten_errors
@@ -282,7 +282,7 @@ def _render_form(
         categories=[(code, category_label(ui, code)) for code in CATEGORIES],
         purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
         preview=preview,
-        max_months=consent_service().max_months,
+        max_months=services().consents.max_months,
     )
     return page, status
 
@@ -308,7 +308,7 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     )
     problems += [
         FieldError(problem.field, problem.message)
-        for problem in model.term_violations(terms, today, consent_service().max_months)
+        for problem in model.term_violations(terms, today, services().consents.max_months)
     ]
     if problems:
         return None, problems
@@ -375,7 +375,9 @@ def consent_new() -> Any:
             return _render_form(form, errors, general, None, 422)
         return _render_form(form, {}, [], preview, 200)
     try:
-        row = consent_service().record(loaded, user.organization_id, user.username, current_actor())
+        row = services().consents.record(
+            loaded, user.organization_id, user.username, current_actor()
+        )
     except Invalid as exc:
         _merge(errors, general, exc.errors)
         return _render_form(form, errors, general or ([] if errors else [exc.detail]), None, 422)
@@ -405,7 +407,7 @@ def _render_actions(
 def consent_actions(consent_id: str) -> Any:
     """Withdraw the consent on the client's request, or print the client's receipt."""
     user = signed_in()
-    row = consent_service().read(consent_id, user.organization_id, current_actor())
+    row = services().consents.read(consent_id, user.organization_id, current_actor())
     return _render_actions(row, ReasonForm(), {}, 200)
 
 
@@ -416,7 +418,7 @@ def consent_withdraw(consent_id: str) -> Any:
     user = signed_in()
     form = ReasonForm()
     if form.validate_on_submit():
-        consent_service().withdraw(
+        services().consents.withdraw(
             consent_id, user.organization_id, user.username, form.reason.data, current_actor()
         )
         flash(gettext("The consent was withdrawn. It no longer allows sharing."))
@@ -424,7 +426,7 @@ def consent_withdraw(consent_id: str) -> Any:
     if "csrf_token" in form.errors:
         return render_template("web/error.html", status=400, error=None), 400
     # Shown again with the reason's problem; the same visibility rule as the action itself.
-    row = consent_service().visible(consent_id, user.organization_id, "consent.withdraw")
+    row = services().consents.visible(consent_id, user.organization_id, "consent.withdraw")
     message = (
         gettext("The reason must be 3–1000 characters long.")
         if (form.reason.data or "").strip()
@@ -438,7 +440,7 @@ def consent_withdraw(consent_id: str) -> Any:
 def consent_receipt(consent_id: str) -> Response:
     """The client's printable receipt, in the consent's language."""
     user = signed_in()
-    row, document, _signed, orgs = consent_service().receipt(
+    row, document, _signed, orgs = services().consents.receipt(
         consent_id, user.organization_id, runtime().config["ISSUER"], current_actor()
     )
     html = render_template("receipt.html", **page_context(row, document, orgs))

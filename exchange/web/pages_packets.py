@@ -24,12 +24,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from consent.texts import PURPOSE_LABELS
 from exchange import policy
-from exchange.continuity.service import ContinuityService
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
-from exchange.packets.views import service
 from exchange.registry.models import User
 from exchange.runtime import current_actor, db_session
+from exchange.services import services
 from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
 
@@ -122,7 +121,7 @@ def packets() -> str:
     cursor = request.args.get("cursor")
     if cursor:
         args["cursor"] = cursor[:200]
-    packet_service = service()
+    packet_service = services().packets
     page = packet_service.list_box(user.organization_id, args, current_actor())
     rows = [(row, packet_service.status_of(row)) for row in page.items]
     return render_template(
@@ -137,7 +136,7 @@ def packets() -> str:
 
 def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
     user = signed_in()
-    packet_service = service()
+    packet_service = services().packets
     actor = current_actor()
     # read() re-checks the legal basis (403 and blocked when gone) and marks the first
     # read by the recipient as delivered; events() is the same status history as the API's.
@@ -177,7 +176,7 @@ def packet_accept(packet_id: str) -> Any:
     user = signed_in()
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    service().accept(packet_id, user.organization_id, user.username, current_actor())
+    services().packets.accept(packet_id, user.organization_id, user.username, current_actor())
     flash("accepted", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
@@ -194,7 +193,7 @@ def packet_decline(packet_id: str) -> Any:
         # read must stay in the audit log, so the answer is 200 (a 4xx rolls the request
         # back); nothing was declined.
         return _packet_page(packet_id, decline=form)
-    service().decline(
+    services().packets.decline(
         packet_id, user.organization_id, user.username, form.reason.data, current_actor()
     )
     flash("declined", NOTICE)
@@ -207,7 +206,7 @@ def packet_withdraw(packet_id: str) -> Any:
     user = signed_in()
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    service().withdraw(packet_id, user.organization_id, current_actor())
+    services().packets.withdraw(packet_id, user.organization_id, current_actor())
     flash("withdrawn", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
@@ -239,7 +238,7 @@ def _leads_page(
     return render_template(
         "web/leads.html",
         user=user,
-        unassigned=ContinuityService(db_session()).unassigned(user.organization_id),
+        unassigned=services().continuity.unassigned(user.organization_id),
         workers=workers,
         holders=[worker for worker in workers if policy.may_hold_lead(worker.roles)],
         failed_client=failed_client,
@@ -267,9 +266,7 @@ def lead_assign(client_id: str) -> Any:
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(failed_client=client_id, assign=form), 422
-    ContinuityService(db_session()).assign(
-        client_id, user.organization_id, form.worker.data, current_actor()
-    )
+    services().continuity.assign(client_id, user.organization_id, form.worker.data, current_actor())
     flash("assigned", NOTICE)
     return redirect(url_for("web.leads"))
 
@@ -283,7 +280,7 @@ def worker_deactivate() -> Any:
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(deactivate=form), 422
-    report = ContinuityService(db_session()).deactivate(
+    report = services().continuity.deactivate(
         form.worker.data, user.organization_id, form.successor.data or None, current_actor()
     )
     counts = {

@@ -1,0 +1,92 @@
+"""The services of one unit of work, built from the runtime on first use.
+
+Every door gets its services here: the API views and the web pages through
+``services()`` (one container per request), the worker and the command line by
+building a ``Services`` for their own session. No door builds a service itself,
+so the dependencies each service needs (keys, statutes, limits, listeners) are
+wired in one place.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from flask import g
+from sqlalchemy.orm import Session
+
+from exchange.audit.query import AuditQueries
+from exchange.audit.report import access_report
+from exchange.audit.service import Actor
+from exchange.clients.service import ClientService
+from exchange.consents.service import ConsentService
+from exchange.continuity.service import ContinuityService
+from exchange.packets.service import PacketService
+from exchange.periods.outcomes import outcome_report
+from exchange.periods.report import Report
+from exchange.periods.service import PeriodService
+from exchange.runtime import Runtime, db_session, runtime
+from exchange.webhooks.service import WebhookService
+
+
+class Services:
+    """Typed access to the services, sharing one session and the runtime's dependencies."""
+
+    def __init__(self, rt: Runtime, session: Session) -> None:
+        self.runtime = rt
+        self.session = session
+
+    @cached_property
+    def consents(self) -> ConsentService:
+        rt = self.runtime
+        return ConsentService(
+            self.session,
+            rt.keys,
+            rt.statutes,
+            rt.config["CONSENT_MAX_MONTHS"],
+            rt.withdrawal_listeners,
+        )
+
+    @cached_property
+    def packets(self) -> PacketService:
+        return PacketService(self.session, self.runtime.keys, self.runtime.statutes)
+
+    @cached_property
+    def continuity(self) -> ContinuityService:
+        return ContinuityService(self.session)
+
+    @cached_property
+    def periods(self) -> PeriodService:
+        return PeriodService(self.session, self.runtime.keys)
+
+    @cached_property
+    def clients(self) -> ClientService:
+        return ClientService(self.session, self.runtime.keys)
+
+    @cached_property
+    def audit(self) -> AuditQueries:
+        """The auditor's queries: search, export, verification, checkpoints, proofs."""
+        return AuditQueries(self.session, self.runtime.keys, self.runtime.config["ISSUER"])
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        return WebhookService(self.session)
+
+    def access_report(self, client_id: str, organization: str, actor: Actor) -> dict[str, Any]:
+        """The client's "who has seen my data" report (audited)."""
+        return access_report(self.session, client_id, organization, actor)
+
+    def outcome_report(
+        self, organization: str, roles: list[str], args: dict[str, Any], actor: Actor
+    ) -> Report:
+        """Where clients went after their service periods (audited; refused when unsafe)."""
+        return outcome_report(self.session, organization, roles, args, actor)
+
+
+def services() -> Services:
+    """The current request's services (built on first use)."""
+    found: Services | None = g.get("services")
+    if found is None:
+        found = Services(runtime(), db_session())
+        g.services = found
+    return found
