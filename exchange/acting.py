@@ -17,7 +17,8 @@ from exchange.errors import Denial, Forbidden
 from exchange.oauth import Principal, authenticate
 from exchange.policy import Identity, Person
 from exchange.registry.models import User
-from exchange.runtime import current_actor, db_session
+from exchange.runtime import db_session
+from exchange.unit import current_unit
 
 HEADER = "X-Acting-User"
 
@@ -53,20 +54,15 @@ def authorize_request(name: str) -> Identity:
         scopes=principal.scopes,
         request_id=g.get("request_id"),
     )
+    unit = current_unit()
     # Scope first: a system without the scope learns nothing about the people it names.
-    policy.authorize_scope(identity, name)
+    policy.authorize_scope(identity, name, denials=unit)
     user = acting_person(principal) if policy.action(name).person is not Person.NONE else None
     if user is not None:
         identity = replace(identity, username=user.username, roles=frozenset(user.roles))
-        g.actor = replace(current_actor(), username=user.username)
-    policy.authorize(identity, name, person_named=user is not None)
-    g.identity = identity
-    return identity
+    return unit.authorize(identity, name, person_named=user is not None)
 
 
 def current_identity() -> Identity:
     """The identity ``authorize_request`` (or a web page) established for this request."""
-    identity: Identity | None = g.get("identity")
-    if identity is None:
-        raise RuntimeError("no action was authorized for this request")
-    return identity
+    return current_unit().identity

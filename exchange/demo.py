@@ -24,9 +24,11 @@ from consent.model import local_date
 from exchange import audit
 from exchange.audit import Actor
 from exchange.periods.models import ServicePeriod
+from exchange.policy import Identity
 from exchange.registry.service import load_registry
 from exchange.runtime import Runtime
 from exchange.services import Services
+from exchange.unit import unit_of_work
 
 # (id, name, kind, business id base, packet-signing key type)
 ORGANIZATIONS = [
@@ -127,6 +129,8 @@ PERIOD_OUTCOMES = {
     "moved_away": 1,
     "unknown": 1,
 }
+# The demo command loads the registry and the synthetic data as the service itself.
+DEMO = Identity.service("exchange-cli", request_id="demo")
 PERIOD_PROVIDERS = (
     ("lieto-kisalli", "kalle.valmentaja"),
     ("turku-nuorten-paja", "niko.pajaohjaaja"),
@@ -256,9 +260,9 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     """Load the demo registry and clients; return the text to print."""
     document, passwords = build_registry(directory)
     _write_secret(directory / "registry.json", document)
-    with rt.db.unit_of_work() as session:
-        report = load_registry(session, document)
-        service = Services(rt, session).clients
+    with unit_of_work(rt.db.sessions, DEMO, "registry.load") as uow:
+        report = load_registry(uow.session, document)
+        service = Services(rt, uow.session).clients
         actor = Actor(
             organization="varha-aikuissosiaalityo",
             username="sari.sosiaalityontekija",
@@ -267,10 +271,10 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
         for hetu in hetus:
             service.lookup(hetu, actor)
-    with rt.db.unit_of_work() as session:
-        periods = demo_periods(session, rt)
-    with rt.db.unit_of_work() as session:
-        audit.checkpoint(session, rt.keys, rt.config["ISSUER"], force=True)
+    with unit_of_work(rt.db.sessions, DEMO, "period.record") as uow:
+        periods = demo_periods(uow.session, rt)
+    with unit_of_work(rt.db.sessions, DEMO, "audit.checkpoint") as uow:
+        audit.checkpoint(uow.session, rt.keys, rt.config["ISSUER"], force=True)
     issuer = rt.config["ISSUER"]
     lines = [
         "Handover exchange demo (embedded mode: SQLite + in-process Redis; NOT for production)",

@@ -36,9 +36,10 @@ from limits import parse as parse_limit
 from consent.vocabulary import SCOPES
 from exchange.audit import Actor, record
 from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
-from exchange.policy import public
+from exchange.policy import Identity, public
 from exchange.registry.models import OAuthClient
-from exchange.runtime import db_session, queue_denial, runtime
+from exchange.runtime import db_session, runtime
+from exchange.unit import current_unit
 
 ASSERTION_ALGORITHMS = ["ES256", "PS256", "Ed25519", "EdDSA"]
 ACCESS_TOKEN_ALGORITHMS = ["ES256"]
@@ -278,8 +279,13 @@ def authenticate() -> Principal:
     scopes = frozenset(scope_to_list(claims.get("scope") or "")) & frozenset(row.scopes)
     principal = Principal(row.client_id, row.organization_id, scopes)
     g.principal = principal
-    g.actor = Actor(
-        organization=row.organization_id, client_id=row.client_id, request_id=g.get("request_id")
+    current_unit().claim(
+        Identity(
+            organization=row.organization_id,
+            client_id=row.client_id,
+            scopes=scopes,
+            request_id=g.get("request_id"),
+        )
     )
     _enforce_rate_limit(f"client:{row.client_id}")
     return principal
@@ -305,16 +311,23 @@ def token() -> Response:
     response: Response = runtime().authorization_server.create_token_response()
     response.headers["Cache-Control"] = "no-store"
     client_id = _claimed_client_id()
-    g.actor = Actor(client_id=client_id, request_id=g.get("request_id"))
+    unit = current_unit()
+    unit.claim(Identity(organization="", client_id=client_id or "", request_id=unit.request_id))
     if response.status_code == 200:
-        row = db_session().get(OAuthClient, client_id) if client_id else None
-        g.actor = Actor(
-            organization=row.organization_id if row else None,
-            client_id=client_id,
-            request_id=g.get("request_id"),
+        row = unit.session.get(OAuthClient, client_id) if client_id else None
+        unit.claim(
+            Identity(
+                organization=row.organization_id if row else "",
+                client_id=client_id or "",
+                request_id=unit.request_id,
+            )
         )
         record(
-            db_session(), g.actor, "auth.token", resource_type="oauth_client", resource_id=client_id
+            unit.session,
+            Actor.of(unit.claimed),
+            "auth.token",
+            resource_type="oauth_client",
+            resource_id=client_id,
         )
     else:
         error = (response.get_json(silent=True) or {}).get("error", "invalid_request")
@@ -322,7 +335,7 @@ def token() -> Response:
             # SPEC: failed client authentication is 401 whichever way the client authenticated.
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="exchange", error="invalid_client"'
-        queue_denial(
+        unit.deny(
             Denial("auth.token", resource_type="oauth_client", resource_id=client_id, reason=error)
         )
     return response

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
 
@@ -274,11 +274,19 @@ def _scope_refusal(identity: Identity, declared: Action) -> Refusal | None:
     )
 
 
-def authorize_scope(identity: Identity, name: str) -> None:
-    """403 (audited) when a machine client's token lacks every scope ``name`` accepts."""
+class Denials(Protocol):
+    """Where a door records the denial a refusal leaves in the audit log (its unit of work)."""
+
+    def deny(self, denial: Denial) -> None: ...
+
+
+def authorize_scope(identity: Identity, name: str, *, denials: Denials) -> None:
+    """403 (the denial recorded in ``denials``) when a machine client's token lacks every
+    scope ``name`` accepts."""
     refused = _scope_refusal(identity, action(name))
     if refused is not None:
-        raise Forbidden(refused.detail, code=refused.code, audit=refused.denial)
+        denials.deny(refused.denial)
+        raise Forbidden(refused.detail, code=refused.code)
 
 
 def permits(identity: Identity, name: str) -> bool:
@@ -286,11 +294,15 @@ def permits(identity: Identity, name: str) -> bool:
     return refusal(identity, name) is None
 
 
-def authorize(identity: Identity, name: str, *, person_named: bool | None = None) -> Identity:
-    """``identity`` when it may do ``name``; otherwise 403 (``Forbidden``, audited)."""
+def authorize(
+    identity: Identity, name: str, *, person_named: bool | None = None, denials: Denials
+) -> Identity:
+    """``identity`` when it may do ``name``; otherwise 403 (``Forbidden``), the refusal's
+    denial recorded in ``denials``."""
     refused = refusal(identity, name, person_named=person_named)
     if refused is not None:
-        raise Forbidden(refused.detail, code=refused.code, audit=refused.denial)
+        denials.deny(refused.denial)
+        raise Forbidden(refused.detail, code=refused.code)
     return identity
 
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from exchange import errors
 from exchange.errors import ExchangeError, FieldError
-from exchange.runtime import queue_denial, queue_followup
+from exchange.unit import current_unit
 from schemas import flatten_errors
 
 log = logging.getLogger(__name__)
@@ -124,10 +124,12 @@ def problem(
 
 def handle_exchange_error(error: ExchangeError) -> Response:
     status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
+    unit = current_unit()
     if error.audit is not None:
-        queue_denial(error.audit)
+        unit.deny(error.audit)
     if error.followup is not None:
-        queue_followup(error.followup)
+        followup = error.followup
+        unit.after_refusal(lambda: followup(unit.session))
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = (

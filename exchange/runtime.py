@@ -1,18 +1,17 @@
-"""The application's bound dependencies and the request-scoped unit of work.
+"""The application's bound dependencies.
 
 ``create_app`` builds one ``Runtime`` and keeps it in ``app.extensions``; views
-and hooks reach it through ``runtime()``. The request's database session is
-opened lazily and committed (or rolled back) once, by ``exchange.http``.
+and hooks reach it through ``runtime()``. The request's session belongs to its
+unit of work (``exchange.unit``), committed or rolled back once by ``exchange.http``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import current_app, g
+from flask import current_app
 from limits.storage import Storage
 from limits.strategies import RateLimiter
 from sqlalchemy.orm import Session
@@ -21,7 +20,6 @@ from adapters.db import Database
 from adapters.keys import KeyStore
 from consent.statutes import StatuteTable
 from exchange.audit import Actor
-from exchange.errors import Denial
 
 if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -56,25 +54,14 @@ def runtime() -> Runtime:
 
 
 def db_session() -> Session:
-    """The request's session, opened on first use."""
-    session: Session | None = g.get("db_session")
-    if session is None:
-        session = runtime().db.sessions()
-        g.db_session = session
-    return session
+    """The request's session (its unit of work's), opened on first use."""
+    from exchange.unit import current_unit
+
+    return current_unit().session
 
 
 def current_actor() -> Actor:
     """Who is acting in this request, as far as it is known yet."""
-    actor: Actor | None = g.get("actor")
-    return actor if actor is not None else Actor(request_id=g.get("request_id"))
+    from exchange.unit import current_unit
 
-
-def queue_followup(work: Callable[[Session], None]) -> None:
-    """Remember work to do in a fresh transaction after the request's changes are rolled back."""
-    g.setdefault("followups", []).append(work)
-
-
-def queue_denial(denial: Denial) -> None:
-    """Remember a refusal to audit once the request's own changes are rolled back."""
-    g.setdefault("denials", []).append(denial)
+    return Actor.of(current_unit().claimed)

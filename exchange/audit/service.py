@@ -37,6 +37,7 @@ from adapters.keys import SIGNING_ALG, KeyStore
 from consent.vocabulary import AUDIT_OUTCOMES
 from exchange.audit import merkle
 from exchange.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
+from exchange.policy import Identity
 
 CHECKPOINT_TYP = "audit-checkpoint+jws"
 
@@ -67,6 +68,16 @@ class Actor:
     client_id: str | None = None
     username: str | None = None
     request_id: str | None = None
+
+    @classmethod
+    def of(cls, identity: Identity) -> Actor:
+        """The audit columns of ``identity`` (the service itself belongs to no organization)."""
+        return cls(
+            organization=identity.organization or None,
+            client_id=identity.client_id or None,
+            username=identity.username,
+            request_id=identity.request_id,
+        )
 
 
 def escape(value: str | None, limit: int) -> str | None:

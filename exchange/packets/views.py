@@ -8,7 +8,6 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from exchange import policy
 from exchange.acting import current_identity
 from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
@@ -16,6 +15,7 @@ from exchange.packets.models import Packet
 from exchange.packets.service import IdempotentRace, request_digest
 from exchange.runtime import current_actor, db_session, runtime
 from exchange.services import services
+from exchange.unit import current_unit
 from schemas.packets import (
     DeclineBody,
     PacketEvents,
@@ -128,7 +128,7 @@ class Packets(MethodView):
         """Inbox (`packets:receive`) or outbox (`packets:send`): metadata only, newest first."""
         identity = current_identity()
         # Each box has its own action: the inbox needs packets:receive, the outbox packets:send.
-        policy.authorize(identity, f"packet.{args['box']}")
+        current_unit().authorize(identity, f"packet.{args['box']}")
         packets = services().packets
         page = packets.list_box(identity.organization, args, current_actor())
         return {

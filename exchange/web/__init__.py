@@ -322,7 +322,8 @@ def setup_web(app: Flask) -> None:
 
 def _can(name: str) -> bool:
     """For templates: whether the signed-in person may do action ``name`` (what to offer)."""
-    identity = g.get("identity")
+    unit = g.get("unit")
+    identity = unit.principal if unit is not None else None
     return identity is not None and policy.permits(identity, name)
 
 
