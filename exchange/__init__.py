@@ -153,8 +153,9 @@ def block_packets_on_withdrawal(session: Any, consent: Any) -> None:
     """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
     from exchange.runtime import current_actor, runtime
     from exchange.services import Services
+    from exchange.unit import current_unit
 
-    Services(runtime(), session).packets.on_consent_withdrawn(consent, current_actor())
+    Services(runtime(), current_unit()).packets.on_consent_withdrawn(consent, current_actor())
 
 
 def _scope_docs() -> dict[str, str]:

@@ -37,7 +37,7 @@ def run_round(rt: Runtime) -> dict[str, Any]:
             uow.session, rt.keys, config["ISSUER"], min_interval=config["CHECKPOINT_INTERVAL"]
         )
     with unit_of_work(rt.db.sessions, WORKER, "packet.expire") as uow:
-        packets = Services(rt, uow.session).packets
+        packets = Services(rt, uow).packets
         expired = packets.expire_overdue(Actor.of(WORKER))
         shredded = packets.shred_expired(config["RETENTION_DAYS"], Actor.of(WORKER))
     notifications = webhooks.run_once(

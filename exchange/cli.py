@@ -215,7 +215,7 @@ def periods_import(file: Path, organization: str, username: str) -> None:
             ),
             "period.record",
         )
-        periods = Services(rt, uow.session).periods
+        periods = Services(rt, uow).periods
         report = import_periods(
             periods, read_rows(text), organization, username, Actor.of(identity)
         )
@@ -311,7 +311,7 @@ def keys_rewrap() -> None:
     app = _app()
     rt = _runtime(app)
     with app.app_context(), unit_of_work(rt.db.sessions, CLI, "keys.rewrap") as uow:
-        count = Services(rt, uow.session).packets.rewrap_all()
+        count = Services(rt, uow).packets.rewrap_all()
     click.echo(json.dumps({"rewrapped": count, "kek_version": rt.keys.kek_version}))
 
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
 from consent.identifiers import business_id_check_digit, hetu_check_char
@@ -28,7 +27,7 @@ from exchange.policy import Identity
 from exchange.registry.service import load_registry
 from exchange.runtime import Runtime
 from exchange.services import Services
-from exchange.unit import unit_of_work
+from exchange.unit import UnitOfWork, unit_of_work
 
 # (id, name, kind, business id base, packet-signing key type)
 ORGANIZATIONS = [
@@ -137,13 +136,13 @@ PERIOD_PROVIDERS = (
 )
 
 
-def demo_periods(session: Session, rt: Runtime) -> int:
+def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
     """Closed kuty periods of synthetic clients over the last year, as the survey's table, plus
     two periods ending soon without a next step and one client in kuty three times in a row."""
-    recorded = session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
+    recorded = uow.session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
     if recorded:  # the demo ran before: nothing twice
         return int(recorded)
-    periods = Services(rt, session).periods
+    periods = Services(rt, uow).periods
     today = local_date(utcnow())
     born = dt.date(1975, 1, 1)
     count = 0
@@ -262,7 +261,7 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     _write_secret(directory / "registry.json", document)
     with unit_of_work(rt.db.sessions, DEMO, "registry.load") as uow:
         report = load_registry(uow.session, document)
-        service = Services(rt, uow.session).clients
+        service = Services(rt, uow).clients
         actor = Actor(
             organization="varha-aikuissosiaalityo",
             username="sari.sosiaalityontekija",
@@ -272,7 +271,7 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         for hetu in hetus:
             service.lookup(hetu, actor)
     with unit_of_work(rt.db.sessions, DEMO, "period.record") as uow:
-        periods = demo_periods(uow.session, rt)
+        periods = demo_periods(uow, rt)
     with unit_of_work(rt.db.sessions, DEMO, "audit.checkpoint") as uow:
         audit.checkpoint(uow.session, rt.keys, rt.config["ISSUER"], force=True)
     issuer = rt.config["ISSUER"]

@@ -1,10 +1,10 @@
 """The services of one unit of work, built from the runtime on first use.
 
 Every door gets its services here: the API views and the web pages through
-``services()`` (one container per request), the worker and the command line by
-building a ``Services`` for their own session. No door builds a service itself,
-so the dependencies each service needs (keys, statutes, limits, listeners) are
-wired in one place.
+``services()`` (one container per request, on the request's unit of work), the
+worker and the command line by building a ``Services`` on their own unit of work.
+No door builds a service itself, so the dependencies each service needs (keys,
+statutes, limits, listeners) are wired in one place.
 """
 
 from __future__ import annotations
@@ -25,16 +25,22 @@ from exchange.packets.service import PacketService
 from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import Report
 from exchange.periods.service import PeriodService
-from exchange.runtime import Runtime, db_session, runtime
+from exchange.policy import Identity
+from exchange.runtime import Runtime, runtime
+from exchange.unit import UnitOfWork, current_unit
 from exchange.webhooks.service import WebhookService
 
 
 class Services:
-    """Typed access to the services, sharing one session and the runtime's dependencies."""
+    """Typed access to the services of one unit of work, with the runtime's dependencies."""
 
-    def __init__(self, rt: Runtime, session: Session) -> None:
+    def __init__(self, rt: Runtime, uow: UnitOfWork) -> None:
         self.runtime = rt
-        self.session = session
+        self.uow = uow
+
+    @property
+    def session(self) -> Session:
+        return self.uow.session
 
     @cached_property
     def consents(self) -> ConsentService:
@@ -66,15 +72,15 @@ class Services:
     @cached_property
     def audit(self) -> AuditQueries:
         """The auditor's queries: search, export, verification, checkpoints, proofs."""
-        return AuditQueries(self.session, self.runtime.keys, self.runtime.config["ISSUER"])
+        return AuditQueries(self.uow, self.runtime.keys, self.runtime.config["ISSUER"])
 
     @cached_property
     def webhooks(self) -> WebhookService:
-        return WebhookService(self.session)
+        return WebhookService(self.uow)
 
-    def access_report(self, client_id: str, organization: str, actor: Actor) -> dict[str, Any]:
+    def access_report(self, identity: Identity, client_id: str) -> dict[str, Any]:
         """The client's "who has seen my data" report (audited)."""
-        return access_report(self.session, client_id, organization, actor)
+        return access_report(self.uow, identity, client_id)
 
     def outcome_report(
         self, organization: str, roles: list[str], args: dict[str, Any], actor: Actor
@@ -84,9 +90,9 @@ class Services:
 
 
 def services() -> Services:
-    """The current request's services (built on first use)."""
+    """The current request's services, on its unit of work (built on first use)."""
     found: Services | None = g.get("services")
     if found is None:
-        found = Services(runtime(), db_session())
+        found = Services(runtime(), current_unit())
         g.services = found
     return found

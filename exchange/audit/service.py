@@ -95,7 +95,7 @@ def escape(value: str | None, limit: int) -> str | None:
 
 def record(
     session: Session,
-    actor: Actor,
+    who: Actor | Identity,
     action: str,
     outcome: str = "allowed",
     *,
@@ -106,9 +106,11 @@ def record(
     basis_ref: str | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the session's transaction (sealed into the log just after commit)."""
+    """Add an audit event to the session's transaction (sealed into the log just after commit);
+    ``who`` acts: an identity, or an actor where no identity is established yet."""
     if outcome not in AUDIT_OUTCOMES:
         raise ValueError(f"audit outcome must be one of {AUDIT_OUTCOMES}")
+    actor = who if isinstance(who, Actor) else Actor.of(who)
     event = AuditEvent(
         occurred_at=rfc3339(utcnow()),
         request_id=escape(actor.request_id, 64),

@@ -10,7 +10,6 @@ from flask.views import MethodView
 from exchange.acting import current_identity
 from exchange.audit.report import report_page
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor
 from exchange.services import services
 from schemas.audit import (
     AccessReportArgs,
@@ -29,11 +28,6 @@ from schemas.audit import (
 blp = ApiBlueprint("audit", __name__, url_prefix="/v1", description="Audit log")
 
 
-def _auditor() -> str:
-    """The caller's organization (the policy has checked that an auditor acts)."""
-    return current_identity().organization
-
-
 @blp.route("/audit/events")
 class AuditEvents(MethodView):
     @blp.action("audit.search", errors=(422,))
@@ -50,16 +44,16 @@ class AuditEvents(MethodView):
 
         `format=csv` or `jsonl` streams every match without paging. Your own
         searches are audited (`audit.read`)."""
-        organization = _auditor()
-        search = services().audit
-        if args.get("organization", organization) != organization:
+        identity = current_identity()
+        found = services()
+        if args.get("organization", identity.organization) != identity.organization:
             return {"items": [], "next_cursor": None}
-        search.audit_search(current_actor(), args)
+        found.audit.audit_search(identity, args)
         if args["format"] == "json":
-            return search.page(organization, args)
+            return found.audit.page(identity, args)
         # The search itself is committed before the export streams, so it is in the log.
-        services().session.commit()
-        body, mimetype = search.export(organization, args)
+        found.uow.commit()
+        body, mimetype = found.audit.export(identity, args)
         return Response(stream_with_context(body), mimetype=mimetype)
 
 
@@ -69,8 +63,7 @@ class AuditVerify(MethodView):
     @blp.response(200, VerifyOut)
     def get(self) -> dict[str, Any]:
         """Recompute the whole log: leaves, chain and every signed checkpoint."""
-        _auditor()
-        report = services().audit.verify(current_actor())
+        report = services().audit.verify(current_identity())
         return report.as_dict()
 
 
@@ -80,15 +73,13 @@ class AuditCheckpoints(MethodView):
     @blp.response(200, CheckpointList)
     def get(self) -> dict[str, Any]:
         """The signed checkpoints (tree size, root, chain head, time), newest first."""
-        _auditor()
-        return {"items": services().audit.checkpoints(current_actor())}
+        return {"items": services().audit.checkpoints(current_identity())}
 
     @blp.action("audit.checkpoint")
     @blp.response(201, CheckpointOut)
     def post(self) -> Any:
         """Seal what is pending and sign a checkpoint now."""
-        _auditor()
-        return services().audit.checkpoint_now(current_actor())
+        return services().audit.checkpoint_now(current_identity())
 
 
 @blp.route("/audit/events/<int:seq>/proof")
@@ -98,8 +89,7 @@ class AuditInclusion(MethodView):
     @blp.response(200, InclusionOut)
     def get(self, args: dict[str, Any], seq: int) -> dict[str, Any]:
         """Proof that event `seq` is in the tree of a signed checkpoint (RFC 9162 §2.1.3)."""
-        organization = _auditor()
-        return services().audit.inclusion(organization, seq, args.get("tree_size"), current_actor())
+        return services().audit.inclusion(current_identity(), seq, args.get("tree_size"))
 
 
 @blp.route("/audit/consistency")
@@ -109,8 +99,7 @@ class AuditConsistency(MethodView):
     @blp.response(200, ConsistencyOut)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Proof that the checkpoint of size `to` extends that of size `from` (RFC 9162 §2.1.4)."""
-        _auditor()
-        return services().audit.consistency(args["from_"], args["to"], current_actor())
+        return services().audit.consistency(current_identity(), args["from_"], args["to"])
 
 
 @blp.route("/clients/<string:client_id>/access-report")
@@ -123,8 +112,7 @@ class AccessReport(MethodView):
         """Who saw or received the client's data, when, on which basis ("who has seen my data").
 
         For social workers of organizations involved with the client."""
-        identity = current_identity()
-        report = services().access_report(client_id, identity.organization, current_actor())
+        report = services().access_report(current_identity(), client_id)
         if args["format"] == "html":
             return Response(
                 render_template("access_report.html", **report_page(report, args["lang"])),

@@ -8,7 +8,6 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor
 from exchange.services import services
 from exchange.webhooks.models import PENDING, WebhookDelivery
 from schemas.webhooks import DeliveryListArgs, DeliveryOut, DeliveryPage
@@ -44,7 +43,7 @@ class Deliveries(MethodView):
         """Your organization's notifications, newest first: delivered, pending (with the next
         attempt) and dead-lettered (``status=dead``)."""
         identity = current_identity()
-        page = services().webhooks.deliveries(identity.organization, args)
+        page = services().webhooks.deliveries(identity, args)
         return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
 
 
@@ -55,6 +54,5 @@ class DeliveryRetry(MethodView):
     def post(self, delivery_id: str) -> dict[str, Any]:
         """Send a dead-lettered or still-failing notification again now, with a fresh retry
         window. A delivered one answers 409."""
-        identity = current_identity()
-        row = services().webhooks.retry(delivery_id, identity.organization, current_actor())
+        row = services().webhooks.retry(current_identity(), delivery_id)
         return present(row)
