@@ -186,7 +186,6 @@ def periods() -> None:
 def periods_import(file: Path, organization: str, username: str) -> None:
     """Import periods (and outcomes) from a CSV FILE: every row is checked, problems are
     listed by line, and nothing is imported unless every row is good."""
-    from exchange.audit import Actor
     from exchange.periods.importer import import_periods, read_rows
     from exchange.registry.models import User
     from exchange.services import Services
@@ -216,9 +215,7 @@ def periods_import(file: Path, organization: str, username: str) -> None:
             "period.record",
         )
         periods = Services(rt, uow).periods
-        report = import_periods(
-            periods, read_rows(text), organization, username, Actor.of(identity)
-        )
+        report = import_periods(periods, identity, read_rows(text))
     click.echo(json.dumps(report.as_dict()))
 
 

@@ -153,7 +153,7 @@ def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
 
     def period(n: int, ended: dt.date, outcome: str | None, months: int = 5) -> str:
         organization, username = PERIOD_PROVIDERS[n % len(PERIOD_PROVIDERS)]
-        actor = Actor(organization=organization, username=username, request_id="demo")
+        identity = Identity(organization=organization, username=username, request_id="demo")
         start = ended - dt.timedelta(days=30 * months)
         body = {
             "client": {"hetu": person(n)},
@@ -164,11 +164,9 @@ def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
             "hours_per_day": 5,
             "guidance_hours_per_month": 4,
         }
-        row = periods.record(body, organization, username, actor)
+        row = periods.record(identity, body)
         if outcome is not None:
-            periods.close(
-                row.id, organization, username, {"outcome": outcome, "ended_on": ended}, actor
-            )
+            periods.close(identity, row.id, {"outcome": outcome, "ended_on": ended})
         return row.id
 
     outcomes = [name for name, times in PERIOD_OUTCOMES.items() for _ in range(times)]

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from exchange.audit.query import AuditQueries
 from exchange.audit.report import access_report
-from exchange.audit.service import Actor
 from exchange.clients.service import ClientService
 from exchange.consents.service import ConsentService
 from exchange.continuity.service import ContinuityService
@@ -63,7 +62,7 @@ class Services:
 
     @cached_property
     def periods(self) -> PeriodService:
-        return PeriodService(self.session, self.runtime.keys)
+        return PeriodService(self.uow, self.runtime.keys)
 
     @cached_property
     def clients(self) -> ClientService:
@@ -82,11 +81,9 @@ class Services:
         """The client's "who has seen my data" report (audited)."""
         return access_report(self.uow, identity, client_id)
 
-    def outcome_report(
-        self, organization: str, roles: list[str], args: dict[str, Any], actor: Actor
-    ) -> Report:
+    def outcome_report(self, identity: Identity, args: dict[str, Any]) -> Report:
         """Where clients went after their service periods (audited; refused when unsafe)."""
-        return outcome_report(self.session, organization, roles, args, actor)
+        return outcome_report(self.uow, identity, args)
 
 
 def services() -> Services:

@@ -178,7 +178,7 @@ def test_csv_and_bad_windows(http, world, seed):
     assert report(http, world, group_by="colour").status_code == 422
 
 
-def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org):
+def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org, rt):
     from exchange.registry.models import User
     from exchange.registry.service import hash_password
     from tests.webtools import PASSWORD, sign_in
@@ -202,6 +202,13 @@ def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org
     assert "employed,10" in exported.get_data(as_text=True)
     small = browser.get("/ui/reports/outcomes?from=2025-01&to=2025-02")
     assert "alle 10 asiakasta" in small.get_data(as_text=True)
+    # The page answers the refusal itself; it is audited as the API's is.
+    [refused] = audit_rows(rt, action="report.outcomes", outcome="denied")
+    assert (refused.actor_client, refused.actor_user, refused.reason) == (
+        "web",
+        "kalle.valmentaja",
+        "too_few_clients",
+    )
     bad = browser.get("/ui/reports/outcomes?from=2026-13&to=2026-06")
     assert bad.status_code == 422
     auditor = app.test_client()

@@ -111,8 +111,6 @@ class Escalations(MethodView):
             ],
             "due_soon": [meta(row, packets.status_of(row)) for row in found["due_soon"]],
             "unassigned_clients": found["unassigned_clients"],
-            "periods_ending_without_next_step": periods.ending_without_next_step(
-                identity.organization
-            ),
-            "review_needed": periods.review_needed(identity.organization),
+            "periods_ending_without_next_step": periods.ending_without_next_step(identity),
+            "review_needed": periods.review_needed(identity),
         }

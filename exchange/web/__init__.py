@@ -31,6 +31,7 @@ from wtforms.validators import DataRequired, Length
 from adapters.db import utcnow
 from consent.model import local_date
 from exchange import policy
+from exchange.acting import current_identity
 from exchange.consents.service import to_record
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.packets import lifecycle
@@ -195,7 +196,8 @@ def language() -> Any:
 def start() -> str:
     """What needs the worker now."""
     user = signed_in()
-    organization = user.organization_id
+    identity = current_identity()
+    organization = identity.organization
     # Each section only for those the policy lets act on it: an auditor sees none of them.
     found = services()
     pending = found.consents.awaiting_approval(organization) if _can("consent.approve") else []
@@ -209,8 +211,8 @@ def start() -> str:
         waiting=waiting,
         casework=casework,
         escalations=found.continuity.escalations(organization) if casework else {},
-        periods_ending=periods.ending_without_next_step(organization) if casework else [],
-        review_needed=periods.review_needed(organization) if casework else [],
+        periods_ending=periods.ending_without_next_step(identity) if casework else [],
+        review_needed=periods.review_needed(identity) if casework else [],
         action=ActionForm(),
     )
 
