@@ -149,13 +149,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def block_packets_on_withdrawal(session: Any, consent: Any) -> None:
+def block_packets_on_withdrawal(uow: Any, identity: Any, consent: Any) -> None:
     """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
-    from exchange.runtime import current_actor, runtime
+    from exchange.audit import Actor
+    from exchange.runtime import runtime
     from exchange.services import Services
-    from exchange.unit import current_unit
 
-    Services(runtime(), current_unit()).packets.on_consent_withdrawn(consent, current_actor())
+    Services(runtime(), uow).packets.on_consent_withdrawn(consent, Actor.of(identity))
 
 
 def _scope_docs() -> dict[str, str]:

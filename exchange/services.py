@@ -45,7 +45,7 @@ class Services:
     def consents(self) -> ConsentService:
         rt = self.runtime
         return ConsentService(
-            self.session,
+            self.uow,
             rt.keys,
             rt.statutes,
             rt.config["CONSENT_MAX_MONTHS"],

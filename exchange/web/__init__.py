@@ -39,7 +39,7 @@ from exchange.packets.models import Packet
 from exchange.policy import public
 from exchange.problems import STATUS, handle_exchange_error
 from exchange.registry.models import User
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import db_session, runtime
 from exchange.services import services
 from exchange.web import sso
 from exchange.web.auth import (
@@ -200,7 +200,7 @@ def start() -> str:
     organization = identity.organization
     # Each section only for those the policy lets act on it: an auditor sees none of them.
     found = services()
-    pending = found.consents.awaiting_approval(organization) if _can("consent.approve") else []
+    pending = found.consents.awaiting_approval(identity) if _can("consent.approve") else []
     waiting = _waiting(organization) if _can("packet.accept") else []
     casework = _can("escalation.list")
     periods = found.periods
@@ -237,7 +237,7 @@ def _waiting(organization: str) -> list[Packet]:
 @page("consent.read")
 def consent(consent_id: str) -> str:
     user = signed_in()
-    row = services().consents.read(consent_id, user.organization_id, current_actor())
+    row = services().consents.read(current_identity(), consent_id)
     return render_template(
         "web/consent.html",
         user=user,
@@ -253,23 +253,19 @@ def consent(consent_id: str) -> str:
 @blp.post("/consents/<string:consent_id>/approve")
 @page("consent.approve")
 def consent_approve(consent_id: str) -> Any:
-    user = signed_in()
     if not ActionForm().validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
-    services().consents.approve(consent_id, user.organization_id, user.username, current_actor())
+    services().consents.approve(current_identity(), consent_id)
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
 @blp.post("/consents/<string:consent_id>/reject")
 @page("consent.reject")
 def consent_reject(consent_id: str) -> Any:
-    user = signed_in()
     form = ReasonForm()
     if not form.validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
-    services().consents.reject(
-        consent_id, user.organization_id, user.username, form.reason.data, current_actor()
-    )
+    services().consents.reject(current_identity(), consent_id, form.reason.data)
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
