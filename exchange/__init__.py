@@ -151,11 +151,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def block_packets_on_withdrawal(uow: Any, identity: Any, consent: Any) -> None:
     """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
-    from exchange.audit import Actor
     from exchange.runtime import runtime
     from exchange.services import Services
 
-    Services(runtime(), uow).packets.on_consent_withdrawn(consent, Actor.of(identity))
+    Services(runtime(), uow).packets.on_consent_withdrawn(identity, consent)
 
 
 def _scope_docs() -> dict[str, str]:

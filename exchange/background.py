@@ -14,7 +14,6 @@ from typing import Any
 from flask import Flask
 
 from exchange import audit
-from exchange.audit import Actor
 from exchange.runtime import EXTENSION, Runtime
 from exchange.unit import WORKER, unit_of_work
 from exchange.webhooks import delivery as webhooks
@@ -38,8 +37,8 @@ def run_round(rt: Runtime) -> dict[str, Any]:
         )
     with unit_of_work(rt.db.sessions, WORKER, "packet.expire") as uow:
         packets = Services(rt, uow).packets
-        expired = packets.expire_overdue(Actor.of(WORKER))
-        shredded = packets.shred_expired(config["RETENTION_DAYS"], Actor.of(WORKER))
+        expired = packets.expire_overdue(uow.identity)
+        shredded = packets.shred_expired(uow.identity, config["RETENTION_DAYS"])
     notifications = webhooks.run_once(
         rt.db, rt.redis, rt.keys, webhooks.Policy.from_config(config), CONSUMER
     )

@@ -54,7 +54,7 @@ class Services:
 
     @cached_property
     def packets(self) -> PacketService:
-        return PacketService(self.session, self.runtime.keys, self.runtime.statutes)
+        return PacketService(self.uow, self.runtime.keys, self.runtime.statutes)
 
     @cached_property
     def continuity(self) -> ContinuityService:

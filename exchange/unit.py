@@ -54,7 +54,7 @@ class UnitOfWork:
         # Who acts as far as known yet (authenticated, not yet authorized): denials name them.
         self._claimed = Identity(organization="", request_id=request_id)
         self._denials: list[Denial] = []
-        self._after_refusal: list[Callable[[], None]] = []
+        self._after_refusal: list[Callable[[], object]] = []
         self._on_denial = on_denial
 
     # --- the session ----------------------------------------------------------------------
@@ -110,7 +110,7 @@ class UnitOfWork:
         self.deny(denial)
         return error
 
-    def after_refusal(self, work: Callable[[], None]) -> None:
+    def after_refusal(self, work: Callable[[], object]) -> None:
         """Run ``work`` after the unit's own changes are rolled back, and commit it: what must
         persist although the action is refused. It uses this unit's session."""
         self._after_refusal.append(work)

@@ -13,7 +13,7 @@ from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
 from exchange.packets.models import Packet
 from exchange.packets.service import IdempotentRace, request_digest
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import runtime
 from exchange.services import services
 from exchange.unit import current_unit
 from schemas.packets import (
@@ -108,11 +108,10 @@ class Packets(MethodView):
                 result = packets.replay_committed(identity.client_id, key, request_digest(body))
                 return result.body, result.status_code
         try:
-            result = packets.submit(
-                token, identity.organization, identity.client_id, current_actor(), key, body
-            )
+            result = packets.submit(identity, token, key, body)
         except IdempotentRace as race:
-            db_session().rollback()
+            # Another request stored this key first: read its answer in a fresh transaction.
+            current_unit().session.rollback()
             result = packets.replay_committed(race.oauth_client, race.key, race.digest)
         except Exception:
             # Refused: nothing is stored under the key, so a corrected retry may run at once.
@@ -130,7 +129,7 @@ class Packets(MethodView):
         # Each box has its own action: the inbox needs packets:receive, the outbox packets:send.
         current_unit().authorize(identity, f"packet.{args['box']}")
         packets = services().packets
-        page = packets.list_box(identity.organization, args, current_actor())
+        page = packets.list_box(identity, args)
         return {
             "items": [meta(row, packets.status_of(row)) for row in page.items],
             "next_cursor": page.next_cursor,
@@ -147,9 +146,8 @@ class PacketItem(MethodView):
         The legal basis is checked again: when it is gone the answer is 403
         `consent_withdrawn` and the packet is blocked. The recipient's first read
         marks it `delivered`."""
-        identity = current_identity()
         packets = services().packets
-        opened = packets.read(packet_id, identity.organization, current_actor())
+        opened = packets.read(current_identity(), packet_id)
         row = opened.packet
         return {
             **meta(row, packets.status_of(row)),
@@ -162,13 +160,12 @@ class PacketItem(MethodView):
 def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
     identity = current_identity()
     packets = services().packets
-    actor = current_actor()
     if action == "accept":
-        row = packets.accept(packet_id, identity.organization, identity.person, actor)
+        row = packets.accept(identity, packet_id)
     elif action == "decline":
-        row = packets.decline(packet_id, identity.organization, identity.person, reason, actor)
+        row = packets.decline(identity, packet_id, reason)
     else:
-        row = packets.withdraw(packet_id, identity.organization, actor)
+        row = packets.withdraw(identity, packet_id)
     return meta(row, packets.status_of(row))
 
 
@@ -206,7 +203,4 @@ class PacketEventList(MethodView):
     @blp.response(200, PacketEvents)
     def get(self, packet_id: str) -> dict[str, Any]:
         """The packet's status history."""
-        identity = current_identity()
-        return {
-            "items": services().packets.events(packet_id, identity.organization, current_actor())
-        }
+        return {"items": services().packets.events(current_identity(), packet_id)}

@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from consent.texts import PURPOSE_LABELS
 from exchange import policy
+from exchange.acting import current_identity
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
 from exchange.registry.models import User
@@ -122,7 +123,7 @@ def packets() -> str:
     if cursor:
         args["cursor"] = cursor[:200]
     packet_service = services().packets
-    page = packet_service.list_box(user.organization_id, args, current_actor())
+    page = packet_service.list_box(current_identity(), args)
     rows = [(row, packet_service.status_of(row)) for row in page.items]
     return render_template(
         "web/packets_list.html",
@@ -137,11 +138,11 @@ def packets() -> str:
 def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
     user = signed_in()
     packet_service = services().packets
-    actor = current_actor()
+    identity = current_identity()
     # read() re-checks the legal basis (403 and blocked when gone) and marks the first
     # read by the recipient as delivered; events() is the same status history as the API's.
-    opened = packet_service.read(packet_id, user.organization_id, actor)
-    events = packet_service.events(packet_id, user.organization_id, actor)
+    opened = packet_service.read(identity, packet_id)
+    events = packet_service.events(identity, packet_id)
     row = opened.packet
     status = packet_service.status_of(row)
     return render_template(
@@ -173,10 +174,9 @@ def _bad_form() -> tuple[str, int]:
 @blp.post("/packets/<string:packet_id>/accept")
 @page("packet.accept")
 def packet_accept(packet_id: str) -> Any:
-    user = signed_in()
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    services().packets.accept(packet_id, user.organization_id, user.username, current_actor())
+    services().packets.accept(current_identity(), packet_id)
     flash("accepted", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
@@ -184,7 +184,6 @@ def packet_accept(packet_id: str) -> Any:
 @blp.post("/packets/<string:packet_id>/decline")
 @page("packet.decline")
 def packet_decline(packet_id: str) -> Any:
-    user = signed_in()
     form = ReasonForm()
     if not form.validate_on_submit():
         if form.errors.get("csrf_token") or "reason" not in form.errors:
@@ -193,9 +192,7 @@ def packet_decline(packet_id: str) -> Any:
         # read must stay in the audit log, so the answer is 200 (a 4xx rolls the request
         # back); nothing was declined.
         return _packet_page(packet_id, decline=form)
-    services().packets.decline(
-        packet_id, user.organization_id, user.username, form.reason.data, current_actor()
-    )
+    services().packets.decline(current_identity(), packet_id, form.reason.data)
     flash("declined", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
@@ -203,10 +200,9 @@ def packet_decline(packet_id: str) -> Any:
 @blp.post("/packets/<string:packet_id>/withdraw")
 @page("packet.withdraw")
 def packet_withdraw(packet_id: str) -> Any:
-    user = signed_in()
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    services().packets.withdraw(packet_id, user.organization_id, current_actor())
+    services().packets.withdraw(current_identity(), packet_id)
     flash("withdrawn", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
