@@ -21,7 +21,6 @@ from adapters.db import utcnow
 from consent.identifiers import business_id_check_digit, hetu_check_char
 from consent.model import local_date
 from exchange import audit
-from exchange.audit import Actor
 from exchange.periods.models import ServicePeriod
 from exchange.policy import Identity
 from exchange.registry.service import load_registry
@@ -260,14 +259,14 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     with unit_of_work(rt.db.sessions, DEMO, "registry.load") as uow:
         report = load_registry(uow.session, document)
         service = Services(rt, uow).clients
-        actor = Actor(
+        registrar = Identity(
             organization="varha-aikuissosiaalityo",
             username="sari.sosiaalityontekija",
             request_id="demo",
         )
         hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
         for hetu in hetus:
-            service.lookup(hetu, actor)
+            service.lookup(registrar, hetu)
     with unit_of_work(rt.db.sessions, DEMO, "period.record") as uow:
         periods = demo_periods(uow, rt)
     with unit_of_work(rt.db.sessions, DEMO, "audit.checkpoint") as uow:

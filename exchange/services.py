@@ -58,7 +58,7 @@ class Services:
 
     @cached_property
     def continuity(self) -> ContinuityService:
-        return ContinuityService(self.session)
+        return ContinuityService(self.uow)
 
     @cached_property
     def periods(self) -> PeriodService:
@@ -66,7 +66,7 @@ class Services:
 
     @cached_property
     def clients(self) -> ClientService:
-        return ClientService(self.session, self.runtime.keys)
+        return ClientService(self.uow, self.runtime.keys)
 
     @cached_property
     def audit(self) -> AuditQueries:

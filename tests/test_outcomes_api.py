@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from consent.identifiers import hetu_check_char
-from exchange.audit import Actor
 from exchange.clients.service import ClientService
 from exchange.periods.models import CLOSED, ServicePeriod
+from exchange.policy import Identity
+from exchange.unit import UnitOfWork
 from tests.conftest import audit_rows
 
 
@@ -43,11 +44,12 @@ def world(make_org):
 @pytest.fixture
 def seed(rt, session):
     hetus = synthetic_hetus()
-    clients = ClientService(session, rt.keys)
+    clients = ClientService(UnitOfWork(lambda: session), rt.keys)
 
     def add(organization: str, outcome: str, ended: dt.date, client_id: str | None = None) -> str:
         if client_id is None:
-            client_id = clients.lookup(next(hetus), Actor(organization=organization))[0].id
+            registrar = Identity(organization=organization)
+            client_id = clients.lookup(registrar, next(hetus))[0].id
         session.add(
             ServicePeriod(
                 id=str(uuid.uuid4()),

@@ -91,7 +91,7 @@ def access_report(uow: UnitOfWork, identity: Identity, client_id: str) -> dict[s
     if session.get(Client, client_id) is None or not is_involved(
         session, client_id, identity.organization
     ):
-        raise client_not_found(client_id, "audit.read")
+        raise client_not_found(uow, client_id, "audit.read")
     rows = session.execute(
         select(AuditEvent)
         .where(

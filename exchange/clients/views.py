@@ -8,7 +8,6 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor
 from exchange.services import services
 from schemas.clients import ClientLookupRequest, ClientLookupResponse
 
@@ -25,6 +24,5 @@ class ClientLookup(MethodView):
 
         Needs `X-Acting-User`. The identity code is stored only encrypted;
         the answer is the opaque id used everywhere else."""
-        current_identity()
-        client, _created = services().clients.lookup(body["hetu"], current_actor())
+        client, _created = services().clients.lookup(current_identity(), body["hetu"])
         return {"id": client.id}

@@ -24,7 +24,6 @@ from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
 from consent.texts import render_consent_text
 from exchange import audit
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
 from exchange.consents.models import (
@@ -96,9 +95,9 @@ class ConsentService:
         """The client named by identity code, or by an id the caller's organization may know:
         an id of a client it is not involved with is treated as unknown."""
         if "hetu" in ref:
-            clients = ClientService(self.session, self.keys)
+            clients = ClientService(self.uow, self.keys)
             if create:
-                return clients.lookup(ref["hetu"], Actor.of(identity))[0]
+                return clients.lookup(identity, ref["hetu"])[0]
             return clients.find(ref["hetu"])
         client = self.session.get(Client, ref["id"])
         if client is None or not is_involved(self.session, client.id, identity.organization):

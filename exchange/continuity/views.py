@@ -7,10 +7,8 @@ from typing import Any
 from flask.views import MethodView
 
 from exchange.acting import current_identity
-from exchange.errors import Denial, NotFound
 from exchange.http import ApiBlueprint
 from exchange.packets.views import meta
-from exchange.runtime import current_actor
 from exchange.services import services
 from schemas.packets import (
     DeactivateBody,
@@ -38,10 +36,7 @@ class ClientLead(MethodView):
     @blp.response(200, LeadOut)
     def get(self, client_id: str) -> dict[str, Any]:
         """The client's current lead, for organizations involved with the client."""
-        identity = current_identity()
-        return lead_out(
-            services().continuity.lead_of(client_id, identity.organization, current_actor())
-        )
+        return lead_out(services().continuity.lead_of(current_identity(), client_id))
 
     @blp.action("lead.assign", errors=(404, 409, 413, 415, 422))
     @blp.arguments(LeadAssign)
@@ -50,10 +45,7 @@ class ClientLead(MethodView):
         """Make a worker of your organization the lead (when there is none, or it is already yours).
 
         Moving a client to another organization is always a `transfer` packet."""
-        identity = current_identity()
-        lead = services().continuity.assign(
-            client_id, identity.organization, body["worker"], current_actor()
-        )
+        lead = services().continuity.assign(current_identity(), client_id, body["worker"])
         return lead_out(lead)
 
 
@@ -65,10 +57,7 @@ class WorkerDeactivate(MethodView):
     def post(self, body: dict[str, Any], username: str) -> dict[str, Any]:
         """A worker leaves: their leads and the packets addressed to them move to the successor,
         or to the organization's unassigned queue when the successor is null."""
-        identity = current_identity()
-        report = services().continuity.deactivate(
-            username, identity.organization, body["successor"], current_actor()
-        )
+        report = services().continuity.deactivate(current_identity(), username, body["successor"])
         return {
             "username": username,
             "successor": report.successor,
@@ -83,14 +72,7 @@ class Unassigned(MethodView):
     @blp.response(200, UnassignedOut)
     def get(self, organization_id: str) -> dict[str, Any]:
         """Clients whose lead is this organization with no active worker."""
-        identity = current_identity()
-        if organization_id != identity.organization:
-            raise NotFound(
-                "No such organization.",
-                code="organization_not_found",
-                audit=Denial("lead.read", "organization", organization_id[:128]),
-            )
-        return {"items": services().continuity.unassigned(organization_id)}
+        return {"items": services().continuity.unassigned(current_identity(), organization_id)}
 
 
 @blp.route("/escalations")
@@ -102,7 +84,7 @@ class Escalations(MethodView):
         periods ending within 30 days without a next step, and clients due for a
         multi-professional review (three periods in a row ended in the same service)."""
         identity = current_identity()
-        found = services().continuity.escalations(identity.organization)
+        found = services().continuity.escalations(identity)
         packets = services().packets
         periods = services().periods
         return {

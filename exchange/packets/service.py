@@ -33,7 +33,6 @@ from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
 from consent.vocabulary import TRANSFER
 from exchange import audit, policy
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.consents.models import Consent
 from exchange.consents.service import to_record
@@ -90,7 +89,7 @@ class PacketService:
         self.session = uow.session
         self.keys = keys
         self.statutes = statutes
-        self.continuity = ContinuityService(uow.session)
+        self.continuity = ContinuityService(uow)
 
     # --- legal basis ------------------------------------------------------------------
 
@@ -260,9 +259,7 @@ class PacketService:
                 ),
             )
         if payload["kind"] == TRANSFER:
-            self.continuity.hold_for_transfer(
-                client.id, organization, worker.username, Actor.of(identity)
-            )
+            self.continuity.hold_for_transfer(identity, client.id, worker.username)
 
         now = utcnow()
         packet_id = str(uuid.uuid4())
@@ -394,7 +391,7 @@ class PacketService:
             raise Invalid("A section names an unknown service period.", errors=errors)
 
     def _client(self, identity: Identity, ref: dict[str, str]) -> Client:
-        return named_client(self.session, self.keys, ref, identity.organization, Actor.of(identity))
+        return named_client(self.uow, self.keys, identity, ref)
 
     # --- reading ------------------------------------------------------------------------
 
@@ -578,9 +575,7 @@ class PacketService:
         self._require_open(row, "accept", "packet.accept")
         self._recheck(row, "packet.accept")
         if row.kind == TRANSFER:
-            self.continuity.take_over(
-                row.client_id, row.sender_org, organization, username, row.id, Actor.of(identity)
-            )
+            self.continuity.take_over(identity, row.client_id, row.sender_org, row.id)
         row.decided_at, row.decided_by_user = utcnow(), username
         self._record(identity, row, lifecycle.ACCEPTED, "accepted", "packet.accept")
         return row

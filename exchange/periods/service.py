@@ -14,7 +14,6 @@ from adapters.keys import KeyStore
 from adapters.pagination import Page, newest_first
 from consent.model import local_date
 from exchange import audit
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.continuity.service import named_client
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
@@ -205,7 +204,7 @@ class PeriodService:
         row.next_step, row.next_step_owner = step["path"], step["owner"]
 
     def _client(self, identity: Identity, ref: dict[str, str]) -> Client:
-        return named_client(self.session, self.keys, ref, identity.organization, Actor.of(identity))
+        return named_client(self.uow, self.keys, identity, ref)
 
     def _audit(
         self, identity: Identity, action: str, row: ServicePeriod, reason: str | None = None

@@ -210,7 +210,7 @@ def start() -> str:
         pending=pending,
         waiting=waiting,
         casework=casework,
-        escalations=found.continuity.escalations(organization) if casework else {},
+        escalations=found.continuity.escalations(identity) if casework else {},
         periods_ending=periods.ending_without_next_step(identity) if casework else [],
         review_needed=periods.review_needed(identity) if casework else [],
         action=ActionForm(),

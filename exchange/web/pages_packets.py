@@ -28,7 +28,7 @@ from exchange.acting import current_identity
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
 from exchange.registry.models import User
-from exchange.runtime import current_actor, db_session
+from exchange.runtime import db_session
 from exchange.services import services
 from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
@@ -234,7 +234,7 @@ def _leads_page(
     return render_template(
         "web/leads.html",
         user=user,
-        unassigned=services().continuity.unassigned(user.organization_id),
+        unassigned=services().continuity.unassigned(current_identity()),
         workers=workers,
         holders=[worker for worker in workers if policy.may_hold_lead(worker.roles)],
         failed_client=failed_client,
@@ -256,13 +256,12 @@ def leads() -> str:
 @blp.post("/leads/<string:client_id>/assign")
 @page("lead.assign")
 def lead_assign(client_id: str) -> Any:
-    user = signed_in()
     form = AssignForm()
     if not form.validate_on_submit():
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(failed_client=client_id, assign=form), 422
-    services().continuity.assign(client_id, user.organization_id, form.worker.data, current_actor())
+    services().continuity.assign(current_identity(), client_id, form.worker.data)
     flash("assigned", NOTICE)
     return redirect(url_for("web.leads"))
 
@@ -270,14 +269,13 @@ def lead_assign(client_id: str) -> Any:
 @blp.post("/leads/deactivate")
 @page("worker.deactivate")
 def worker_deactivate() -> Any:
-    user = signed_in()
     form = DeactivateForm()
     if not form.validate_on_submit():
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(deactivate=form), 422
     report = services().continuity.deactivate(
-        form.worker.data, user.organization_id, form.successor.data or None, current_actor()
+        current_identity(), form.worker.data, form.successor.data or None
     )
     counts = {
         "worker": form.worker.data,
