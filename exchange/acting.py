@@ -17,7 +17,6 @@ from exchange.errors import Denial, Forbidden
 from exchange.oauth import Principal, authenticate
 from exchange.policy import Identity, Person
 from exchange.registry.models import User
-from exchange.runtime import db_session
 from exchange.unit import current_unit
 
 HEADER = "X-Acting-User"
@@ -29,13 +28,16 @@ def acting_person(principal: Principal) -> User | None:
     username = request.headers.get(HEADER, "").strip()
     if not username:
         return None
-    user = db_session().get(User, username)
+    unit = current_unit()
+    user = unit.session.get(User, username)
     if user is None or not user.active or user.organization_id != principal.organization:
         # One answer for unknown, inactive and foreign users: existence is not revealed.
-        raise Forbidden(
-            "The acting user is not an active user of your organization.",
-            code="acting_user_invalid",
-            audit=Denial(
+        raise unit.refuse(
+            Forbidden(
+                "The acting user is not an active user of your organization.",
+                code="acting_user_invalid",
+            ),
+            Denial(
                 "auth.acting_user",
                 resource_type="user",
                 resource_id=username[:128],

@@ -39,7 +39,7 @@ from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
 from exchange.policy import Identity, public
 from exchange.registry.models import OAuthClient
 from exchange.runtime import db_session, runtime
-from exchange.unit import current_unit
+from exchange.unit import UnitOfWork, current_unit
 
 ASSERTION_ALGORITHMS = ["ES256", "PS256", "Ed25519", "EdDSA"]
 ACCESS_TOKEN_ALGORITHMS = ["ES256"]
@@ -215,28 +215,28 @@ class Principal:
     scopes: frozenset[str]
 
 
-def _bearer_from_header() -> str:
+def _bearer_from_header(unit: UnitOfWork) -> str:
     if "access_token" in request.args or (
         request.mimetype == "application/x-www-form-urlencoded" and "access_token" in request.form
     ):
-        raise Malformed(
-            "Send the access token in the Authorization header only.",
-            code="token_not_in_header",
-            audit=Denial("auth.access", reason="token_not_in_header"),
+        raise unit.refuse(
+            Malformed(
+                "Send the access token in the Authorization header only.",
+                code="token_not_in_header",
+            ),
+            Denial("auth.access", reason="token_not_in_header"),
         )
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise Unauthenticated(
-            "An access token is required.",
-            code="missing_token",
-            audit=Denial("auth.access", reason="missing_token"),
+        raise unit.refuse(
+            Unauthenticated("An access token is required.", code="missing_token"),
+            Denial("auth.access", reason="missing_token"),
         )
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "Use 'Authorization: Bearer <token>'.",
-            code="invalid_token",
-            audit=Denial("auth.access", reason="invalid_authorization_header"),
+        raise unit.refuse(
+            Unauthenticated("Use 'Authorization: Bearer <token>'.", code="invalid_token"),
+            Denial("auth.access", reason="invalid_authorization_header"),
         )
     return token.strip()
 
@@ -251,10 +251,12 @@ def _enforce_rate_limit(key: str) -> None:
     limit = _limit(rt.config["RATE_LIMIT"])
     if not rt.rate_limiter.hit(limit, key):
         reset, _remaining = rt.rate_limiter.get_window_stats(limit, key)
-        raise RateLimited(
-            "Too many requests; try again later.",
-            retry_after=max(1, int(reset - time.time()) + 1),
-            audit=Denial("auth.rate_limit", reason=key.split(":", 1)[0]),
+        raise current_unit().refuse(
+            RateLimited(
+                "Too many requests; try again later.",
+                retry_after=max(1, int(reset - time.time()) + 1),
+            ),
+            Denial("auth.rate_limit", reason=key.split(":", 1)[0]),
         )
 
 
@@ -263,23 +265,26 @@ def authenticate() -> Principal:
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
+    unit = current_unit()
+    token = _bearer_from_header(unit)
     try:
-        claims = runtime().token_validator.authenticate_token(_bearer_from_header())
+        claims = runtime().token_validator.authenticate_token(token)
     except Unauthenticated as exc:
-        exc.audit = exc.audit or Denial("auth.access", reason=exc.code)
+        unit.deny(Denial("auth.access", reason=exc.code))
         raise
-    row = db_session().get(OAuthClient, claims["client_id"])
+    row = unit.session.get(OAuthClient, claims["client_id"])
     if row is None or not row.active or row.organization_id != claims["organization"]:
-        raise Unauthenticated(
-            "The access token's client is no longer registered.",
-            code="invalid_token",
-            audit=Denial("auth.access", resource_type="oauth_client", reason="client_inactive"),
+        raise unit.refuse(
+            Unauthenticated(
+                "The access token's client is no longer registered.", code="invalid_token"
+            ),
+            Denial("auth.access", resource_type="oauth_client", reason="client_inactive"),
         )
     # Scopes removed from the client since issuance stop working at once.
     scopes = frozenset(scope_to_list(claims.get("scope") or "")) & frozenset(row.scopes)
     principal = Principal(row.client_id, row.organization_id, scopes)
     g.principal = principal
-    current_unit().claim(
+    unit.claim(
         Identity(
             organization=row.organization_id,
             client_id=row.client_id,

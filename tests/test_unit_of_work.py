@@ -59,6 +59,9 @@ def test_a_refusal_keeps_its_denial_and_after_refusal_work_and_nothing_of_the_ch
         lambda: audit.record(uow.session, Actor.of(SYSTEM), "packet.block", resource_id="p-1")
     )
     assert isinstance(error, Forbidden)
+    # Nothing that must be written rides on the exception.
+    assert not hasattr(error, "audit")
+    assert not hasattr(error, "followup")
     uow.rollback()
     uow.close()
 

@@ -37,7 +37,7 @@ from exchange.errors import ExchangeError, Unauthenticated
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet
 from exchange.policy import public
-from exchange.problems import STATUS, handle_exchange_error
+from exchange.problems import status_of
 from exchange.registry.models import User
 from exchange.runtime import db_session, runtime
 from exchange.services import services
@@ -101,8 +101,9 @@ def _safe_next(target: str | None) -> str:
 
 @blp.errorhandler(ExchangeError)
 def web_error(error: ExchangeError) -> tuple[str, int]:
-    handle_exchange_error(error)  # queues the audit denial exactly as the API does
-    status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
+    """The error page. The refusal's denial is on the request's unit of work already, written
+    when the error status rolls it back, exactly as for the API."""
+    status = status_of(error)
     return render_template("web/error.html", status=status, error=error), status
 
 
