@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -17,6 +17,11 @@ from adapters.keys import KeyStore, init_keys
 from adapters.redis import make_redis
 from exchange import config as configuration
 from exchange.runtime import EXTENSION, Runtime
+
+if TYPE_CHECKING:
+    from exchange.consents.models import Consent
+    from exchange.policy import Identity
+    from exchange.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +154,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def block_packets_on_withdrawal(uow: Any, identity: Any, consent: Any) -> None:
+def block_packets_on_withdrawal(uow: UnitOfWork, identity: Identity, consent: Consent) -> None:
     """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
     from exchange.runtime import runtime
     from exchange.services import Services

@@ -38,7 +38,7 @@ from exchange.audit import Actor, record
 from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
 from exchange.policy import Identity, public
 from exchange.registry.models import OAuthClient
-from exchange.runtime import db_session, runtime
+from exchange.runtime import runtime
 from exchange.unit import UnitOfWork, current_unit
 
 ASSERTION_ALGORITHMS = ["ES256", "PS256", "Ed25519", "EdDSA"]
@@ -381,7 +381,7 @@ def setup_oauth(app: Flask) -> tuple[AuthorizationServer, AccessTokenValidator]:
     config = app.config
 
     def query_client(client_id: str) -> RegisteredClient | None:
-        row = db_session().get(OAuthClient, client_id)
+        row = current_unit().session.get(OAuthClient, client_id)
         return RegisteredClient(row) if row is not None and row.active else None
 
     def save_token(_token: dict[str, Any], _request: Any) -> None:

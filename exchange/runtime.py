@@ -14,12 +14,10 @@ import redis
 from flask import current_app
 from limits.storage import Storage
 from limits.strategies import RateLimiter
-from sqlalchemy.orm import Session
 
 from adapters.db import Database
 from adapters.keys import KeyStore
 from consent.statutes import StatuteTable
-from exchange.audit import Actor
 
 if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -51,17 +49,3 @@ def runtime() -> Runtime:
     """The current application's runtime."""
     value: Runtime = current_app.extensions[EXTENSION]
     return value
-
-
-def db_session() -> Session:
-    """The request's session (its unit of work's), opened on first use."""
-    from exchange.unit import current_unit
-
-    return current_unit().session
-
-
-def current_actor() -> Actor:
-    """Who is acting in this request, as far as it is known yet."""
-    from exchange.unit import current_unit
-
-    return Actor.of(current_unit().claimed)

@@ -25,6 +25,7 @@ from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import Report
 from exchange.periods.service import PeriodService
 from exchange.policy import Identity
+from exchange.registry.service import RegistryService
 from exchange.runtime import Runtime, runtime
 from exchange.unit import UnitOfWork, current_unit
 from exchange.webhooks.service import WebhookService
@@ -72,6 +73,10 @@ class Services:
     def audit(self) -> AuditQueries:
         """The auditor's queries: search, export, verification, checkpoints, proofs."""
         return AuditQueries(self.uow, self.runtime.keys, self.runtime.config["ISSUER"])
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        return RegistryService(self.uow)
 
     @cached_property
     def webhooks(self) -> WebhookService:

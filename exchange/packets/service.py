@@ -421,6 +421,20 @@ class PacketService:
     def status_of(self, row: Packet) -> str:
         return lifecycle.status_at(row.status, row.respond_by, local_date(utcnow()))
 
+    def waiting(self, identity: Identity) -> list[Packet]:
+        """Open packets addressed to the caller's organization, the most urgent first."""
+        today = local_date(utcnow())
+        rows = self.session.execute(
+            select(Packet)
+            .where(Packet.recipient_org == identity.organization, Packet.status.in_(lifecycle.OPEN))
+            .order_by(Packet.respond_by, Packet.received_at)
+        ).scalars()
+        return [
+            row
+            for row in rows
+            if lifecycle.status_at(row.status, row.respond_by, today) in lifecycle.OPEN
+        ]
+
     def read(self, identity: Identity, packet_id: str) -> Opened:
         """Decrypted sections and the original JWS; the basis is checked again first."""
         organization = identity.organization

@@ -1,8 +1,9 @@
 """The web UI for social workers and auditors: server-rendered, the API's own services.
 
-No rule is implemented twice: every page calls the same service functions as
-the HTTP API, with the signed-in person as the actor, so the same checks, the
-same visibility and the same audit trail apply.
+No rule is implemented twice: every page calls the same services as the HTTP
+API (``services()``), with the signed-in person as the principal of the
+request's unit of work, so the same checks, the same visibility and the same
+audit trail apply.
 """
 
 from __future__ import annotations
@@ -24,22 +25,18 @@ from flask import (
 from flask_babel import Babel, gettext
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from adapters.db import utcnow
-from consent.model import local_date
 from exchange import policy
 from exchange.acting import current_identity
 from exchange.consents.service import to_record
 from exchange.errors import ExchangeError, Unauthenticated
-from exchange.packets import lifecycle
-from exchange.packets.models import Packet
 from exchange.policy import public
 from exchange.problems import status_of
 from exchange.registry.models import User
-from exchange.runtime import db_session, runtime
+from exchange.runtime import runtime
 from exchange.services import services
 from exchange.web import sso
 from exchange.web.auth import (
@@ -198,11 +195,10 @@ def start() -> str:
     """What needs the worker now."""
     user = signed_in()
     identity = current_identity()
-    organization = identity.organization
     # Each section only for those the policy lets act on it: an auditor sees none of them.
     found = services()
     pending = found.consents.awaiting_approval(identity) if _can("consent.approve") else []
-    waiting = _waiting(organization) if _can("packet.accept") else []
+    waiting = found.packets.waiting(identity) if _can("packet.accept") else []
     casework = _can("escalation.list")
     periods = found.periods
     return render_template(
@@ -216,22 +212,6 @@ def start() -> str:
         review_needed=periods.review_needed(identity) if casework else [],
         action=ActionForm(),
     )
-
-
-def _waiting(organization: str) -> list[Packet]:
-    """Open packets addressed to the organization, the most urgent first."""
-    today = local_date(utcnow())
-    return [
-        packet
-        for packet in db_session()
-        .execute(
-            select(Packet)
-            .where(Packet.recipient_org == organization, Packet.status.in_(lifecycle.OPEN))
-            .order_by(Packet.respond_by, Packet.received_at)
-        )
-        .scalars()
-        if lifecycle.status_at(packet.status, packet.respond_by, today) in lifecycle.OPEN
-    ]
 
 
 @blp.get("/consents/<string:consent_id>")

@@ -20,7 +20,7 @@ from exchange.errors import Denial, Forbidden
 from exchange.policy import Identity
 from exchange.registry.models import User
 from exchange.registry.service import verify_password
-from exchange.runtime import db_session, runtime
+from exchange.runtime import runtime
 from exchange.unit import current_unit
 
 P = ParamSpec("P")
@@ -52,7 +52,7 @@ def sign_in(username: str, password: str) -> User | None:
     failures = int(cast(bytes | None, redis.get(key)) or 0)
     if failures >= LOCK_AFTER:
         raise LockedOut(max(1, int(cast(int, redis.ttl(key)))))
-    user = db_session().get(User, username)
+    user = current_unit().session.get(User, username)
     if user is None or not user.active or not verify_password(user.password_hash, password):
         pipe = redis.pipeline()
         pipe.incr(key)
@@ -88,7 +88,7 @@ def current_user() -> User | None:
     if time.time() - session.get(SEEN_KEY, 0) > idle_limit:
         session.clear()
         return None
-    user = db_session().get(User, username)
+    user = current_unit().session.get(User, username)
     if user is None or not user.active:
         session.clear()
         return None

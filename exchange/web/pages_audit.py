@@ -1,7 +1,7 @@
 """Auditor pages (search, export, verification, proofs) and the client's access report.
 
 The same ``AuditQueries`` as ``/v1/audit`` with the signed-in auditor as the
-actor: an auditor sees only their own organization's events, and every search,
+principal: an auditor sees only their own organization's events, and every search,
 export, verification and proof is itself audited (``audit.read``). Filters are
 checked by the API's own ``AuditQueryArgs``. Times are typed in Finnish time
 (Europe/Helsinki) and searched in UTC. Nothing here links to packet content.

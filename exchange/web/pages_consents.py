@@ -22,7 +22,6 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError
-from sqlalchemy import select
 from wtforms import DateField, SelectMultipleField, StringField
 from wtforms.validators import Optional
 
@@ -36,8 +35,7 @@ from exchange.acting import current_identity
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
 from exchange.errors import FieldError, Invalid
-from exchange.registry.models import Organization
-from exchange.runtime import db_session, runtime
+from exchange.runtime import runtime
 from exchange.services import services
 from exchange.web import ReasonForm, blp, select_locale
 from exchange.web.auth import page
@@ -229,16 +227,6 @@ def _merge(errors: dict[str, list[str]], general: list[str], found: Iterable[Fie
             errors[name].append(message)
 
 
-def _organizations() -> list[Organization]:
-    return list(db_session().execute(select(Organization).order_by(Organization.name)).scalars())
-
-
-def _names(ids: Iterable[str]) -> dict[str, str]:
-    wanted = set(ids)
-    rows = db_session().execute(select(Organization).where(Organization.id.in_(wanted))).scalars()
-    return {row.id: row.name for row in rows}
-
-
 def _labels() -> dict[str, str]:
     return {
         "hetu": gettext("Client's personal identity code"),
@@ -279,7 +267,7 @@ def _render_form(
         general=general,
         summary=summary,
         labels=labels,
-        organizations=[(org.id, org.name) for org in _organizations()],
+        organizations=[(org.id, org.name) for org in services().registry.organizations()],
         categories=[(code, category_label(ui, code)) for code in CATEGORIES],
         purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
         preview=preview,
@@ -292,7 +280,7 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     """The text and the exchange summary of a consent not yet saved, or what stops it."""
     today = model.local_date(utcnow())
     valid_from: dt.date = loaded.get("valid_from") or today
-    names = _names([*loaded["sources"], *loaded["recipients"]])
+    names = services().registry.names([*loaded["sources"], *loaded["recipients"]])
     problems = [
         FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
         for group in ("sources", "recipients")
@@ -385,7 +373,7 @@ def consent_new() -> Any:
 def _render_actions(
     row: Any, form: ReasonForm, errors: dict[str, list[str]], status: int
 ) -> tuple[str, int]:
-    names = _names([*row.sources, *row.recipients])
+    names = services().registry.names([*row.sources, *row.recipients])
     page = render_template(
         "web/consent_actions.html",
         consent=row,

@@ -1,7 +1,7 @@
 """Web pages (registered on exchange.web.blp): handover packets and leads on staff change.
 
 Every page goes through the same services as the API (``PacketService``,
-``ContinuityService``) with the signed-in person as the actor: the services
+``ContinuityService``) with the signed-in person as the principal: the services
 decide who may read, accept, decline, withdraw, assign and deactivate, and they
 write the audit trail. The pages only collect input and show the results.
 """
@@ -18,7 +18,6 @@ from flask import flash, get_flashed_messages, redirect, render_template, reques
 from flask_babel import format_date, format_decimal
 from flask_wtf import FlaskForm
 from jinja2 import Undefined
-from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -27,8 +26,6 @@ from exchange import policy
 from exchange.acting import current_identity
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
-from exchange.registry.models import User
-from exchange.runtime import db_session
 from exchange.services import services
 from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
@@ -210,16 +207,6 @@ def packet_withdraw(packet_id: str) -> Any:
 # --- leads on staff change ------------------------------------------------------------------
 
 
-def _workers(organization: str) -> list[User]:
-    """The organization's active users, for the selects (the service checks the choice)."""
-    query = (
-        select(User)
-        .where(User.organization_id == organization, User.active.is_(True))
-        .order_by(User.name, User.username)
-    )
-    return list(db_session().execute(query).scalars())
-
-
 def _leads_page(
     *,
     failed_client: str | None = None,
@@ -227,7 +214,8 @@ def _leads_page(
     deactivate: DeactivateForm | None = None,
 ) -> str:
     user = signed_in()
-    workers = _workers(user.organization_id)
+    # The organization's active users for the selects (the service checks the choice).
+    workers = services().registry.colleagues(current_identity())
     deactivations = [
         json.loads(str(report)) for report in get_flashed_messages(category_filter=[DEACTIVATED])
     ]
