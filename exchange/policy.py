@@ -280,12 +280,20 @@ class Denials(Protocol):
     def deny(self, denial: Denial) -> None: ...
 
 
-def authorize_scope(identity: Identity, name: str, *, denials: Denials) -> None:
-    """403 (the denial recorded in ``denials``) when a machine client's token lacks every
-    scope ``name`` accepts."""
+def _denials(given: Denials | None) -> Denials:
+    if given is not None:
+        return given
+    from exchange.unit import current_unit  # the request's; unit.py imports this module
+
+    return current_unit()
+
+
+def authorize_scope(identity: Identity, name: str, *, denials: Denials | None = None) -> None:
+    """403 when a machine client's token lacks every scope ``name`` accepts; the refusal's
+    denial is recorded in ``denials`` (by default the current request's unit of work)."""
     refused = _scope_refusal(identity, action(name))
     if refused is not None:
-        denials.deny(refused.denial)
+        _denials(denials).deny(refused.denial)
         raise Forbidden(refused.detail, code=refused.code)
 
 
@@ -295,13 +303,17 @@ def permits(identity: Identity, name: str) -> bool:
 
 
 def authorize(
-    identity: Identity, name: str, *, person_named: bool | None = None, denials: Denials
+    identity: Identity,
+    name: str,
+    *,
+    person_named: bool | None = None,
+    denials: Denials | None = None,
 ) -> Identity:
     """``identity`` when it may do ``name``; otherwise 403 (``Forbidden``), the refusal's
-    denial recorded in ``denials``."""
+    denial recorded in ``denials`` (by default the current request's unit of work)."""
     refused = refusal(identity, name, person_named=person_named)
     if refused is not None:
-        denials.deny(refused.denial)
+        _denials(denials).deny(refused.denial)
         raise Forbidden(refused.detail, code=refused.code)
     return identity
 

@@ -9,11 +9,11 @@ from sqlalchemy import text
 
 from adapters.db import utcnow
 from consent.model import local_date
-from exchange import audit
+from exchange import audit, policy
 from exchange.audit import Actor
 from exchange.errors import Denial, Forbidden, NotFound
 from exchange.policy import Identity
-from exchange.unit import WORKER, UnitOfWork, unit_of_work
+from exchange.unit import WORKER, UnitOfWork, current_unit, unit_of_work
 from tests.conftest import audit_rows
 
 PERSON = Identity(
@@ -95,6 +95,22 @@ def test_the_policy_refusal_is_recorded_on_the_unit_and_no_principal_is_set(rt):
         "auth.acting_user",
         "role_required",
         "aino",
+    )
+
+
+def test_the_policy_records_its_refusal_on_the_request_unit_by_default(app, rt):
+    auditor = Identity(organization="org-a", username="aino", roles=frozenset({"auditor"}))
+    with app.test_request_context("/v1/consents", headers={"X-Request-ID": "r-3"}):
+        app.preprocess_request()  # the request hooks open the unit of work
+        unit = current_unit()
+        with pytest.raises(Forbidden):
+            policy.authorize(auditor, "consent.record")
+        unit.rollback()
+    [denied] = audit_rows(rt, outcome="denied")
+    assert (denied.action, denied.reason, denied.request_id) == (
+        "auth.acting_user",
+        "role_required",
+        "r-3",
     )
 
 
