@@ -34,7 +34,7 @@ from joserfc.jwk import KeySet
 from limits import parse as parse_limit
 
 from consent.vocabulary import SCOPES
-from exchange.audit import Actor, record
+from exchange.audit import record
 from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
 from exchange.policy import Identity, public
 from exchange.registry.models import OAuthClient
@@ -329,7 +329,7 @@ def token() -> Response:
         )
         record(
             unit.session,
-            Actor.of(unit.claimed),
+            unit.claimed,
             "auth.token",
             resource_type="oauth_client",
             resource_id=client_id,
