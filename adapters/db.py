@@ -1,7 +1,7 @@
 """SQLAlchemy engine, sessions and the declarative base.
 
-Services receive a ``Session`` and only flush; the request (or a CLI unit of
-work) commits once. Tests bind the session factory to one connection whose
+Services only flush; the unit of work of a request, a worker job or a command
+(``exchange.unit``) commits once. Tests bind the session factory to one connection whose
 outer transaction is rolled back after each test.
 """
 
@@ -130,8 +130,9 @@ class Database:
             session.execute(text("SELECT 1"))
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A session committed once at the end, rolled back on any error (CLI, workers)."""
+    def transaction(self) -> Iterator[Session]:
+        """A session committed once at the end, rolled back on any error (for code below the
+        application, and tests; the application's doors use ``exchange.unit.UnitOfWork``)."""
         session = self.sessions()
         try:
             yield session

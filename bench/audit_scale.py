@@ -112,24 +112,24 @@ def main() -> int:
         fill(db, args.events, args.clients)
         filled = time.perf_counter() - started
         started = time.perf_counter()
-        with db.unit_of_work() as session:
-            sealed = seal(session, batch=20_000)
+        with db.transaction() as session:
+            sealed = seal(session, batch=20_000, keys=keys)
         sealing = time.perf_counter() - started
         with db.engine.begin() as connection:
             # What autovacuum would do after such a load; the planner needs real statistics.
             connection.execute(text("ANALYZE audit_event"))
-        with db.unit_of_work() as session:
+        with db.transaction() as session:
             checkpoint(session, keys, "http://bench", force=True)
 
         started = time.perf_counter()
-        with db.unit_of_work() as session:
+        with db.transaction() as session:
             report = verify(session, keys, batch=20_000)
         verifying = time.perf_counter() - started
         assert report.ok, report
 
         timings = []
         rng = random.Random(7)
-        with db.unit_of_work() as session:
+        with db.transaction() as session:
             queries = AuditQueries(session, keys, "http://bench")
             for _ in range(args.queries):
                 client = rng.randrange(args.clients)

@@ -2,13 +2,14 @@
 
 ``ConsentError`` and its subclasses are the consent model's. ``ExchangeError`` and its
 subclasses are the service's, raised in every layer; ``exchange.problems`` maps each class
-to an HTTP status in one place. A denial may carry the audit event it must leave behind
-(``audit``), which is written after the action's own changes are rolled back.
+to an HTTP status in one place. An error only says what went wrong: the audit event a
+refusal must leave behind (a ``Denial``) is recorded on the unit of work by whoever refuses
+(``exchange.unit``), never carried by the exception.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,11 +70,7 @@ class ExchangeError(Exception):
 
     detail: str = ""
     code: str = "error"
-    audit: Denial | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
-    # Work that must persist although the request fails (e.g. blocking a packet whose legal
-    # basis is gone); run with the session after the request's own changes are rolled back.
-    followup: Callable[[Any], None] | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.detail)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -18,6 +18,11 @@ from adapters.redis import TIMEOUT_SECONDS as REDIS_TIMEOUT
 from adapters.redis import make_redis
 from exchange import config as configuration
 from exchange.runtime import EXTENSION, Runtime
+
+if TYPE_CHECKING:
+    from exchange.consents.models import Consent
+    from exchange.policy import Identity
+    from exchange.unit import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if settings["REDIS_URL"]
         else MemoryStorage()
     )
+    from consent.statutes import StatuteTable, default_statutes
+    from exchange.oauth import setup_oauth
+
+    authorization_server, token_validator = setup_oauth(app)
     app.extensions[EXTENSION] = Runtime(
         config=settings,
         db=Database(settings["DATABASE_URL"]),
@@ -91,15 +100,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         keys=keys,
         rate_storage=rate_storage,
         rate_limiter=MovingWindowRateLimiter(rate_storage),
+        statutes=(
+            StatuteTable.load(settings["STATUTES_FILE"])
+            if settings["STATUTES_FILE"]
+            else default_statutes()
+        ),
+        authorization_server=authorization_server,
+        token_validator=token_validator,
+        withdrawal_listeners=[block_packets_on_withdrawal],
     )
 
-    from consent.statutes import StatuteTable, default_statutes
     from exchange.audit.views import blp as audit_blp
     from exchange.clients.views import blp as clients_blp
     from exchange.consents.views import blp as consents_blp
     from exchange.continuity.views import blp as continuity_blp
     from exchange.edge import init_edge
-    from exchange.oauth import setup_oauth
     from exchange.ops import blp as ops_blp
     from exchange.packets.views import blp as packets_blp
     from exchange.periods.views import blp as periods_blp
@@ -110,7 +125,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_request_lifecycle(app, Metrics())
     init_edge(app)  # before any route is added: it bounds the ``int`` converter
-    setup_oauth(app)
     app.register_blueprint(ops_blp)
 
     api = ExchangeApi(app)
@@ -135,14 +149,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(audit_blp)
     api.register_blueprint(webhooks_blp)
     api.register_blueprint(periods_blp)
-    runtime_ = app.extensions[EXTENSION]
-    runtime_.extras["statutes"] = (
-        StatuteTable.load(settings["STATUTES_FILE"])
-        if settings["STATUTES_FILE"]
-        else default_statutes()
-    )
-    runtime_.extras["consent_withdrawal_listeners"] = [block_packets_on_withdrawal]
-
     from exchange.web import setup_web
 
     setup_web(app)
@@ -158,15 +164,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def block_packets_on_withdrawal(session: Any, consent: Any) -> None:
+def block_packets_on_withdrawal(uow: UnitOfWork, identity: Identity, consent: Consent) -> None:
     """A withdrawn consent blocks, in the same transaction, every open packet that relied on it."""
-    from exchange.packets.service import PacketService
-    from exchange.runtime import current_actor, runtime
+    from exchange.runtime import runtime
+    from exchange.services import Services
 
-    rt = runtime()
-    PacketService(session, rt.keys, rt.extras["statutes"]).on_consent_withdrawn(
-        consent, current_actor()
-    )
+    Services(runtime(), uow).packets.on_consent_withdrawn(identity, consent)
 
 
 def _scope_docs() -> dict[str, str]:

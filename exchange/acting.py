@@ -17,7 +17,7 @@ from exchange.errors import Denial, Forbidden
 from exchange.oauth import Principal, authenticate
 from exchange.policy import Identity, Person
 from exchange.registry.models import User
-from exchange.runtime import current_actor, db_session
+from exchange.unit import current_unit
 
 HEADER = "X-Acting-User"
 
@@ -28,13 +28,16 @@ def acting_person(principal: Principal) -> User | None:
     username = request.headers.get(HEADER, "").strip()
     if not username:
         return None
-    user = db_session().get(User, username)
+    unit = current_unit()
+    user = unit.session.get(User, username)
     if user is None or not user.active or user.organization_id != principal.organization:
         # One answer for unknown, inactive and foreign users: existence is not revealed.
-        raise Forbidden(
-            "The acting user is not an active user of your organization.",
-            code="acting_user_invalid",
-            audit=Denial(
+        raise unit.refuse(
+            Forbidden(
+                "The acting user is not an active user of your organization.",
+                code="acting_user_invalid",
+            ),
+            Denial(
                 "auth.acting_user",
                 resource_type="user",
                 resource_id=username[:128],
@@ -53,20 +56,15 @@ def authorize_request(name: str) -> Identity:
         scopes=principal.scopes,
         request_id=g.get("request_id"),
     )
+    unit = current_unit()
     # Scope first: a system without the scope learns nothing about the people it names.
-    policy.authorize_scope(identity, name)
+    policy.authorize_scope(identity, name, denials=unit)
     user = acting_person(principal) if policy.action(name).person is not Person.NONE else None
     if user is not None:
         identity = replace(identity, username=user.username, roles=frozenset(user.roles))
-        g.actor = replace(current_actor(), username=user.username)
-    policy.authorize(identity, name, person_named=user is not None)
-    g.identity = identity
-    return identity
+    return unit.authorize(identity, name, person_named=user is not None)
 
 
 def current_identity() -> Identity:
     """The identity ``authorize_request`` (or a web page) established for this request."""
-    identity: Identity | None = g.get("identity")
-    if identity is None:
-        raise RuntimeError("no action was authorized for this request")
-    return identity
+    return current_unit().identity

@@ -14,32 +14,31 @@ from typing import Any
 from flask import Flask
 
 from exchange import audit
-from exchange.audit import Actor
 from exchange.runtime import EXTENSION, Runtime
+from exchange.unit import WORKER, unit_of_work
 from exchange.webhooks import delivery as webhooks
 
 log = logging.getLogger(__name__)
-WORKER = Actor(client_id="exchange-worker", request_id="worker")
 CONSUMER = webhooks.consumer_name()  # this process in the notification senders' group
 
 
 def run_round(rt: Runtime) -> dict[str, Any]:
     """Seal pending audit events, sign a checkpoint when due, expire overdue packets,
-    crypto-shred content past retention, relay and deliver notifications. Each step commits
-    on its own."""
-    from exchange.packets.service import PacketService
+    crypto-shred content past retention, relay and deliver notifications. Each step is a unit
+    of work of its own, done as the worker."""
+    from exchange.services import Services
 
     config = rt.config
-    with rt.db.unit_of_work() as session:
-        sealed = audit.seal(session, keys=rt.keys)
-    with rt.db.unit_of_work() as session:
+    with unit_of_work(rt.db.sessions, WORKER, "audit.checkpoint") as uow:
+        sealed = audit.seal(uow.session, keys=rt.keys)
+    with unit_of_work(rt.db.sessions, WORKER, "audit.checkpoint") as uow:
         made = audit.checkpoint(
-            session, rt.keys, config["ISSUER"], min_interval=config["CHECKPOINT_INTERVAL"]
+            uow.session, rt.keys, config["ISSUER"], min_interval=config["CHECKPOINT_INTERVAL"]
         )
-    with rt.db.unit_of_work() as session:
-        packets = PacketService(session, rt.keys, rt.extras["statutes"])
-        expired = packets.expire_overdue(WORKER)
-        shredded = packets.shred_expired(config["RETENTION_DAYS"], WORKER)
+    with unit_of_work(rt.db.sessions, WORKER, "packet.expire") as uow:
+        packets = Services(rt, uow).packets
+        expired = packets.expire_overdue(uow.identity)
+        shredded = packets.shred_expired(uow.identity, config["RETENTION_DAYS"])
     notifications = webhooks.run_once(
         rt.db, rt.redis, rt.keys, webhooks.Policy.from_config(config), CONSUMER
     )

@@ -13,10 +13,11 @@ from typing import Any
 import click
 from flask import Flask
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
 from exchange import config as configuration
-from exchange.errors import Invalid
+from exchange.errors import ExchangeError, Invalid
+from exchange.policy import Identity
+from exchange.unit import CLI, UnitOfWork, unit_of_work
 
 
 def _settings() -> dict[str, Any]:
@@ -146,18 +147,19 @@ def registry_load(file: Path) -> None:
     except Exception as exc:
         raise click.ClickException(f"{file}: {exc}") from exc
     app = _app()
-    with _loading(app, file) as session:
-        report = load_registry(session, data)
+    with _loading(app, file, "registry.load") as uow:
+        report = load_registry(uow.session, data)
     click.echo(json.dumps(report.as_dict()))
 
 
 @contextmanager
-def _loading(app: Flask, file: Path) -> Iterator[Session]:
-    """One unit of work for loading FILE: a database not migrated yet, or problems in the file,
-    end the command with a message (the file's problems one a line, exit 1), never a traceback."""
+def _loading(app: Flask, file: Path, action: str | None = None) -> Iterator[UnitOfWork]:
+    """One unit of work for loading FILE (as the command line, doing ``action``): a database
+    not migrated yet, a refusal or problems in the file end the command with a message (the
+    file's problems one a line, exit 1), never a traceback."""
     try:
-        with app.app_context(), _runtime(app).db.unit_of_work() as session:
-            yield session
+        with app.app_context(), unit_of_work(_runtime(app).db.sessions, CLI, action) as uow:
+            yield uow
     except OperationalError as exc:
         raise click.ClickException(
             f"the database is not ready ({type(exc.orig).__name__}); "
@@ -168,6 +170,8 @@ def _loading(app: Flask, file: Path) -> Iterator[Session]:
         for error in exc.errors:
             click.echo(f"  {error.field}: {error.message}", err=True)
         sys.exit(1)
+    except ExchangeError as exc:
+        raise click.ClickException(f"{file}: {exc.detail}") from exc
 
 
 @main.group()
@@ -182,9 +186,9 @@ def periods() -> None:
 def periods_import(file: Path, organization: str, username: str) -> None:
     """Import periods (and outcomes) from a CSV FILE: every row is checked, problems are
     listed by line, and nothing is imported unless every row is good."""
-    from exchange.audit import Actor
     from exchange.periods.importer import import_periods, read_rows
     from exchange.registry.models import User
+    from exchange.services import Services
 
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -194,14 +198,24 @@ def periods_import(file: Path, organization: str, username: str) -> None:
         ) from exc
     app = _app()
     rt = _runtime(app)
-    actor = Actor(organization=organization, client_id="exchange-cli", username=username)
-    with _loading(app, file) as session:
-        user = session.get(User, username)
+    with _loading(app, file) as uow:
+        user = uow.session.get(User, username)
         if user is None or not user.active or user.organization_id != organization:
             raise click.ClickException(
                 f"{username!r} is not an active user of organization {organization!r}"
             )
-        report = import_periods(session, rt.keys, read_rows(text), organization, username, actor)
+        # The user answers for the import: the policy decides as for the API's period.record.
+        identity = uow.authorize(
+            Identity(
+                organization=organization,
+                client_id=CLI.client_id,
+                username=username,
+                roles=frozenset(user.roles),
+            ),
+            "period.record",
+        )
+        periods = Services(rt, uow).periods
+        report = import_periods(periods, identity, read_rows(text))
     click.echo(json.dumps(report.as_dict()))
 
 
@@ -256,12 +270,12 @@ def audit_verify(checkpoint_file: Path | None) -> None:
             raise click.ClickException(f"{checkpoint_file}: {exc}") from exc
     with app.app_context():
         try:
-            with rt.db.unit_of_work() as session:
-                seal(session, keys=rt.keys)
+            with unit_of_work(rt.db.sessions, CLI, "audit.verify") as uow:
+                seal(uow.session, keys=rt.keys)
         except (ValueError, LogDamaged) as exc:  # a tampered head, or rows written past it
             click.echo(f"cannot seal pending events: {exc}", err=True)
-        with rt.db.unit_of_work() as session:
-            report = verify(session, rt.keys, extra_checkpoints=extra)
+        with unit_of_work(rt.db.sessions, CLI, "audit.verify") as uow:
+            report = verify(uow.session, rt.keys, extra_checkpoints=extra)
     click.echo(json.dumps(report.as_dict()))
     if not report.ok:
         click.echo(
@@ -289,12 +303,12 @@ def keys_init() -> None:
 @keys.command("rewrap")
 def keys_rewrap() -> None:
     """Wrap every stored data key with the newest key-encryption key (after ``keys rotate``)."""
-    from exchange.packets.service import PacketService
+    from exchange.services import Services
 
     app = _app()
     rt = _runtime(app)
-    with app.app_context(), rt.db.unit_of_work() as session:
-        count = PacketService(session, rt.keys, rt.extras["statutes"]).rewrap_all()
+    with app.app_context(), unit_of_work(rt.db.sessions, CLI, "keys.rewrap") as uow:
+        count = Services(rt, uow).packets.rewrap_all()
     click.echo(json.dumps({"rewrapped": count, "kek_version": rt.keys.kek_version}))
 
 

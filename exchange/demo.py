@@ -16,18 +16,17 @@ from typing import Any
 
 from joserfc.jwk import ECKey, OKPKey
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
 from consent.identifiers import business_id_check_digit, hetu_check_char
 from consent.model import local_date
 from exchange import audit
-from exchange.audit import Actor
-from exchange.clients.service import ClientService
 from exchange.periods.models import ServicePeriod
-from exchange.periods.service import PeriodService
+from exchange.policy import Identity
 from exchange.registry.service import load_registry
 from exchange.runtime import Runtime
+from exchange.services import Services
+from exchange.unit import UnitOfWork, unit_of_work
 
 # (id, name, kind, business id base, packet-signing key type)
 ORGANIZATIONS = [
@@ -128,19 +127,21 @@ PERIOD_OUTCOMES = {
     "moved_away": 1,
     "unknown": 1,
 }
+# The demo command loads the registry and the synthetic data as the service itself.
+DEMO = Identity.service("exchange-cli", request_id="demo")
 PERIOD_PROVIDERS = (
     ("lieto-kisalli", "kalle.valmentaja"),
     ("turku-nuorten-paja", "niko.pajaohjaaja"),
 )
 
 
-def demo_periods(session: Session, rt: Runtime) -> int:
+def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
     """Closed kuty periods of synthetic clients over the last year, as the survey's table, plus
     two periods ending soon without a next step and one client in kuty three times in a row."""
-    recorded = session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
+    recorded = uow.session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
     if recorded:  # the demo ran before: nothing twice
         return int(recorded)
-    periods = PeriodService(session, rt.keys)
+    periods = Services(rt, uow).periods
     today = local_date(utcnow())
     born = dt.date(1975, 1, 1)
     count = 0
@@ -151,7 +152,7 @@ def demo_periods(session: Session, rt: Runtime) -> int:
 
     def period(n: int, ended: dt.date, outcome: str | None, months: int = 5) -> str:
         organization, username = PERIOD_PROVIDERS[n % len(PERIOD_PROVIDERS)]
-        actor = Actor(organization=organization, username=username, request_id="demo")
+        identity = Identity(organization=organization, username=username, request_id="demo")
         start = ended - dt.timedelta(days=30 * months)
         body = {
             "client": {"hetu": person(n)},
@@ -162,11 +163,9 @@ def demo_periods(session: Session, rt: Runtime) -> int:
             "hours_per_day": 5,
             "guidance_hours_per_month": 4,
         }
-        row = periods.record(body, organization, username, actor)
+        row = periods.record(identity, body)
         if outcome is not None:
-            periods.close(
-                row.id, organization, username, {"outcome": outcome, "ended_on": ended}, actor
-            )
+            periods.close(identity, row.id, {"outcome": outcome, "ended_on": ended})
         return row.id
 
     outcomes = [name for name, times in PERIOD_OUTCOMES.items() for _ in range(times)]
@@ -257,21 +256,21 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     """Load the demo registry and clients; return the text to print."""
     document, passwords = build_registry(directory)
     _write_secret(directory / "registry.json", document)
-    with rt.db.unit_of_work() as session:
-        report = load_registry(session, document)
-        service = ClientService(session, rt.keys)
-        actor = Actor(
+    with unit_of_work(rt.db.sessions, DEMO, "registry.load") as uow:
+        report = load_registry(uow.session, document)
+        service = Services(rt, uow).clients
+        registrar = Identity(
             organization="varha-aikuissosiaalityo",
             username="sari.sosiaalityontekija",
             request_id="demo",
         )
         hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
         for hetu in hetus:
-            service.lookup(hetu, actor)
-    with rt.db.unit_of_work() as session:
-        periods = demo_periods(session, rt)
-    with rt.db.unit_of_work() as session:
-        audit.checkpoint(session, rt.keys, rt.config["ISSUER"], force=True)
+            service.lookup(registrar, hetu)
+    with unit_of_work(rt.db.sessions, DEMO, "period.record") as uow:
+        periods = demo_periods(uow, rt)
+    with unit_of_work(rt.db.sessions, DEMO, "audit.checkpoint") as uow:
+        audit.checkpoint(uow.session, rt.keys, rt.config["ISSUER"], force=True)
     issuer = rt.config["ISSUER"]
     lines = [
         "Handover exchange demo (embedded mode: SQLite + in-process Redis; NOT for production)",

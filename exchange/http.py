@@ -21,12 +21,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from exchange import audit, policy
+from exchange import policy
 from exchange.acting import authorize_request
 from exchange.errors import Invalid, UnsupportedMediaType
 from exchange.policy import Person
 from exchange.problems import problem
-from exchange.runtime import current_actor, db_session
+from exchange.runtime import runtime
+from exchange.unit import UnitOfWork
 from schemas import flatten_errors, strictjson
 
 log = logging.getLogger("exchange.request")
@@ -186,38 +187,19 @@ class Metrics:
 
 
 def _finish_unit_of_work(response: Response) -> Response:
-    session = g.get("db_session")
-    denials = g.pop("denials", [])
-    followups = g.pop("followups", [])
+    """Commit the request's unit of work, or (an error status: refused) roll it back, keeping
+    only its denials and after-refusal work."""
+    unit: UnitOfWork | None = g.get("unit")
+    if unit is None:
+        return response
     try:
         if response.status_code < 400:
-            if session is not None:
-                session.commit()
-            return response
-        if session is not None:
-            session.rollback()
-        if denials or followups:
-            session = db_session()
-            for work in followups:
-                work(session)
-            actor = current_actor()
-            for denial in denials:
-                audit.record(
-                    session,
-                    actor,
-                    denial.action,
-                    "denied",
-                    resource_type=denial.resource_type,
-                    resource_id=denial.resource_id,
-                    client_ref=denial.client_ref,
-                    reason=denial.reason,
-                )
-                g.metrics.audit_events.labels(denial.action).inc()
-            session.commit()
+            unit.commit()
+        else:
+            unit.rollback()
     except SQLAlchemyError:
         log.exception("commit failed")
-        if session is not None:
-            session.rollback()
+        unit.discard()
         return problem(
             503, "dependency_unavailable", "The change could not be saved; nothing was changed."
         )
@@ -233,6 +215,11 @@ def init_request_lifecycle(app: Flask, metrics: Metrics) -> None:
         g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         g.started = time.perf_counter()
         g.metrics = metrics
+        g.unit = UnitOfWork(
+            runtime().db.sessions,
+            request_id=g.request_id,
+            on_denial=lambda denial: metrics.audit_events.labels(denial.action).inc(),
+        )
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -262,6 +249,6 @@ def init_request_lifecycle(app: Flask, metrics: Metrics) -> None:
 
     @app.teardown_request
     def _close(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+        unit: UnitOfWork | None = g.pop("unit", None)
+        if unit is not None:
+            unit.close()

@@ -34,11 +34,12 @@ from joserfc.jwk import KeySet
 from limits import parse as parse_limit
 
 from consent.vocabulary import SCOPES
-from exchange.audit import Actor, record
+from exchange.audit import record
 from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
-from exchange.policy import public
+from exchange.policy import Identity, public
 from exchange.registry.models import OAuthClient
-from exchange.runtime import db_session, queue_denial, runtime
+from exchange.runtime import runtime
+from exchange.unit import UnitOfWork, current_unit
 
 ASSERTION_ALGORITHMS = ["ES256", "PS256", "Ed25519", "EdDSA"]
 ACCESS_TOKEN_ALGORITHMS = ["ES256"]
@@ -214,28 +215,28 @@ class Principal:
     scopes: frozenset[str]
 
 
-def _bearer_from_header() -> str:
+def _bearer_from_header(unit: UnitOfWork) -> str:
     if "access_token" in request.args or (
         request.mimetype == "application/x-www-form-urlencoded" and "access_token" in request.form
     ):
-        raise Malformed(
-            "Send the access token in the Authorization header only.",
-            code="token_not_in_header",
-            audit=Denial("auth.access", reason="token_not_in_header"),
+        raise unit.refuse(
+            Malformed(
+                "Send the access token in the Authorization header only.",
+                code="token_not_in_header",
+            ),
+            Denial("auth.access", reason="token_not_in_header"),
         )
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise Unauthenticated(
-            "An access token is required.",
-            code="missing_token",
-            audit=Denial("auth.access", reason="missing_token"),
+        raise unit.refuse(
+            Unauthenticated("An access token is required.", code="missing_token"),
+            Denial("auth.access", reason="missing_token"),
         )
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "Use 'Authorization: Bearer <token>'.",
-            code="invalid_token",
-            audit=Denial("auth.access", reason="invalid_authorization_header"),
+        raise unit.refuse(
+            Unauthenticated("Use 'Authorization: Bearer <token>'.", code="invalid_token"),
+            Denial("auth.access", reason="invalid_authorization_header"),
         )
     return token.strip()
 
@@ -250,10 +251,12 @@ def _enforce_rate_limit(key: str) -> None:
     limit = _limit(rt.config["RATE_LIMIT"])
     if not rt.rate_limiter.hit(limit, key):
         reset, _remaining = rt.rate_limiter.get_window_stats(limit, key)
-        raise RateLimited(
-            "Too many requests; try again later.",
-            retry_after=max(1, int(reset - time.time()) + 1),
-            audit=Denial("auth.rate_limit", reason=key.split(":", 1)[0]),
+        raise current_unit().refuse(
+            RateLimited(
+                "Too many requests; try again later.",
+                retry_after=max(1, int(reset - time.time()) + 1),
+            ),
+            Denial("auth.rate_limit", reason=key.split(":", 1)[0]),
         )
 
 
@@ -262,25 +265,32 @@ def authenticate() -> Principal:
     cached: Principal | None = g.get("principal")
     if cached is not None:
         return cached
-    validator: AccessTokenValidator = runtime().extras["token_validator"]
+    unit = current_unit()
+    token = _bearer_from_header(unit)
     try:
-        claims = validator.authenticate_token(_bearer_from_header())
+        claims = runtime().token_validator.authenticate_token(token)
     except Unauthenticated as exc:
-        exc.audit = exc.audit or Denial("auth.access", reason=exc.code)
+        unit.deny(Denial("auth.access", reason=exc.code))
         raise
-    row = db_session().get(OAuthClient, claims["client_id"])
+    row = unit.session.get(OAuthClient, claims["client_id"])
     if row is None or not row.active or row.organization_id != claims["organization"]:
-        raise Unauthenticated(
-            "The access token's client is no longer registered.",
-            code="invalid_token",
-            audit=Denial("auth.access", resource_type="oauth_client", reason="client_inactive"),
+        raise unit.refuse(
+            Unauthenticated(
+                "The access token's client is no longer registered.", code="invalid_token"
+            ),
+            Denial("auth.access", resource_type="oauth_client", reason="client_inactive"),
         )
     # Scopes removed from the client since issuance stop working at once.
     scopes = frozenset(scope_to_list(claims.get("scope") or "")) & frozenset(row.scopes)
     principal = Principal(row.client_id, row.organization_id, scopes)
     g.principal = principal
-    g.actor = Actor(
-        organization=row.organization_id, client_id=row.client_id, request_id=g.get("request_id")
+    unit.claim(
+        Identity(
+            organization=row.organization_id,
+            client_id=row.client_id,
+            scopes=scopes,
+            request_id=g.get("request_id"),
+        )
     )
     _enforce_rate_limit(f"client:{row.client_id}")
     return principal
@@ -303,20 +313,26 @@ def _claimed_client_id() -> str | None:
 def token() -> Response:
     """The token endpoint (RFC 6749 error bodies)."""
     _enforce_rate_limit(f"address:{request.remote_addr}")
-    server: AuthorizationServer = runtime().extras["authorization_server"]
-    response: Response = server.create_token_response()
+    response: Response = runtime().authorization_server.create_token_response()
     response.headers["Cache-Control"] = "no-store"
     client_id = _claimed_client_id()
-    g.actor = Actor(client_id=client_id, request_id=g.get("request_id"))
+    unit = current_unit()
+    unit.claim(Identity(organization="", client_id=client_id or "", request_id=unit.request_id))
     if response.status_code == 200:
-        row = db_session().get(OAuthClient, client_id) if client_id else None
-        g.actor = Actor(
-            organization=row.organization_id if row else None,
-            client_id=client_id,
-            request_id=g.get("request_id"),
+        row = unit.session.get(OAuthClient, client_id) if client_id else None
+        unit.claim(
+            Identity(
+                organization=row.organization_id if row else "",
+                client_id=client_id or "",
+                request_id=unit.request_id,
+            )
         )
         record(
-            db_session(), g.actor, "auth.token", resource_type="oauth_client", resource_id=client_id
+            unit.session,
+            unit.claimed,
+            "auth.token",
+            resource_type="oauth_client",
+            resource_id=client_id,
         )
     else:
         error = (response.get_json(silent=True) or {}).get("error", "invalid_request")
@@ -324,7 +340,7 @@ def token() -> Response:
             # SPEC: failed client authentication is 401 whichever way the client authenticated.
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="exchange", error="invalid_client"'
-        queue_denial(
+        unit.deny(
             Denial("auth.token", resource_type="oauth_client", resource_id=client_id, reason=error)
         )
     return response
@@ -359,12 +375,13 @@ def jwks() -> Response:
     return response
 
 
-def setup_oauth(app: Flask) -> None:
-    """Bind the authorization server and the token validator to ``app``."""
+def setup_oauth(app: Flask) -> tuple[AuthorizationServer, AccessTokenValidator]:
+    """Bind the token endpoint to ``app``; the authorization server and the token validator
+    (kept on the runtime)."""
     config = app.config
 
     def query_client(client_id: str) -> RegisteredClient | None:
-        row = db_session().get(OAuthClient, client_id)
+        row = current_unit().session.get(OAuthClient, client_id)
         return RegisteredClient(row) if row is not None and row.active else None
 
     def save_token(_token: dict[str, Any], _request: Any) -> None:
@@ -383,8 +400,5 @@ def setup_oauth(app: Flask) -> None:
             _access_token, expires_generator=lambda _client, _grant: config["ACCESS_TOKEN_LIFETIME"]
         ),
     )
-    app.extensions["exchange"].extras["authorization_server"] = server
-    app.extensions["exchange"].extras["token_validator"] = AccessTokenValidator(
-        config["ISSUER"], config["CLOCK_SKEW"]
-    )
     app.register_blueprint(blp)
+    return server, AccessTokenValidator(config["ISSUER"], config["CLOCK_SKEW"])

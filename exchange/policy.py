@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Flask
 
@@ -274,11 +274,27 @@ def _scope_refusal(identity: Identity, declared: Action) -> Refusal | None:
     )
 
 
-def authorize_scope(identity: Identity, name: str) -> None:
-    """403 (audited) when a machine client's token lacks every scope ``name`` accepts."""
+class Denials(Protocol):
+    """Where a door records the denial a refusal leaves in the audit log (its unit of work)."""
+
+    def deny(self, denial: Denial) -> None: ...
+
+
+def _denials(given: Denials | None) -> Denials:
+    if given is not None:
+        return given
+    from exchange.unit import current_unit  # the request's; unit.py imports this module
+
+    return current_unit()
+
+
+def authorize_scope(identity: Identity, name: str, *, denials: Denials | None = None) -> None:
+    """403 when a machine client's token lacks every scope ``name`` accepts; the refusal's
+    denial is recorded in ``denials`` (by default the current request's unit of work)."""
     refused = _scope_refusal(identity, action(name))
     if refused is not None:
-        raise Forbidden(refused.detail, code=refused.code, audit=refused.denial)
+        _denials(denials).deny(refused.denial)
+        raise Forbidden(refused.detail, code=refused.code)
 
 
 def permits(identity: Identity, name: str) -> bool:
@@ -286,11 +302,19 @@ def permits(identity: Identity, name: str) -> bool:
     return refusal(identity, name) is None
 
 
-def authorize(identity: Identity, name: str, *, person_named: bool | None = None) -> Identity:
-    """``identity`` when it may do ``name``; otherwise 403 (``Forbidden``, audited)."""
+def authorize(
+    identity: Identity,
+    name: str,
+    *,
+    person_named: bool | None = None,
+    denials: Denials | None = None,
+) -> Identity:
+    """``identity`` when it may do ``name``; otherwise 403 (``Forbidden``), the refusal's
+    denial recorded in ``denials`` (by default the current request's unit of work)."""
     refused = refusal(identity, name, person_named=person_named)
     if refused is not None:
-        raise Forbidden(refused.detail, code=refused.code, audit=refused.denial)
+        _denials(denials).deny(refused.denial)
+        raise Forbidden(refused.detail, code=refused.code)
     return identity
 
 

@@ -21,7 +21,6 @@ from werkzeug.exceptions import HTTPException
 
 from exchange import errors
 from exchange.errors import ExchangeError, FieldError
-from exchange.runtime import queue_denial, queue_followup
 from schemas import flatten_errors
 
 log = logging.getLogger(__name__)
@@ -122,12 +121,16 @@ def problem(
     return response
 
 
+def status_of(error: ExchangeError) -> int:
+    """The HTTP status of a domain error."""
+    return next(code for cls, code in STATUS.items() if isinstance(error, cls))
+
+
 def handle_exchange_error(error: ExchangeError) -> Response:
-    status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
-    if error.audit is not None:
-        queue_denial(error.audit)
-    if error.followup is not None:
-        queue_followup(error.followup)
+    """A domain error as problem+json. What the refusal leaves behind (its denial, work that
+    must persist) is already on the request's unit of work, which the error status rolls back
+    (``exchange.http``)."""
+    status = status_of(error)
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = (

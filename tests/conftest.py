@@ -276,7 +276,7 @@ def org_factory(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
                 for username, roles in (users or [])
             ],
         }
-        with rt.db.unit_of_work() as s:
+        with rt.db.transaction() as s:
             load_registry(s, document)
         client = MachineClient(client_id, org_id, client_key, alg, scopes or ALL_SCOPES, http)
         return Org(org_id, kind, packet_key, client)

@@ -26,7 +26,7 @@ TRIGGERS = (
 
 
 def write_events(rt, count, **fields):
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         for index in range(count):
             record(
                 s,
@@ -37,7 +37,7 @@ def write_events(rt, count, **fields):
                 client_ref="x",
                 **fields,
             )
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         seal(s, keys=rt.keys)
 
 
@@ -75,18 +75,18 @@ def test_events_are_sealed_in_order_and_verify(rt, session):
 
 
 def test_writing_does_not_sequence_sealing_does(rt, session):
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         record(s, ACTOR, "consent.read")
     assert [row.seq for row in audit_rows(rt)] == [None]
     assert report(rt, session).unsealed == 1
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         assert seal(s) == 1
     assert [row.seq for row in audit_rows(rt)] == [1]
 
 
 def test_leaves_follow_rfc9162_and_checkpoints_sign_the_root(rt, session):
     write_events(rt, 7)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         made = checkpoint(s, rt.keys, "http://exchange.test", force=True)
     rows = audit_rows(rt)
     leaves = [merkle.leaf_hash(canonical(event_fields(row))) for row in rows]
@@ -105,14 +105,14 @@ def test_leaves_follow_rfc9162_and_checkpoints_sign_the_root(rt, session):
 
 def test_no_checkpoint_without_new_events_or_before_the_interval(rt):
     write_events(rt, 2)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         assert checkpoint(s, rt.keys, "i", force=True) is not None
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         assert checkpoint(s, rt.keys, "i", force=True) is None  # nothing new
     write_events(rt, 1)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         assert checkpoint(s, rt.keys, "i", min_interval=60) is None  # too soon
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         assert checkpoint(s, rt.keys, "i", min_interval=0).tree_size == 3
 
 
@@ -155,10 +155,10 @@ def test_tampering_is_found_at_the_first_bad_event(rt, session, statements, firs
 def test_a_consistent_rewrite_is_caught_by_the_signed_checkpoint(rt, session):
     """An attacker who recomputes every stored hash after an edit still cannot re-sign."""
     write_events(rt, 3)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         checkpoint(s, rt.keys, "i", force=True)
     write_events(rt, 3)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         checkpoint(s, rt.keys, "i", force=True)
     as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 5"])
     rows = sorted(session.execute(text("SELECT seq FROM audit_event")).scalars())
@@ -186,7 +186,7 @@ def test_a_consistent_rewrite_is_caught_by_the_signed_checkpoint(rt, session):
 def test_a_consistent_rewrite_of_unsealed_history_is_caught_at_the_checkpoint(rt, session):
     """Events sealed before seals existed (no seal_mac) still have the signed checkpoint."""
     write_events(rt, 3)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         checkpoint(s, rt.keys, "i", force=True)
     as_superuser(session, ["UPDATE audit_event SET seal_mac = NULL"])
     as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 2"])
@@ -224,7 +224,7 @@ def test_a_checkpoint_kept_by_the_auditor_catches_a_cut_off_log(rt, session):
     from exchange.audit.service import read_checkpoint
 
     write_events(rt, 4)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         kept = checkpoint(s, rt.keys, "i", force=True).jws
     as_superuser(
         session,
@@ -257,9 +257,9 @@ def test_a_checkpoint_kept_by_the_auditor_catches_a_cut_off_log(rt, session):
 )
 def test_the_application_cannot_change_or_remove_audit_rows(rt, session, statement):
     write_events(rt, 2)
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         checkpoint(s, rt.keys, "i", force=True)
-    with pytest.raises(DBAPIError, match="append-only"), rt.db.unit_of_work() as s:
+    with pytest.raises(DBAPIError, match="append-only"), rt.db.transaction() as s:
         s.execute(text(statement))
 
 
@@ -267,19 +267,19 @@ def test_truncate_is_refused_on_postgresql(rt, session):
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("TRUNCATE exists only on PostgreSQL")
     write_events(rt, 1)
-    with pytest.raises(DBAPIError, match="append-only"), rt.db.unit_of_work() as s:
+    with pytest.raises(DBAPIError, match="append-only"), rt.db.transaction() as s:
         s.execute(text("TRUNCATE audit_event"))
 
 
 def test_the_sealer_may_only_fill_in_unsealed_rows(rt, session):
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         record(s, ACTOR, "consent.read")
-    with pytest.raises(DBAPIError, match="append-only"), rt.db.unit_of_work() as s:
+    with pytest.raises(DBAPIError, match="append-only"), rt.db.transaction() as s:
         s.execute(text("UPDATE audit_event SET action = 'other' WHERE seq IS NULL"))
 
 
 def test_control_characters_are_stored_escaped(rt):
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         record(s, ACTOR, "consent.reject", reason="line one\nFAKE 2026 admin logged in\r\x1b[31m")
     stored = audit_rows(rt, action="consent.reject")[-1].reason
     assert "\n" not in stored
@@ -290,7 +290,7 @@ def test_control_characters_are_stored_escaped(rt):
 
 def test_an_action_rolled_back_leaves_no_allowed_event(rt):
     def failing_action():
-        with rt.db.unit_of_work() as s:
+        with rt.db.transaction() as s:
             record(s, ACTOR, "consent.read")
             raise RuntimeError("the action failed")
 
@@ -319,7 +319,7 @@ def test_denials_are_written_after_the_rollback(org, http, rt):
     http.post(LOOKUP, json={"hetu": "010190-900P"}, headers=org.client.headers("no.such.user"))
     denied = audit_rows(rt, outcome="denied")
     assert [event.action for event in denied] == ["auth.acting_user"]
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         seal(s)
     assert verify(rt.db.sessions(), rt.keys).ok
 
@@ -330,6 +330,6 @@ def test_unknown_outcome_is_refused(session):
 
 
 def test_reason_is_bounded(rt):
-    with rt.db.unit_of_work() as s:
+    with rt.db.transaction() as s:
         record(s, ACTOR, "consent.reject", reason="x" * 2000)
     assert len(audit_rows(rt)[-1].reason) == 500

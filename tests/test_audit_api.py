@@ -94,7 +94,7 @@ def auditor(world, org="provider"):
 
 
 def sealed(rt):
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         seal(session)
 
 
@@ -171,7 +171,7 @@ def test_csv_and_jsonl_exports_stream_every_match(http, world, rt):
 def test_csv_cells_cannot_become_formulas(http, world, rt):
     from exchange.audit import Actor, record
 
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         record(
             session,
             Actor(organization="kisalli"),
@@ -366,7 +366,7 @@ def test_an_export_gives_its_connection_back_when_it_ends(app_config, committed_
             text_ = exported.get_data(as_text=True)  # the stream is read to its end
             assert round_ == 0 or "audit.read" in text_  # the first search, sealed, exported
             assert rt.db.engine.pool.checkedout() == 0
-            with rt.db.unit_of_work() as session:  # and a writer gets in at once
+            with rt.db.transaction() as session:  # and a writer gets in at once
                 seal(session)
     finally:
         rt.db.engine.dispose()

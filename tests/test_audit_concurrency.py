@@ -29,7 +29,7 @@ def test_four_writers_and_a_sealer(committed_database, keys_dir):
             actor = Actor(organization=f"org-{number}", client_id=f"writer-{number}")
             for index in range(EVENTS):
                 # Small transactions, as requests make them: one or two events each.
-                with db.unit_of_work() as session:
+                with db.transaction() as session:
                     record(
                         session,
                         actor,
@@ -44,7 +44,7 @@ def test_four_writers_and_a_sealer(committed_database, keys_dir):
         try:
             start.wait(timeout=30)
             while not done.is_set():
-                with db.unit_of_work() as session:
+                with db.transaction() as session:
                     checkpoint(session, keys, "http://exchange.test", min_interval=0)
         except BaseException as exc:
             errors.append(exc)
@@ -60,9 +60,9 @@ def test_four_writers_and_a_sealer(committed_database, keys_dir):
     assert not errors, errors
     assert not any(thread.is_alive() for thread in [*threads, sealing])
 
-    with db.unit_of_work() as session:
+    with db.transaction() as session:
         seal(session)
-    with db.unit_of_work() as session:
+    with db.transaction() as session:
         total = session.execute(select(func.count()).select_from(AuditEvent)).scalar()
         seqs = session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars().all()
         report = verify(session, keys)

@@ -632,6 +632,56 @@ def test_periods_import_records_every_row(demo_cli, tmp_path):
     assert imported == [("studies", "closed"), ("employed", "closed"), (None, "open")]
 
 
+def test_periods_import_is_a_unit_of_work_of_the_command_line(demo_cli, tmp_path):
+    result = demo_cli(
+        "periods",
+        "import",
+        periods_file(tmp_path, GOOD_ROWS[0]),
+        "--organization",
+        "lieto-kisalli",
+        "--user",
+        "kalle.valmentaja",
+    )
+    assert result.exit_code == 0, result.output
+    recorded = demo_cli.query(
+        "SELECT actor_organization, actor_client, actor_user FROM audit_event "
+        "WHERE action = 'period.close' ORDER BY id DESC LIMIT 1"
+    )
+    assert recorded == [("lieto-kisalli", "exchange-cli", "kalle.valmentaja")]
+
+
+def test_periods_import_asks_the_policy_and_audits_a_refusal(demo_cli, tmp_path):
+    denied_before = demo_cli.query("SELECT count(*) FROM audit_event WHERE outcome = 'denied'")
+    result = demo_cli(
+        "periods",
+        "import",
+        periods_file(tmp_path, *GOOD_ROWS),
+        "--organization",
+        "varha-aikuissosiaalityo",
+        "--user",
+        "aino.auditoija",  # an auditor records no service periods
+    )
+    assert_clean_failure(result)
+    assert "role" in result.stderr
+    assert demo_cli.query("SELECT count(*) FROM service_period") == [(130,)]  # the demo's
+    assert demo_cli.query("SELECT count(*) FROM audit_event WHERE outcome = 'denied'") == [
+        (denied_before[0][0] + 1,)
+    ]
+    denied = demo_cli.query(
+        "SELECT action, reason, actor_organization, actor_client, actor_user FROM audit_event "
+        "WHERE outcome = 'denied' ORDER BY id DESC LIMIT 1"
+    )
+    assert denied == [
+        (
+            "auth.acting_user",
+            "role_required",
+            "varha-aikuissosiaalityo",
+            "exchange-cli",
+            "aino.auditoija",
+        )
+    ]
+
+
 def test_periods_import_reports_bad_rows_by_line_and_imports_nothing(demo_cli, tmp_path):
     bad = periods_file(
         tmp_path,

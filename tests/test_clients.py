@@ -41,10 +41,11 @@ def test_the_encrypted_code_opens_only_for_its_own_row(org, http, rt, session):
     from adapters.crypto import DecryptionError
     from exchange.clients.models import Client
     from exchange.clients.service import ClientService
+    from exchange.unit import UnitOfWork
 
     http.post(LOOKUP, json={"hetu": HETU}, headers=org.client.headers("kalle.staff"))
     client = session.query(Client).one()
-    service = ClientService(session, rt.keys)
+    service = ClientService(UnitOfWork(lambda: session), rt.keys)
     assert service.hetu_of(client) == HETU
     client.id = "another-id"
     with pytest.raises(DecryptionError):

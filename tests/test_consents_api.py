@@ -288,7 +288,7 @@ def test_reject_needs_a_reason_and_is_final(http, world):
 
 def test_withdrawal_is_immediate_and_notifies_listeners(http, world, rt):
     heard = []
-    rt.extras["consent_withdrawal_listeners"].append(lambda _session, row: heard.append(row.id))
+    rt.withdrawal_listeners.append(lambda _uow, _identity, row: heard.append(row.id))
     consent = record(http, world["provider"])
     approve(http, world["te"], consent["id"], "tuomas.sw")
     assert check(http, world["provider"]).get_json()["allowed"] is True

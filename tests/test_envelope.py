@@ -69,6 +69,7 @@ def test_rewrap_of_stored_packets(http, make_org, rt, session, tmp_path):
     """Service level: a packet stored under KEK 1 is re-wrapped to KEK 2 and still opens."""
     from exchange.packets.models import Packet
     from exchange.packets.service import PacketService
+    from exchange.unit import UnitOfWork
     from tests.conftest import sign_packet
 
     sender = make_org("sender-org", kind="provider", users=[("sam.sender", ["staff"])])
@@ -97,10 +98,11 @@ def test_rewrap_of_stored_packets(http, make_org, rt, session, tmp_path):
         hetu_lookup_key=rt.keys.hetu_lookup_key,
         session_secret=rt.keys.session_secret,
     )
-    assert PacketService(session, rotated, rt.extras["statutes"]).rewrap_all() == 1
+    uow = UnitOfWork(lambda: session)
+    assert PacketService(uow, rotated, rt.statutes).rewrap_all() == 1
     session.flush()
     row = session.get(Packet, sent.get_json()["id"])
     assert row.kek_version == 2
     sealed = envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version)
     assert envelope.decrypt(rotated, row.id, row.client_id, sealed).decode() == token
-    assert PacketService(session, rotated, rt.extras["statutes"]).rewrap_all() == 0
+    assert PacketService(uow, rotated, rt.statutes).rewrap_all() == 0

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 
 from consent.identifiers import hetu_check_char
-from exchange.audit import Actor
 from exchange.clients.service import ClientService
 from exchange.periods.models import CLOSED, ServicePeriod
+from exchange.policy import Identity
+from exchange.unit import UnitOfWork
 from tests.conftest import audit_rows
 
 
@@ -43,11 +44,12 @@ def world(make_org):
 @pytest.fixture
 def seed(rt, session):
     hetus = synthetic_hetus()
-    clients = ClientService(session, rt.keys)
+    clients = ClientService(UnitOfWork(lambda: session), rt.keys)
 
     def add(organization: str, outcome: str, ended: dt.date, client_id: str | None = None) -> str:
         if client_id is None:
-            client_id = clients.lookup(next(hetus), Actor(organization=organization))[0].id
+            registrar = Identity(organization=organization)
+            client_id = clients.lookup(registrar, next(hetus))[0].id
         session.add(
             ServicePeriod(
                 id=str(uuid.uuid4()),
@@ -178,7 +180,7 @@ def test_csv_and_bad_windows(http, world, seed):
     assert report(http, world, group_by="colour").status_code == 422
 
 
-def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org):
+def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org, rt):
     from exchange.registry.models import User
     from exchange.registry.service import hash_password
     from tests.webtools import PASSWORD, sign_in
@@ -202,6 +204,13 @@ def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org
     assert "employed,10" in exported.get_data(as_text=True)
     small = browser.get("/ui/reports/outcomes?from=2025-01&to=2025-02")
     assert "alle 10 asiakasta" in small.get_data(as_text=True)
+    # The page answers the refusal itself; it is audited as the API's is.
+    [refused] = audit_rows(rt, action="report.outcomes", outcome="denied")
+    assert (refused.actor_client, refused.actor_user, refused.reason) == (
+        "web",
+        "kalle.valmentaja",
+        "too_few_clients",
+    )
     bad = browser.get("/ui/reports/outcomes?from=2026-13&to=2026-06")
     assert bad.status_code == 422
     auditor = app.test_client()

@@ -13,8 +13,8 @@ from joserfc.jwk import KeySet, OctKey
 from sqlalchemy import text
 
 from consent.model import local_date
-from exchange.audit import Actor
-from exchange.packets.service import PacketService
+from exchange.services import Services
+from exchange.unit import WORKER, unit_of_work
 from tests.conftest import audit_rows, sign_packet
 
 HETU = "010190-900P"
@@ -319,7 +319,7 @@ def test_withdrawn_consent_blocks_reads_and_actions(http, world, rt):
     assert audit_rows(rt, action="packet.block")
 
 
-def test_expired_consent_blocks_on_read_and_the_block_persists(http, world, session):
+def test_expired_consent_blocks_on_read_and_the_block_persists(http, world, session, rt):
     granted = consent(http, world)
     receipt = sent(http, world)
     session.execute(
@@ -339,6 +339,20 @@ def test_expired_consent_blocks_on_read_and_the_block_persists(http, world, sess
         text("SELECT status FROM packet WHERE id = :i"), {"i": receipt["id"]}
     ).scalar()
     assert status == "blocked"
+    # The read failed and was rolled back; its denial and the block it caused stay.
+    [denied] = audit_rows(rt, action="packet.read", outcome="denied")
+    assert (denied.resource_id, denied.reason, denied.actor_organization) == (
+        receipt["id"],
+        "consent_withdrawn",
+        world["te"].id,
+    )
+    [blocked] = audit_rows(rt, action="packet.block")
+    assert (blocked.resource_id, blocked.actor_organization, blocked.actor_client) == (
+        receipt["id"],
+        None,
+        "system",
+    )
+    assert audit_rows(rt, action="packet.read", outcome="allowed") == []
 
 
 # --- lifecycle ---------------------------------------------------------------------------
@@ -474,10 +488,8 @@ def test_expiry_holds_without_a_worker_and_the_worker_records_it(http, world, se
     assert accept.status_code == 409
     assert accept.get_json()["code"] == "packet_expired"
 
-    expired = PacketService(session, rt.keys, rt.extras["statutes"]).expire_overdue(
-        Actor(client_id="worker")
-    )
-    session.commit()
+    with unit_of_work(rt.db.sessions, WORKER, "packet.expire") as uow:
+        expired = Services(rt, uow).packets.expire_overdue(uow.identity)
     assert expired == 1
     assert (
         session.execute(

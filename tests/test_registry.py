@@ -74,7 +74,7 @@ def valid_document() -> dict[str, Any]:
 
 def load(rt: Any, document: Any) -> dict[str, int]:
     """Load ``document`` in its own committed unit of work; return the report counts."""
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         return load_registry(session, document).as_dict()
 
 

@@ -203,7 +203,7 @@ def cluster(
         kind="employment_services",
         users=[("tuomas.sw", ["social_worker"]), ("terhi.asiantuntija", ["staff"])],
     )
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         session.get(Organization, "te-vs").webhook_url = receiver.url
     recorded = grant_consent(http, sender, "kalle.valmentaja", recipient, "tuomas.sw", hetu=HETU)
     rt.db.engine.dispose()

@@ -388,7 +388,7 @@ def test_the_registry_refuses_a_metadata_webhook(rt):
             }
         ]
     }
-    with rt.db.unit_of_work() as session, pytest.raises(Invalid) as caught:
+    with rt.db.transaction() as session, pytest.raises(Invalid) as caught:
         load_registry(session, document)
     fields = {error.field: error.message for error in caught.value.errors}
     assert "link-local or metadata" in fields["organizations[0].webhook_url"]
@@ -412,11 +412,11 @@ def committing(app_config, committed_database):
 def queue(rt, receiver, count: int) -> list[str]:
     from exchange.webhooks.outbox import notify
 
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         session.get(Organization, "te-vs").webhook_url = receiver.url
         for n in range(count):
             notify(session, ["te-vs"], "packet.received", {"packet_id": f"p-{n}"})
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         return [row.id for row in deliveries(session)]
 
 
@@ -430,7 +430,7 @@ def test_two_workers_deliver_each_notification_once(committing, receiver):
         try:
             for _ in range(30):
                 delivery.run_once(rt.db, rt.redis, rt.keys, policy, name, block_ms=None)
-                with rt.db.unit_of_work() as session:
+                with rt.db.transaction() as session:
                     if not deliveries(session, status=PENDING):
                         return
         except BaseException as exc:  # reported below
@@ -447,7 +447,7 @@ def test_two_workers_deliver_each_notification_once(committing, receiver):
         for got in receiver.received
     ]
     assert sorted(received) == sorted(ids)  # every one, none twice
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         assert {row.status for row in deliveries(session)} == {DELIVERED}
 
 
@@ -458,7 +458,7 @@ def test_a_lost_stream_message_is_relayed_again(committing, receiver):
     assert delivery.relay(rt.db, rt.redis) == 1
     rt.redis.delete(delivery.STREAM)  # Redis restarted without its data
     assert delivery.run_once(rt.db, rt.redis, rt.keys, policy, "w")["handled"] == 0
-    with rt.db.unit_of_work() as session:
+    with rt.db.transaction() as session:
         row = session.get(WebhookDelivery, lost)
         row.relayed_at = utcnow() - delivery.STALE_RELAY - dt.timedelta(seconds=1)
     assert delivery.run_once(rt.db, rt.redis, rt.keys, policy, "w") == {"relayed": 1, "handled": 1}

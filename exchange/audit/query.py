@@ -10,23 +10,27 @@ from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import Session
 
 from adapters.db import rfc3339
 from adapters.keys import KeyStore
 from exchange.audit import merkle
 from exchange.audit import service as log
 from exchange.audit.models import AuditCheckpoint, AuditEvent
-from exchange.audit.service import Actor
 from exchange.errors import Denial, FieldError, Invalid, NotFound
+from exchange.policy import Identity
+from exchange.unit import UnitOfWork
 
 EXPORT_FIELDS = ("seq", *log.HASHED_FIELDS[1:], "leaf_hash")
 EXPORT_BATCH = 2000
 
 
 class AuditQueries:
-    def __init__(self, session: Session, keys: KeyStore, issuer: str) -> None:
-        self.session = session
+    """An auditor's view of the log: only events their own organization's people and systems
+    caused; every search, export, verification and proof is itself audited."""
+
+    def __init__(self, uow: UnitOfWork, keys: KeyStore, issuer: str) -> None:
+        self.uow = uow
+        self.session = uow.session
         self.keys = keys
         self.issuer = issuer
 
@@ -53,7 +57,7 @@ class AuditQueries:
             query = query.where(AuditEvent.occurred_at < rfc3339(args["to"]))
         return query
 
-    def audit_search(self, actor: Actor, args: dict[str, Any]) -> None:
+    def audit_search(self, identity: Identity, args: dict[str, Any]) -> None:
         """An auditor's search is itself an audited read."""
         shown = {
             k: (v.isoformat() if hasattr(v, "isoformat") else v)
@@ -62,15 +66,15 @@ class AuditQueries:
         }
         log.record(
             self.session,
-            actor,
+            identity,
             "audit.read",
             resource_type="audit_events",
             client_ref=args.get("client_id"),
             reason=json.dumps(shown, sort_keys=True),
         )
 
-    def page(self, organization: str, args: dict[str, Any]) -> dict[str, Any]:
-        query = self._query(organization, args)
+    def page(self, identity: Identity, args: dict[str, Any]) -> dict[str, Any]:
+        query = self._query(identity.organization, args)
         if "cursor" in args:
             query = query.where(AuditEvent.seq > int(args["cursor"]))
         limit = args["limit"]
@@ -78,9 +82,9 @@ class AuditQueries:
         next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
         return {"items": rows[:limit], "next_cursor": next_cursor}
 
-    def export(self, organization: str, args: dict[str, Any]) -> tuple[Iterator[str], str]:
+    def export(self, identity: Identity, args: dict[str, Any]) -> tuple[Iterator[str], str]:
         """Every match as CSV or JSON lines, produced batch by batch (never all in memory)."""
-        base = self._query(organization, args)
+        base = self._query(identity.organization, args)
         session = self.session
 
         def rows() -> Iterator[AuditEvent]:
@@ -134,7 +138,7 @@ class AuditQueries:
 
     # --- integrity ----------------------------------------------------------------------
 
-    def verify(self, actor: Actor, kept: str | None = None) -> log.Report:
+    def verify(self, identity: Identity, kept: str | None = None) -> log.Report:
         """Seal what is pending, then recompute the log; ``kept`` is a checkpoint JWS the
         auditor saved earlier, which the log must still contain (a wipe or cut shows)."""
         extra = []
@@ -151,24 +155,28 @@ class AuditQueries:
         report = log.verify(self.session, self.keys, extra_checkpoints=extra)
         log.record(
             self.session,
-            actor,
+            identity,
             "audit.read",
             resource_type="audit_verify",
             reason=f"ok={report.ok}",
         )
         return report
 
-    def checkpoints(self, actor: Actor) -> list[AuditCheckpoint]:
-        log.record(self.session, actor, "audit.read", resource_type="audit_checkpoints")
+    def checkpoints(self, identity: Identity) -> list[AuditCheckpoint]:
+        log.record(self.session, identity, "audit.read", resource_type="audit_checkpoints")
         return list(
             self.session.execute(
                 select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc())
             ).scalars()
         )
 
-    def checkpoint_now(self, actor: Actor) -> AuditCheckpoint:
+    def checkpoint_now(self, identity: Identity) -> AuditCheckpoint:
         log.record(
-            self.session, actor, "audit.read", resource_type="audit_checkpoint", reason="on demand"
+            self.session,
+            identity,
+            "audit.read",
+            resource_type="audit_checkpoint",
+            reason="on demand",
         )
         self.session.flush()
         made = log.checkpoint(self.session, self.keys, self.issuer, force=True)
@@ -191,19 +199,16 @@ class AuditQueries:
             raise NotFound("No signed checkpoint of that size.", code="checkpoint_not_found")
         return found
 
-    def inclusion(
-        self, organization: str, seq: int, tree_size: int | None, actor: Actor
-    ) -> dict[str, Any]:
+    def inclusion(self, identity: Identity, seq: int, tree_size: int | None) -> dict[str, Any]:
         event = self.session.execute(
             select(AuditEvent).where(
-                AuditEvent.seq == seq, AuditEvent.actor_organization == organization
+                AuditEvent.seq == seq, AuditEvent.actor_organization == identity.organization
             )
         ).scalar_one_or_none()
         if event is None or event.leaf_hash is None:
-            raise NotFound(
-                "No such event.",
-                code="event_not_found",
-                audit=Denial("audit.read", "audit_event", str(seq)),
+            raise self.uow.refuse(
+                NotFound("No such event.", code="event_not_found"),
+                Denial("audit.read", "audit_event", str(seq)),
             )
         point = self._checkpoint_at(tree_size)
         if seq > point.tree_size:
@@ -214,7 +219,7 @@ class AuditQueries:
         leaves = log.leaf_hashes(self.session, point.tree_size)
         proof = merkle.inclusion_proof(leaves, seq - 1, point.tree_size)
         log.record(
-            self.session, actor, "audit.read", resource_type="audit_proof", resource_id=str(seq)
+            self.session, identity, "audit.read", resource_type="audit_proof", resource_id=str(seq)
         )
         return {
             "seq": seq,
@@ -226,7 +231,7 @@ class AuditQueries:
             "checkpoint": point.jws,
         }
 
-    def consistency(self, old: int, new: int, actor: Actor) -> dict[str, Any]:
+    def consistency(self, identity: Identity, old: int, new: int) -> dict[str, Any]:
         if old > new:
             raise Invalid(
                 "'from' must not be larger than 'to'.",
@@ -237,7 +242,7 @@ class AuditQueries:
         proof = merkle.consistency_proof(leaves, old, new)
         log.record(
             self.session,
-            actor,
+            identity,
             "audit.read",
             resource_type="audit_consistency",
             resource_id=f"{old}-{new}",

@@ -8,17 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from adapters.db import rfc3339, utcnow
 from consent.texts import category_label
 from exchange.audit import service as log
 from exchange.audit.models import AuditEvent
-from exchange.audit.service import Actor
 from exchange.clients.models import Client
 from exchange.continuity.service import client_not_found, is_involved
 from exchange.packets.models import Packet
+from exchange.policy import Identity
 from exchange.registry.models import Organization, User
+from exchange.unit import UnitOfWork
 
 REPORTED = ("packet.send", "packet.read", "packet.accept", "consent.read")
 
@@ -85,12 +85,13 @@ PAGE = {
 }
 
 
-def access_report(
-    session: Session, client_id: str, organization: str, actor: Actor
-) -> dict[str, Any]:
-    """The report for an involved organization (404 otherwise); audited."""
-    if session.get(Client, client_id) is None or not is_involved(session, client_id, organization):
-        raise client_not_found(client_id, "audit.read")
+def access_report(uow: UnitOfWork, identity: Identity, client_id: str) -> dict[str, Any]:
+    """The report for an organization involved with the client (404 otherwise); audited."""
+    session = uow.session
+    if session.get(Client, client_id) is None or not is_involved(
+        session, client_id, identity.organization
+    ):
+        raise client_not_found(uow, client_id, "audit.read")
     rows = session.execute(
         select(AuditEvent)
         .where(
@@ -142,7 +143,7 @@ def access_report(
         entry["organization_name"] = names.get(entry["organization"])
         entry["role"] = roles.get(entry["person"])
         result.append(entry)
-    log.record(session, actor, "audit.read", resource_type="access_report", client_ref=client_id)
+    log.record(session, identity, "audit.read", resource_type="access_report", client_ref=client_id)
     return {"client_id": client_id, "generated_at": rfc3339(utcnow()), "entries": result}
 
 

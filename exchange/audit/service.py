@@ -39,6 +39,7 @@ from consent.vocabulary import AUDIT_OUTCOMES
 from exchange.audit import merkle
 from exchange.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEvent, AuditHead
 from exchange.errors import Conflict
+from exchange.policy import Identity
 
 CHECKPOINT_TYP = "audit-checkpoint+jws"
 
@@ -70,6 +71,16 @@ class Actor:
     username: str | None = None
     request_id: str | None = None
 
+    @classmethod
+    def of(cls, identity: Identity) -> Actor:
+        """The audit columns of ``identity`` (the service itself belongs to no organization)."""
+        return cls(
+            organization=identity.organization or None,
+            client_id=identity.client_id or None,
+            username=identity.username,
+            request_id=identity.request_id,
+        )
+
 
 def escape(value: str | None, limit: int) -> str | None:
     """Control characters (newlines included) stored as visible escapes: no log injection."""
@@ -86,7 +97,7 @@ def escape(value: str | None, limit: int) -> str | None:
 
 def record(
     session: Session,
-    actor: Actor,
+    who: Actor | Identity,
     action: str,
     outcome: str = "allowed",
     *,
@@ -97,9 +108,11 @@ def record(
     basis_ref: str | None = None,
     reason: str | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the session's transaction (sealed into the log just after commit)."""
+    """Add an audit event to the session's transaction (sealed into the log just after commit);
+    ``who`` acts: an identity, or an actor where no identity is established yet."""
     if outcome not in AUDIT_OUTCOMES:
         raise ValueError(f"audit outcome must be one of {AUDIT_OUTCOMES}")
+    actor = who if isinstance(who, Actor) else Actor.of(who)
     event = AuditEvent(
         occurred_at=rfc3339(utcnow()),
         request_id=escape(actor.request_id, 64),

@@ -8,10 +8,9 @@ from flask import Response, render_template, stream_with_context
 from flask.views import MethodView
 
 from exchange.acting import current_identity
-from exchange.audit.query import AuditQueries
-from exchange.audit.report import access_report, report_page
+from exchange.audit.report import report_page
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from exchange.streams import guarded
 from schemas.audit import (
     AccessReportArgs,
@@ -31,16 +30,6 @@ from schemas.audit import (
 blp = ApiBlueprint("audit", __name__, url_prefix="/v1", description="Audit log")
 
 
-def _auditor() -> str:
-    """The caller's organization (the policy has checked that an auditor acts)."""
-    return current_identity().organization
-
-
-def queries() -> AuditQueries:
-    rt = runtime()
-    return AuditQueries(db_session(), rt.keys, rt.config["ISSUER"])
-
-
 @blp.route("/audit/events")
 class AuditEvents(MethodView):
     @blp.action("audit.search", errors=(422,))
@@ -57,16 +46,16 @@ class AuditEvents(MethodView):
 
         `format=csv` or `jsonl` streams every match without paging. Your own
         searches are audited (`audit.read`)."""
-        organization = _auditor()
-        search = queries()
-        if args.get("organization", organization) != organization:
+        identity = current_identity()
+        found = services()
+        if args.get("organization", identity.organization) != identity.organization:
             return {"items": [], "next_cursor": None}
-        search.audit_search(current_actor(), args)
+        found.audit.audit_search(identity, args)
         if args["format"] == "json":
-            return search.page(organization, args)
+            return found.audit.page(identity, args)
         # The search itself is committed before the export streams, so it is in the log.
-        db_session().commit()
-        body, mimetype = search.export(organization, args)
+        found.uow.commit()
+        body, mimetype = found.audit.export(identity, args)
         return Response(stream_with_context(guarded(body, mimetype)), mimetype=mimetype)
 
 
@@ -78,8 +67,7 @@ class AuditVerify(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Recompute the whole log: leaves, chain and every signed checkpoint, and the
         checkpoint you kept (`checkpoint`), which the log must still contain."""
-        _auditor()
-        report = queries().verify(current_actor(), args.get("checkpoint"))
+        report = services().audit.verify(current_identity(), args.get("checkpoint"))
         return report.as_dict()
 
 
@@ -89,15 +77,13 @@ class AuditCheckpoints(MethodView):
     @blp.response(200, CheckpointList)
     def get(self) -> dict[str, Any]:
         """The signed checkpoints (tree size, root, chain head, time), newest first."""
-        _auditor()
-        return {"items": queries().checkpoints(current_actor())}
+        return {"items": services().audit.checkpoints(current_identity())}
 
     @blp.action("audit.checkpoint")
     @blp.response(201, CheckpointOut)
     def post(self) -> Any:
         """Seal what is pending and sign a checkpoint now."""
-        _auditor()
-        return queries().checkpoint_now(current_actor())
+        return services().audit.checkpoint_now(current_identity())
 
 
 @blp.route("/audit/events/<int:seq>/proof")
@@ -107,8 +93,7 @@ class AuditInclusion(MethodView):
     @blp.response(200, InclusionOut)
     def get(self, args: dict[str, Any], seq: int) -> dict[str, Any]:
         """Proof that event `seq` is in the tree of a signed checkpoint (RFC 9162 §2.1.3)."""
-        organization = _auditor()
-        return queries().inclusion(organization, seq, args.get("tree_size"), current_actor())
+        return services().audit.inclusion(current_identity(), seq, args.get("tree_size"))
 
 
 @blp.route("/audit/consistency")
@@ -118,8 +103,7 @@ class AuditConsistency(MethodView):
     @blp.response(200, ConsistencyOut)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Proof that the checkpoint of size `to` extends that of size `from` (RFC 9162 §2.1.4)."""
-        _auditor()
-        return queries().consistency(args["from_"], args["to"], current_actor())
+        return services().audit.consistency(current_identity(), args["from_"], args["to"])
 
 
 @blp.route("/clients/<string:client_id>/access-report")
@@ -132,8 +116,7 @@ class AccessReport(MethodView):
         """Who saw or received the client's data, when, on which basis ("who has seen my data").
 
         For social workers of organizations involved with the client."""
-        identity = current_identity()
-        report = access_report(db_session(), client_id, identity.organization, current_actor())
+        report = services().access_report(current_identity(), client_id)
         if args["format"] == "html":
             return Response(
                 render_template("access_report.html", **report_page(report, args["lang"])),

@@ -6,18 +6,19 @@ import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from adapters.crypto import keyed_hash, seal, unseal
 from adapters.keys import KeyStore
 from exchange import audit
-from exchange.audit import Actor
 from exchange.clients.models import Client
+from exchange.policy import Identity
+from exchange.unit import UnitOfWork
 
 
 class ClientService:
-    def __init__(self, session: Session, keys: KeyStore) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork, keys: KeyStore) -> None:
+        self.uow = uow
+        self.session = uow.session
         self.keys = keys
 
     def _lookup_key(self, hetu: str) -> str:
@@ -34,7 +35,7 @@ class ClientService:
             select(Client).where(Client.hetu_lookup == self._lookup_key(hetu))
         ).scalar_one_or_none()
 
-    def lookup(self, hetu: str, actor: Actor) -> tuple[Client, bool]:
+    def lookup(self, identity: Identity, hetu: str) -> tuple[Client, bool]:
         """The client's record, created on first sight; audited as ``client.lookup``."""
         client, created = self.find(hetu), False
         if client is None:
@@ -57,7 +58,7 @@ class ClientService:
                     raise
         audit.record(
             self.session,
-            actor,
+            identity,
             "client.lookup",
             resource_type="client",
             resource_id=client.id,

@@ -7,9 +7,8 @@ from typing import Any
 from flask.views import MethodView
 
 from exchange.acting import current_identity
-from exchange.clients.service import ClientService
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from schemas.clients import ClientLookupRequest, ClientLookupResponse
 
 blp = ApiBlueprint("clients", __name__, url_prefix="/v1/clients", description="Clients (persons)")
@@ -25,8 +24,5 @@ class ClientLookup(MethodView):
 
         Needs `X-Acting-User`. The identity code is stored only encrypted;
         the answer is the opaque id used everywhere else."""
-        current_identity()
-        client, _created = ClientService(db_session(), runtime().keys).lookup(
-            body["hetu"], current_actor()
-        )
+        client, _created = services().clients.lookup(current_identity(), body["hetu"])
         return {"id": client.id}

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import lazyload
 
 from adapters.db import utcnow
 from adapters.keys import KeyStore
@@ -24,7 +24,6 @@ from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
 from consent.texts import render_consent_text
 from exchange import audit
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
 from exchange.consents.models import (
@@ -39,10 +38,13 @@ from exchange.consents.models import (
 from exchange.consents.receipts import build_receipt, sign_receipt
 from exchange.continuity.service import is_involved
 from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
+from exchange.policy import Identity
 from exchange.registry.models import Organization
+from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 
-WithdrawalListener = Callable[[Session, Consent], None]
+# Told of a consent withdrawn, in the withdrawing unit of work, with who withdrew it.
+WithdrawalListener = Callable[[UnitOfWork, Identity, Consent], None]
 AUDIT_ACTIONS = {
     "approved": "consent.approve",
     "rejected": "consent.reject",
@@ -74,13 +76,14 @@ def to_record(row: Consent) -> ConsentRecord:
 class ConsentService:
     def __init__(
         self,
-        session: Session,
+        uow: UnitOfWork,
         keys: KeyStore,
         statutes: StatuteTable,
         max_months: int,
         listeners: Sequence[WithdrawalListener] = (),
     ) -> None:
-        self.session = session
+        self.uow = uow
+        self.session = uow.session
         self.keys = keys
         self.statutes = statutes
         self.max_months = max_months
@@ -88,18 +91,16 @@ class ConsentService:
 
     # --- look-ups ------------------------------------------------------------------
 
-    def _client(
-        self, ref: dict[str, str], organization: str, actor: Actor, *, create: bool
-    ) -> Client | None:
-        """The client named by identity code, or by an id the organization may know:
+    def _client(self, identity: Identity, ref: dict[str, str], *, create: bool) -> Client | None:
+        """The client named by identity code, or by an id the caller's organization may know:
         an id of a client it is not involved with is treated as unknown."""
         if "hetu" in ref:
-            clients = ClientService(self.session, self.keys)
+            clients = ClientService(self.uow, self.keys)
             if create:
-                return clients.lookup(ref["hetu"], actor)[0]
+                return clients.lookup(identity, ref["hetu"])[0]
             return clients.find(ref["hetu"])
         client = self.session.get(Client, ref["id"])
-        if client is None or not is_involved(self.session, client.id, organization):
+        if client is None or not is_involved(self.session, client.id, identity.organization):
             return None
         return client
 
@@ -107,46 +108,46 @@ class ConsentService:
         rows = self.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
         return {row.id: row for row in rows}
 
-    def awaiting_approval(self, organization: str) -> list[Consent]:
-        """Pending consents the organization may see, oldest first (its approval queue)."""
+    def awaiting_approval(self, identity: Identity) -> list[Consent]:
+        """Pending consents the caller's organization may see, oldest first (its approval
+        queue)."""
         query = (
             select(Consent)
             .where(
                 Consent.status == model.PENDING,
                 exists().where(
                     ConsentParty.consent_id == Consent.id,
-                    ConsentParty.organization_id == organization,
+                    ConsentParty.organization_id == identity.organization,
                 ),
             )
             .order_by(Consent.recorded_at)
         )
         return list(self.session.execute(query).scalars())
 
-    def visible(self, consent_id: str, organization: str, action: str = "consent.read") -> Consent:
-        """The consent if ``organization`` may see it; otherwise 404 (audited)."""
+    def visible(self, identity: Identity, consent_id: str, action: str = "consent.read") -> Consent:
+        """The consent if the caller's organization may see it; otherwise 404 (audited)."""
         row = self.session.execute(
             select(Consent).where(
                 Consent.id == consent_id,
                 exists().where(
                     ConsentParty.consent_id == Consent.id,
-                    ConsentParty.organization_id == organization,
+                    ConsentParty.organization_id == identity.organization,
                 ),
             )
         ).scalar_one_or_none()
         if row is None:
-            raise NotFound(
-                "No such consent.",
-                code="consent_not_found",
-                audit=Denial(action, resource_type="consent", resource_id=consent_id[:128]),
+            raise self.uow.refuse(
+                NotFound("No such consent.", code="consent_not_found"),
+                Denial(action, resource_type="consent", resource_id=consent_id[:128]),
             )
         return row
 
     # --- recording -----------------------------------------------------------------
 
-    def record(
-        self, body: dict[str, Any], organization: str, username: str, actor: Actor
-    ) -> Consent:
-        """Record a consent: a permit as ``pending``, a ban ``active`` at once."""
+    def record(self, identity: Identity, body: dict[str, Any]) -> Consent:
+        """Record a consent for the caller's organization, by the acting person: a permit as
+        ``pending``, a ban ``active`` at once."""
+        organization, username = identity.organization, identity.person
         now = utcnow()
         today = local_date(now)
         valid_from: dt.date = body.get("valid_from") or today
@@ -160,12 +161,12 @@ class ConsentService:
         ]
         if unknown:
             raise Invalid("The consent names unknown organizations.", errors=unknown)
-        client = self._client(body["client"], organization, actor, create=True)
+        client = self._client(identity, body["client"], create=True)
         if client is None:
             raise Invalid("No such client.", errors=[FieldError("client.id", "Unknown client id.")])
         supersedes = None
         if body.get("supersedes"):
-            old = self.visible(body["supersedes"], organization, "consent.record")
+            old = self.visible(identity, body["supersedes"], "consent.record")
             if old.client_id != client.id:
                 raise Invalid(
                     "A consent can only replace one of the same client.",
@@ -227,7 +228,7 @@ class ConsentService:
         self.session.flush()
         audit.record(
             self.session,
-            actor,
+            identity,
             "consent.record",
             resource_type="consent",
             resource_id=row.id,
@@ -236,7 +237,7 @@ class ConsentService:
             basis_ref=row.id,
         )
         if row.status == model.ACTIVE:
-            self._retire_superseded(row, organization, username, actor, now)
+            self._retire_superseded(identity, row, now)
         return row
 
     def _check_terms(self, body: dict[str, Any], valid_from: dt.date, today: dt.date) -> None:
@@ -259,13 +260,11 @@ class ConsentService:
 
     def _transition(
         self,
+        identity: Identity,
         row: Consent,
         change: Callable[[ConsentRecord], ConsentRecord],
         action: str,
-        organization: str,
-        username: str,
         reason: str | None,
-        actor: Actor,
     ) -> dt.datetime:
         now = utcnow()
         try:
@@ -275,22 +274,22 @@ class ConsentService:
                 AUDIT_ACTIONS[action], "consent", row.id, client_ref=row.client_id, reason=exc.code
             )
             if exc.code == "four_eyes_required":
-                raise Forbidden(exc.message, code=exc.code, audit=denial) from exc
-            raise Conflict(exc.message, code=exc.code, audit=denial) from exc
+                raise self.uow.refuse(Forbidden(exc.message, code=exc.code), denial) from exc
+            raise self.uow.refuse(Conflict(exc.message, code=exc.code), denial) from exc
         row.status = updated.status
         row.events.append(
             ConsentEvent(
                 at=now,
                 action=action,
                 status=row.status,
-                organization_id=organization,
-                username=username,
+                organization_id=identity.organization,
+                username=identity.person,
                 reason=reason,
             )
         )
         audit.record(
             self.session,
-            actor,
+            identity,
             AUDIT_ACTIONS[action],
             resource_type="consent",
             resource_id=row.id,
@@ -301,37 +300,25 @@ class ConsentService:
         )
         return now
 
-    def approve(self, consent_id: str, organization: str, username: str, actor: Actor) -> Consent:
+    def approve(self, identity: Identity, consent_id: str) -> Consent:
         """``pending → active`` by a social worker who did not record it."""
-        row = self.visible(consent_id, organization, "consent.approve")
+        organization, username = identity.organization, identity.person
+        row = self.visible(identity, consent_id, "consent.approve")
         now = self._transition(
-            row,
-            lambda r: model.approve(r, username, utcnow()),
-            "approved",
-            organization,
-            username,
-            None,
-            actor,
+            identity, row, lambda r: model.approve(r, username, utcnow()), "approved", None
         )
         row.decided_at, row.decided_by_org, row.decided_by_user = now, organization, username
         if (organization, APPROVER) not in {(p.organization_id, p.role) for p in row.parties}:
             row.parties.append(ConsentParty(organization_id=organization, role=APPROVER))
-        self._retire_superseded(row, organization, username, actor, now)
+        self._retire_superseded(identity, row, now)
         return row
 
-    def reject(
-        self, consent_id: str, organization: str, username: str, reason: str, actor: Actor
-    ) -> Consent:
+    def reject(self, identity: Identity, consent_id: str, reason: str) -> Consent:
         """``pending → rejected``, with the reason."""
-        row = self.visible(consent_id, organization, "consent.reject")
+        organization, username = identity.organization, identity.person
+        row = self.visible(identity, consent_id, "consent.reject")
         now = self._transition(
-            row,
-            lambda r: model.reject(r, utcnow()),
-            "rejected",
-            organization,
-            username,
-            reason,
-            actor,
+            identity, row, lambda r: model.reject(r, utcnow()), "rejected", reason
         )
         row.decided_at, row.decided_by_org, row.decided_by_user = now, organization, username
         row.decision_reason = reason
@@ -339,31 +326,26 @@ class ConsentService:
             row.parties.append(ConsentParty(organization_id=organization, role=APPROVER))
         return row
 
-    def withdraw(
-        self, consent_id: str, organization: str, username: str, reason: str, actor: Actor
-    ) -> Consent:
-        """``active → withdrawn`` at once; listeners (packets, notifications) are told."""
-        row = self.visible(consent_id, organization, "consent.withdraw")
-        self._withdraw(row, organization, username, reason, actor)
+    def withdraw(self, identity: Identity, consent_id: str, reason: str) -> Consent:
+        """``active → withdrawn`` at once, the acting person having taken the client's request;
+        listeners (packets, notifications) are told."""
+        row = self.visible(identity, consent_id, "consent.withdraw")
+        self._withdraw(identity, row, reason)
         return row
 
-    def _withdraw(
-        self, row: Consent, organization: str, username: str, reason: str, actor: Actor
-    ) -> None:
+    def _withdraw(self, identity: Identity, row: Consent, reason: str) -> None:
         now = self._transition(
-            row,
-            lambda r: model.withdraw(r, utcnow()),
-            "withdrawn",
-            organization,
-            username,
-            reason,
-            actor,
+            identity, row, lambda r: model.withdraw(r, utcnow()), "withdrawn", reason
         )
-        row.withdrawn_at, row.withdrawn_by_org, row.withdrawn_by_user = now, organization, username
+        row.withdrawn_at, row.withdrawn_by_org, row.withdrawn_by_user = (
+            now,
+            identity.organization,
+            identity.person,
+        )
         row.withdrawal_reason = reason
         self.session.flush()
         for listener in self.listeners:
-            listener(self.session, row)
+            listener(self.uow, identity, row)
         notify(
             self.session,
             [*row.sources, *row.recipients],
@@ -371,22 +353,20 @@ class ConsentService:
             {"consent_id": row.id},
         )
 
-    def _retire_superseded(
-        self, row: Consent, organization: str, username: str, actor: Actor, now: dt.datetime
-    ) -> None:
+    def _retire_superseded(self, identity: Identity, row: Consent, now: dt.datetime) -> None:
         if row.supersedes is None:
             return
         old = self.session.get(Consent, row.supersedes)
         if old is not None and to_record(old).status_at(now) == model.ACTIVE:
-            self._withdraw(old, organization, username, f"Replaced by consent {row.id}.", actor)
+            self._withdraw(identity, old, f"Replaced by consent {row.id}.")
 
     # --- reading -------------------------------------------------------------------
 
-    def read(self, consent_id: str, organization: str, actor: Actor) -> Consent:
-        row = self.visible(consent_id, organization)
+    def read(self, identity: Identity, consent_id: str) -> Consent:
+        row = self.visible(identity, consent_id)
         audit.record(
             self.session,
-            actor,
+            identity,
             "consent.read",
             resource_type="consent",
             resource_id=row.id,
@@ -394,12 +374,14 @@ class ConsentService:
         )
         return row
 
-    def list_visible(self, organization: str, args: dict[str, Any], actor: Actor) -> Page[Consent]:
-        """The organization's visible consents, newest first, with cursor pagination."""
+    def list_visible(self, identity: Identity, args: dict[str, Any]) -> Page[Consent]:
+        """The consents the caller's organization may see, newest first, with cursor
+        pagination."""
         today = local_date(utcnow())
         query = select(Consent).where(
             exists().where(
-                ConsentParty.consent_id == Consent.id, ConsentParty.organization_id == organization
+                ConsentParty.consent_id == Consent.id,
+                ConsentParty.organization_id == identity.organization,
             )
         )
         if "client_id" in args:
@@ -422,7 +404,7 @@ class ConsentService:
         )
         audit.record(
             self.session,
-            actor,
+            identity,
             "consent.read",
             resource_type="consent_list",
             resource_id=str(len(page.items)),
@@ -439,13 +421,15 @@ class ConsentService:
         ).scalars()
         return [to_record(row) for row in rows]
 
-    def check(self, body: dict[str, Any], organization: str, actor: Actor) -> Decision:
+    def check(self, identity: Identity, body: dict[str, Any]) -> Decision:
         """Decide a disclosure for each category; every decision is audited with its basis."""
-        if organization not in (body["source"], body["recipient"]):
-            raise Forbidden(
-                "You can check only disclosures your organization sends or receives.",
-                code="not_a_party",
-                audit=Denial("consent.check", reason="not_a_party"),
+        if identity.organization not in (body["source"], body["recipient"]):
+            raise self.uow.refuse(
+                Forbidden(
+                    "You can check only disclosures your organization sends or receives.",
+                    code="not_a_party",
+                ),
+                Denial("consent.check", reason="not_a_party"),
             )
         orgs = self._organizations({body["source"], body["recipient"]})
         unknown = [
@@ -455,12 +439,11 @@ class ConsentService:
         ]
         if unknown:
             raise Invalid("The check names unknown organizations.", errors=unknown)
-        client = self._client(body["client"], organization, actor, create=False)
+        client = self._client(identity, body["client"], create=False)
         if client is None and "id" in body["client"]:
-            raise NotFound(
-                "No such client.",
-                code="client_not_found",
-                audit=Denial("consent.check", "client", body["client"]["id"][:128]),
+            raise self.uow.refuse(
+                NotFound("No such client.", code="client_not_found"),
+                Denial("consent.check", "client", body["client"]["id"][:128]),
             )
         records = self.client_records(client.id) if client is not None else []
         request = DisclosureRequest(
@@ -476,7 +459,7 @@ class ConsentService:
         for item in decision.decisions:
             audit.record(
                 self.session,
-                actor,
+                identity,
                 "consent.check",
                 "allowed" if item.allowed else "denied",
                 resource_type="disclosure",
@@ -493,15 +476,15 @@ class ConsentService:
     # --- receipts ------------------------------------------------------------------
 
     def receipt(
-        self, consent_id: str, organization: str, issuer: str, actor: Actor
+        self, identity: Identity, consent_id: str, issuer: str
     ) -> tuple[Consent, dict[str, Any], str, dict[str, Organization]]:
         """The consent, its receipt, the receipt's JWS, and the organizations it names."""
-        row = self.visible(consent_id, organization)
+        row = self.visible(identity, consent_id)
         orgs = self._organizations({*row.sources, *row.recipients})
         document = build_receipt(row, to_record(row).status_at(utcnow()), orgs, issuer)
         audit.record(
             self.session,
-            actor,
+            identity,
             "consent.read",
             resource_type="consent_receipt",
             resource_id=row.id,

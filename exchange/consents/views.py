@@ -11,9 +11,10 @@ from adapters.db import utcnow
 from exchange.acting import current_identity
 from exchange.consents.models import Consent
 from exchange.consents.receipts import page_context
-from exchange.consents.service import ConsentService, to_record
+from exchange.consents.service import to_record
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import runtime
+from exchange.services import services
 from schemas.consents import (
     ConsentCheckOut,
     ConsentCheckRequest,
@@ -27,17 +28,6 @@ from schemas.consents import (
 )
 
 blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Consents")
-
-
-def service() -> ConsentService:
-    rt = runtime()
-    return ConsentService(
-        db_session(),
-        rt.keys,
-        rt.extras["statutes"],
-        rt.config["CONSENT_MAX_MONTHS"],
-        rt.extras.get("consent_withdrawal_listeners", ()),
-    )
 
 
 def present(row: Consent) -> dict[str, Any]:
@@ -89,8 +79,7 @@ class Consents(MethodView):
         A `permit` is recorded as `pending` and needs a social worker's approval;
         a `deny` (disclosure ban) is `active` at once. The plain-language text the
         client saw is stored with its template version and hash."""
-        identity = current_identity()
-        row = service().record(body, identity.organization, identity.person, current_actor())
+        row = services().consents.record(current_identity(), body)
         return present(row)
 
     @blp.action("consent.list", errors=(422,))
@@ -101,8 +90,7 @@ class Consents(MethodView):
 
         Filters: `client_id`, `status` (`expired` is computed), `expiring_within`
         (days; active consents ending that soon, for reminders)."""
-        identity = current_identity()
-        page = service().list_visible(identity.organization, args, current_actor())
+        page = services().consents.list_visible(current_identity(), args)
         return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
 
 
@@ -112,8 +100,7 @@ class ConsentItem(MethodView):
     @blp.response(200, ConsentOut)
     def get(self, consent_id: str) -> dict[str, Any]:
         """A consent with its event history."""
-        identity = current_identity()
-        return present(service().read(consent_id, identity.organization, current_actor()))
+        return present(services().consents.read(current_identity(), consent_id))
 
 
 @blp.route("/consents/<string:consent_id>/approve")
@@ -124,8 +111,7 @@ class ConsentApprove(MethodView):
         """Approve a pending consent (`pending → active`).
 
         The acting user must be a social worker and not the person who recorded it."""
-        identity = current_identity()
-        row = service().approve(consent_id, identity.organization, identity.person, current_actor())
+        row = services().consents.approve(current_identity(), consent_id)
         return present(row)
 
 
@@ -136,10 +122,7 @@ class ConsentReject(MethodView):
     @blp.response(200, ConsentOut)
     def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
         """Reject a pending consent, with the reason (`pending → rejected`)."""
-        identity = current_identity()
-        row = service().reject(
-            consent_id, identity.organization, identity.person, body["reason"], current_actor()
-        )
+        row = services().consents.reject(current_identity(), consent_id, body["reason"])
         return present(row)
 
 
@@ -152,10 +135,7 @@ class ConsentWithdraw(MethodView):
         """Withdraw a consent on the client's request; effective immediately everywhere.
 
         The acting user is recorded as the person who took the client's request."""
-        identity = current_identity()
-        row = service().withdraw(
-            consent_id, identity.organization, identity.person, body["reason"], current_actor()
-        )
+        row = services().consents.withdraw(current_identity(), consent_id, body["reason"])
         return present(row)
 
 
@@ -167,9 +147,8 @@ class ConsentReceipt(MethodView):
     @blp.alt_response(200, content_type="text/html", description="Printable page (`format=html`)")
     def get(self, args: dict[str, Any], consent_id: str) -> Any:
         """The client's receipt: signed JSON (JWS, service key) or a printable page."""
-        identity = current_identity()
-        row, document, signed, orgs = service().receipt(
-            consent_id, identity.organization, runtime().config["ISSUER"], current_actor()
+        row, document, signed, orgs = services().consents.receipt(
+            current_identity(), consent_id, runtime().config["ISSUER"]
         )
         if args["format"] == "html":
             html = render_template("receipt.html", **page_context(row, document, orgs))
@@ -186,8 +165,7 @@ class ConsentChecks(MethodView):
         """Would this disclosure be allowed now? One decision per category, with its basis.
 
         Only the source or the recipient organization may ask."""
-        identity = current_identity()
-        decision = service().check(body, identity.organization, current_actor())
+        decision = services().consents.check(current_identity(), body)
         language = body["language"]
         return {
             "allowed": decision.allowed,

@@ -21,7 +21,6 @@ from adapters.keys import KeyStore
 from consent.model import ONCE_IN_FORCE, local_date
 from consent.vocabulary import TRANSFER
 from exchange import audit, policy
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
 from exchange.consents.models import RECORDER, Consent, ConsentParty
@@ -30,7 +29,9 @@ from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.packets import lifecycle
 from exchange.packets.models import Packet, PacketEvent
 from exchange.periods.models import ServicePeriod
+from exchange.policy import Identity
 from exchange.registry.models import User
+from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 
 DUE_SOON_DAYS = 3
@@ -72,23 +73,24 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
 
 
 def named_client(
-    session: Session, keys: KeyStore, ref: dict[str, str], organization: str, actor: Actor
+    uow: UnitOfWork, keys: KeyStore, identity: Identity, ref: dict[str, str]
 ) -> Client:
     """The client a request names: by HETU (registered on first use), or by id if the
-    organization is involved with them; otherwise 422 on ``client.id``, as for no such id."""
+    caller's organization is involved with them; otherwise 422 on ``client.id``, as for no
+    such id."""
     if "hetu" in ref:
-        return ClientService(session, keys).lookup(ref["hetu"], actor)[0]
-    client = session.get(Client, ref["id"])
-    if client is None or not is_involved(session, client.id, organization):
+        return ClientService(uow, keys).lookup(identity, ref["hetu"])[0]
+    client = uow.session.get(Client, ref["id"])
+    if client is None or not is_involved(uow.session, client.id, identity.organization):
         raise Invalid("Unknown client.", errors=[FieldError("client.id", "No such client.")])
     return client
 
 
-def client_not_found(client_id: str, action: str) -> NotFound:
-    return NotFound(
-        "No such client.",
-        code="client_not_found",
-        audit=Denial(action, resource_type="client", resource_id=client_id[:128]),
+def client_not_found(uow: UnitOfWork, client_id: str, action: str) -> NotFound:
+    """404 for a client the caller may not know of, its denial recorded on ``uow``."""
+    return uow.refuse(
+        NotFound("No such client.", code="client_not_found"),
+        Denial(action, resource_type="client", resource_id=client_id[:128]),
     )
 
 
@@ -100,8 +102,9 @@ class DeactivationReport:
 
 
 class ContinuityService:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session = uow.session
 
     # --- leads ---------------------------------------------------------------------
 
@@ -121,15 +124,15 @@ class ContinuityService:
             )
         return user
 
-    def lead_of(self, client_id: str, organization: str, actor: Actor) -> Lead | None:
+    def lead_of(self, identity: Identity, client_id: str) -> Lead | None:
         """The client's lead, for involved organizations only."""
         if self.session.get(Client, client_id) is None or not is_involved(
-            self.session, client_id, organization
+            self.session, client_id, identity.organization
         ):
-            raise client_not_found(client_id, "lead.read")
+            raise client_not_found(self.uow, client_id, "lead.read")
         audit.record(
             self.session,
-            actor,
+            identity,
             "client.read",
             resource_type="lead",
             resource_id=client_id,
@@ -137,14 +140,12 @@ class ContinuityService:
         )
         return self.session.get(Lead, client_id)
 
-    def _claim(
-        self, client_id: str, organization: str, worker: str, reason: str, actor: Actor
-    ) -> Lead:
-        """Take the lead of a client who has none; when a concurrent request took it first,
-        return theirs (the caller then decides)."""
+    def _claim(self, identity: Identity, client_id: str, worker: str, reason: str) -> Lead:
+        """Take the lead of a client who has none for the caller's organization; when a
+        concurrent request took it first, return theirs (the caller then decides)."""
         try:
             with self.session.begin_nested():
-                return self._set(client_id, organization, worker, reason, actor)
+                return self._set(identity, client_id, worker, reason)
         except IntegrityError:
             # Two first hand-overs of one client at once: the database kept exactly one lead.
             lead = self.session.get(Lead, client_id, populate_existing=True)
@@ -154,13 +155,14 @@ class ContinuityService:
 
     def _set(
         self,
+        identity: Identity,
         client_id: str,
-        organization: str,
         worker: str | None,
         reason: str,
-        actor: Actor,
         packet_id: str | None = None,
     ) -> Lead:
+        """The lead moves to ``worker`` of the caller's organization (None: unassigned)."""
+        organization = identity.organization
         now = utcnow()
         lead = self.session.get(Lead, client_id)
         if lead is None:
@@ -180,7 +182,7 @@ class ContinuityService:
         )
         audit.record(
             self.session,
-            actor,
+            identity,
             "lead.change",
             resource_type="lead",
             resource_id=f"{organization}/{worker or 'unassigned'}",
@@ -198,44 +200,45 @@ class ContinuityService:
     ) -> Conflict | NotFound:
         # Only an organization involved with the client learns that someone else leads it.
         if not is_involved(self.session, client_id, organization):
-            return client_not_found(client_id, action)
-        return Conflict(
-            "Another organization is the lead; "
-            "responsibility moves only with an accepted transfer.",
-            code="lead_elsewhere",
-            audit=Denial(
-                action, "client", client_id, client_ref=client_id, reason="lead_elsewhere"
+            return client_not_found(self.uow, client_id, action)
+        return self.uow.refuse(
+            Conflict(
+                "Another organization is the lead; "
+                "responsibility moves only with an accepted transfer.",
+                code="lead_elsewhere",
             ),
+            Denial(action, "client", client_id, client_ref=client_id, reason="lead_elsewhere"),
         )
 
-    def assign(self, client_id: str, organization: str, worker: str, actor: Actor) -> Lead:
+    def assign(self, identity: Identity, client_id: str, worker: str) -> Lead:
         """Set the lead to a worker of the caller's organization (no lead yet, or already ours)."""
+        organization = identity.organization
         if self.session.get(Client, client_id) is None:
-            raise client_not_found(client_id, "lead.change")
+            raise client_not_found(self.uow, client_id, "lead.change")
         current = self._locked_lead(client_id)
         if current is not None and current.organization_id != organization:
             raise self._lead_elsewhere(client_id, organization, "lead.change")
         self._active_user(worker, organization, "worker")
         if current is None:
-            current = self._claim(client_id, organization, worker, "assigned", actor)
+            current = self._claim(identity, client_id, worker, "assigned")
             if current.organization_id != organization:
                 raise self._lead_elsewhere(client_id, organization, "lead.change")
             if current.worker == worker:
                 return current
-        return self._set(client_id, organization, worker, "assigned", actor)
+        return self._set(identity, client_id, worker, "assigned")
 
-    def hold_for_transfer(
-        self, client_id: str, organization: str, worker: str, actor: Actor
-    ) -> None:
+    def hold_for_transfer(self, identity: Identity, client_id: str, worker: str) -> None:
         """Before a transfer is sent: the sender must hold the lead (taking it if nobody does)."""
         current = self._locked_lead(client_id)
         if current is None:
-            current = self._claim(client_id, organization, worker, "transfer_sent", actor)
-        if current.organization_id != organization:
-            raise Conflict(
-                "Only the organization holding the lead can transfer the client.",
-                code="lead_elsewhere",
-                audit=Denial(
+            current = self._claim(identity, client_id, worker, "transfer_sent")
+        if current.organization_id != identity.organization:
+            raise self.uow.refuse(
+                Conflict(
+                    "Only the organization holding the lead can transfer the client.",
+                    code="lead_elsewhere",
+                ),
+                Denial(
                     "packet.send",
                     "client",
                     client_id,
@@ -244,16 +247,17 @@ class ContinuityService:
                 ),
             )
 
-    def take_over(
-        self, client_id: str, from_org: str, to_org: str, worker: str, packet_id: str, actor: Actor
-    ) -> Lead:
-        """Accepting a transfer: the lead moves from sender to receiver in this transaction."""
+    def take_over(self, identity: Identity, client_id: str, from_org: str, packet_id: str) -> Lead:
+        """Accepting a transfer: the lead moves from the sender to the accepting person's
+        organization, in this transaction."""
         current = self._locked_lead(client_id)
         if current is not None and current.organization_id != from_org:
-            raise Conflict(
-                "The sender no longer holds the lead; this transfer cannot be accepted.",
-                code="lead_elsewhere",
-                audit=Denial(
+            raise self.uow.refuse(
+                Conflict(
+                    "The sender no longer holds the lead; this transfer cannot be accepted.",
+                    code="lead_elsewhere",
+                ),
+                Denial(
                     "packet.accept",
                     "packet",
                     packet_id,
@@ -261,20 +265,20 @@ class ContinuityService:
                     reason="lead_elsewhere",
                 ),
             )
-        return self._set(client_id, to_org, worker, "transfer_accepted", actor, packet_id)
+        return self._set(identity, client_id, identity.person, "transfer_accepted", packet_id)
 
     # --- staff changes ---------------------------------------------------------------
 
     def deactivate(
-        self, username: str, organization: str, successor: str | None, actor: Actor
+        self, identity: Identity, username: str, successor: str | None
     ) -> DeactivationReport:
         """The worker leaves: their leads and open packets move; nobody falls through."""
+        organization = identity.organization
         leaver = self.session.get(User, username, with_for_update=True)
         if leaver is None or leaver.organization_id != organization:
-            raise NotFound(
-                "No such worker.",
-                code="worker_not_found",
-                audit=Denial("worker.deactivate", "user", username[:128]),
+            raise self.uow.refuse(
+                NotFound("No such worker.", code="worker_not_found"),
+                Denial("worker.deactivate", "user", username[:128]),
             )
         if successor is not None:
             if successor == username:
@@ -292,7 +296,7 @@ class ContinuityService:
             ).scalars()
         )
         for lead in leads:
-            self._set(lead.client_id, organization, successor, "staff_change", actor)
+            self._set(identity, lead.client_id, successor, "staff_change")
         packets = list(
             self.session.execute(
                 select(Packet)
@@ -313,13 +317,13 @@ class ContinuityService:
                     action="reassigned",
                     status=packet.status,
                     organization_id=organization,
-                    username=actor.username,
+                    username=identity.username,
                     reason=f"{username} left; now {successor or 'unassigned'}",
                 )
             )
         audit.record(
             self.session,
-            actor,
+            identity,
             "worker.deactivate",
             resource_type="user",
             resource_id=username,
@@ -342,8 +346,16 @@ class ContinuityService:
 
     # --- queues and escalations ---------------------------------------------------------
 
-    def unassigned(self, organization: str) -> list[Lead]:
-        """Clients led by the organization with no active worker."""
+    def unassigned(self, identity: Identity, organization: str | None = None) -> list[Lead]:
+        """Clients led by the caller's organization with no active worker; another
+        organization's queue (``organization``) is 404, audited."""
+        if organization is None:
+            organization = identity.organization
+        elif organization != identity.organization:
+            raise self.uow.refuse(
+                NotFound("No such organization.", code="organization_not_found"),
+                Denial("lead.read", "organization", organization[:128]),
+            )
         active_worker = exists().where(
             User.username == Lead.worker,
             User.active.is_(True),
@@ -356,8 +368,9 @@ class ContinuityService:
         )
         return list(self.session.execute(query).scalars())
 
-    def escalations(self, organization: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    def escalations(self, identity: Identity, now: dt.datetime | None = None) -> dict[str, Any]:
         """Expired transfers, transfers due within three days, and unassigned clients."""
+        organization = identity.organization
         today = local_date(now or utcnow())
         mine = or_(Packet.sender_org == organization, Packet.recipient_org == organization)
         transfers = select(Packet).where(mine, Packet.kind == TRANSFER)
@@ -379,5 +392,5 @@ class ContinuityService:
         return {
             "expired_transfers": list(expired),
             "due_soon": list(due),
-            "unassigned_clients": self.unassigned(organization),
+            "unassigned_clients": self.unassigned(identity),
         }

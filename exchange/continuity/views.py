@@ -7,13 +7,9 @@ from typing import Any
 from flask.views import MethodView
 
 from exchange.acting import current_identity
-from exchange.continuity.service import ContinuityService
-from exchange.errors import Denial, NotFound
 from exchange.http import ApiBlueprint
-from exchange.packets.service import PacketService
 from exchange.packets.views import meta
-from exchange.periods.service import PeriodService
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from schemas.packets import (
     DeactivateBody,
     DeactivateOut,
@@ -40,12 +36,7 @@ class ClientLead(MethodView):
     @blp.response(200, LeadOut)
     def get(self, client_id: str) -> dict[str, Any]:
         """The client's current lead, for organizations involved with the client."""
-        identity = current_identity()
-        return lead_out(
-            ContinuityService(db_session()).lead_of(
-                client_id, identity.organization, current_actor()
-            )
-        )
+        return lead_out(services().continuity.lead_of(current_identity(), client_id))
 
     @blp.action("lead.assign", errors=(404, 409, 413, 415, 422))
     @blp.arguments(LeadAssign)
@@ -54,10 +45,7 @@ class ClientLead(MethodView):
         """Make a worker of your organization the lead (when there is none, or it is already yours).
 
         Moving a client to another organization is always a `transfer` packet."""
-        identity = current_identity()
-        lead = ContinuityService(db_session()).assign(
-            client_id, identity.organization, body["worker"], current_actor()
-        )
+        lead = services().continuity.assign(current_identity(), client_id, body["worker"])
         return lead_out(lead)
 
 
@@ -69,10 +57,7 @@ class WorkerDeactivate(MethodView):
     def post(self, body: dict[str, Any], username: str) -> dict[str, Any]:
         """A worker leaves: their leads and the packets addressed to them move to the successor,
         or to the organization's unassigned queue when the successor is null."""
-        identity = current_identity()
-        report = ContinuityService(db_session()).deactivate(
-            username, identity.organization, body["successor"], current_actor()
-        )
+        report = services().continuity.deactivate(current_identity(), username, body["successor"])
         return {
             "username": username,
             "successor": report.successor,
@@ -87,14 +72,7 @@ class Unassigned(MethodView):
     @blp.response(200, UnassignedOut)
     def get(self, organization_id: str) -> dict[str, Any]:
         """Clients whose lead is this organization with no active worker."""
-        identity = current_identity()
-        if organization_id != identity.organization:
-            raise NotFound(
-                "No such organization.",
-                code="organization_not_found",
-                audit=Denial("lead.read", "organization", organization_id[:128]),
-            )
-        return {"items": ContinuityService(db_session()).unassigned(organization_id)}
+        return {"items": services().continuity.unassigned(current_identity(), organization_id)}
 
 
 @blp.route("/escalations")
@@ -106,17 +84,15 @@ class Escalations(MethodView):
         periods ending within 30 days without a next step, and clients due for a
         multi-professional review (three periods in a row ended in the same service)."""
         identity = current_identity()
-        found = ContinuityService(db_session()).escalations(identity.organization)
-        packets = PacketService(db_session(), runtime().keys, runtime().extras["statutes"])
-        periods = PeriodService(db_session(), runtime().keys)
+        found = services().continuity.escalations(identity)
+        packets = services().packets
+        periods = services().periods
         return {
             "expired_transfers": [
                 meta(row, packets.status_of(row)) for row in found["expired_transfers"]
             ],
             "due_soon": [meta(row, packets.status_of(row)) for row in found["due_soon"]],
             "unassigned_clients": found["unassigned_clients"],
-            "periods_ending_without_next_step": periods.ending_without_next_step(
-                identity.organization
-            ),
-            "review_needed": periods.review_needed(identity.organization),
+            "periods_ending_without_next_step": periods.ending_without_next_step(identity),
+            "review_needed": periods.review_needed(identity),
         }

@@ -21,7 +21,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import lazyload
 
 from adapters import envelope
 from adapters.crypto import DecryptionError
@@ -33,7 +33,6 @@ from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
 from consent.vocabulary import TRANSFER
 from exchange import audit, policy
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.consents.models import Consent
 from exchange.consents.service import to_record
@@ -44,13 +43,16 @@ from exchange.packets.lifecycle import PacketTransitionError
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.packets.signing import sign_receipt, verify_packet
 from exchange.periods.models import ServicePeriod
+from exchange.policy import Identity
 from exchange.registry.models import Organization, User
+from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 from schemas import flatten_errors, strictjson
 from schemas.packets import PacketPayload
 from schemas.sections import load_sections
 
-SYSTEM = "system"
+# Who blocks a packet whose legal basis is gone when a read or an action finds it so.
+SYSTEM = Identity.service("system")
 log = logging.getLogger(__name__)
 
 
@@ -82,11 +84,12 @@ def request_digest(body: bytes) -> str:
 
 
 class PacketService:
-    def __init__(self, session: Session, keys: KeyStore, statutes: StatuteTable) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork, keys: KeyStore, statutes: StatuteTable) -> None:
+        self.uow = uow
+        self.session = uow.session
         self.keys = keys
         self.statutes = statutes
-        self.continuity = ContinuityService(session)
+        self.continuity = ContinuityService(uow)
 
     # --- legal basis ------------------------------------------------------------------
 
@@ -127,54 +130,43 @@ class PacketService:
         if not decision.allowed:
             refused = [d.category for d in decision.decisions if not d.allowed]
             packet_id = row.id
-            block = self._blocker(packet_id, f"legal basis gone for {', '.join(refused)}")
-            raise Forbidden(
-                "The legal basis for this packet is gone (consent withdrawn or expired); "
-                "it is blocked.",
-                code="consent_withdrawn",
-                audit=Denial(
+            reason = f"legal basis gone for {', '.join(refused)}"
+            # The refusal rolls the request back; the block must persist all the same.
+            self.uow.after_refusal(lambda: self.block(SYSTEM, packet_id, reason))
+            raise self.uow.refuse(
+                Forbidden(
+                    "The legal basis for this packet is gone (consent withdrawn or expired); "
+                    "it is blocked.",
+                    code="consent_withdrawn",
+                    extra={
+                        "missing": [{"category": c, "reason": "consent_withdrawn"} for c in refused]
+                    },
+                ),
+                Denial(
                     action,
                     "packet",
                     packet_id,
                     client_ref=row.client_id,
                     reason="consent_withdrawn",
                 ),
-                extra={
-                    "missing": [{"category": c, "reason": "consent_withdrawn"} for c in refused]
-                },
-                followup=block,
             )
         return decision
-
-    def _blocker(self, packet_id: str, reason: str) -> Callable[[Session], None]:
-        keys, statutes = self.keys, self.statutes
-
-        def block(session: Session) -> None:
-            PacketService(session, keys, statutes).block(
-                packet_id, reason, Actor(organization=None, client_id=SYSTEM)
-            )
-
-        return block
 
     # --- submission ---------------------------------------------------------------------
 
     def submit(
-        self,
-        token: str,
-        organization: str,
-        oauth_client: str,
-        actor: Actor,
-        idempotency_key: str | None,
-        body: bytes,
+        self, identity: Identity, token: str, idempotency_key: str | None, body: bytes
     ) -> Submitted:
-        """Verify, check, encrypt and store a packet; with an ``Idempotency-Key`` a retry gets
-        the stored answer (same body) or 422 (another body)."""
+        """Verify, check, encrypt and store a packet the caller's organization sends (through
+        its system, ``identity.client_id``); with an ``Idempotency-Key`` a retry gets the
+        stored answer (same body) or 422 (another body)."""
+        oauth_client = identity.client_id
         digest = request_digest(body)
         if idempotency_key is not None:
             stored = self.session.get(IdempotencyRecord, (oauth_client, idempotency_key))
             if stored is not None:
                 return self._replay(stored, digest)
-        result = self._submit(token, organization, actor)
+        result = self._submit(identity, token)
         if idempotency_key is not None:
             try:
                 with self.session.begin_nested():
@@ -211,7 +203,8 @@ class PacketService:
             )
         return self._replay(stored, digest)
 
-    def _submit(self, token: str, organization: str, actor: Actor) -> Submitted:
+    def _submit(self, identity: Identity, token: str) -> Submitted:
+        organization = identity.organization
         sender = self.session.get_one(Organization, organization)
         verified = verify_packet(token, sender.jwks)
         raw = strictjson.loads(verified.payload)
@@ -222,10 +215,11 @@ class PacketService:
                 "The packet has invalid fields.", errors=flatten_errors(exc.messages)
             ) from exc
         if payload["from_"]["organization"] != organization:
-            raise Forbidden(
-                "from.organization must be your own organization.",
-                code="sender_mismatch",
-                audit=Denial("packet.send", reason="sender_mismatch"),
+            raise self.uow.refuse(
+                Forbidden(
+                    "from.organization must be your own organization.", code="sender_mismatch"
+                ),
+                Denial("packet.send", reason="sender_mismatch"),
             )
         today = local_date(utcnow())
         try:
@@ -240,7 +234,7 @@ class PacketService:
                 "The deadline has passed.",
                 errors=[FieldError("respond_by", "Must not be in the past.")],
             )
-        client = self._client(payload["client"], organization, actor)
+        client = self._client(identity, payload["client"])
         self._check_period_references(sections, client.id, organization)
         categories = list(dict.fromkeys(section["type"] for section in sections))
         decision = self._decide(client.id, sender, recipient, payload["purpose"], categories)
@@ -250,11 +244,13 @@ class PacketService:
                 for d in decision.decisions
                 if not d.allowed
             ]
-            raise Forbidden(
-                "A section has no legal basis; nothing was sent.",
-                code="consent_missing",
-                extra={"missing": missing},
-                audit=Denial(
+            raise self.uow.refuse(
+                Forbidden(
+                    "A section has no legal basis; nothing was sent.",
+                    code="consent_missing",
+                    extra={"missing": missing},
+                ),
+                Denial(
                     "packet.send",
                     "client",
                     client.id,
@@ -263,7 +259,7 @@ class PacketService:
                 ),
             )
         if payload["kind"] == TRANSFER:
-            self.continuity.hold_for_transfer(client.id, organization, worker.username, actor)
+            self.continuity.hold_for_transfer(identity, client.id, worker.username)
 
         now = utcnow()
         packet_id = str(uuid.uuid4())
@@ -313,7 +309,7 @@ class PacketService:
         ]
         self.session.add(row)
         self.session.flush()
-        self._audit_with_basis("packet.send", row, decision, actor)
+        self._audit_with_basis(identity, "packet.send", row, decision)
         notify(self.session, [row.recipient_org], "packet.received", {"packet_id": row.id})
         return Submitted(
             201,
@@ -329,11 +325,13 @@ class PacketService:
             "statute": item.statute,
         }
 
-    def _audit_with_basis(self, action: str, row: Packet, decision: Decision, actor: Actor) -> None:
+    def _audit_with_basis(
+        self, identity: Identity, action: str, row: Packet, decision: Decision
+    ) -> None:
         for item in decision.decisions:
             audit.record(
                 self.session,
-                actor,
+                identity,
                 action,
                 resource_type="packet",
                 resource_id=row.id,
@@ -392,16 +390,18 @@ class PacketService:
         if errors:
             raise Invalid("A section names an unknown service period.", errors=errors)
 
-    def _client(self, ref: dict[str, str], organization: str, actor: Actor) -> Client:
-        return named_client(self.session, self.keys, ref, organization, actor)
+    def _client(self, identity: Identity, ref: dict[str, str]) -> Client:
+        return named_client(self.uow, self.keys, identity, ref)
 
     # --- reading ------------------------------------------------------------------------
 
     def visible(
-        self, packet_id: str, organization: str, action: str, *, lock: bool = False
+        self, identity: Identity, packet_id: str, action: str, *, lock: bool = False
     ) -> Packet:
-        """The packet if the organization sent or received it; otherwise 404 (audited).
-        With ``lock`` the row stays locked until commit, so transitions of one packet queue up."""
+        """The packet if the caller's organization sent or received it; otherwise 404
+        (audited). With ``lock`` the row stays locked until commit, so transitions of one
+        packet queue up."""
+        organization = identity.organization
         query = select(Packet).where(
             Packet.id == packet_id,
             or_(Packet.sender_org == organization, Packet.recipient_org == organization),
@@ -412,19 +412,33 @@ class PacketService:
             query.execution_options(populate_existing=True)
         ).scalar_one_or_none()
         if row is None:
-            raise NotFound(
-                "No such packet.",
-                code="packet_not_found",
-                audit=Denial(action, "packet", packet_id[:128]),
+            raise self.uow.refuse(
+                NotFound("No such packet.", code="packet_not_found"),
+                Denial(action, "packet", packet_id[:128]),
             )
         return row
 
     def status_of(self, row: Packet) -> str:
         return lifecycle.status_at(row.status, row.respond_by, local_date(utcnow()))
 
-    def read(self, packet_id: str, organization: str, actor: Actor) -> Opened:
+    def waiting(self, identity: Identity) -> list[Packet]:
+        """Open packets addressed to the caller's organization, the most urgent first."""
+        today = local_date(utcnow())
+        rows = self.session.execute(
+            select(Packet)
+            .where(Packet.recipient_org == identity.organization, Packet.status.in_(lifecycle.OPEN))
+            .order_by(Packet.respond_by, Packet.received_at)
+        ).scalars()
+        return [
+            row
+            for row in rows
+            if lifecycle.status_at(row.status, row.respond_by, today) in lifecycle.OPEN
+        ]
+
+    def read(self, identity: Identity, packet_id: str) -> Opened:
         """Decrypted sections and the original JWS; the basis is checked again first."""
-        row = self.visible(packet_id, organization, "packet.read")
+        organization = identity.organization
+        row = self.visible(identity, packet_id, "packet.read")
         if row.shredded_at is not None:
             raise NotFound(
                 "The packet's content was destroyed when its retention period ended.",
@@ -441,13 +455,13 @@ class PacketService:
                     action="delivered",
                     status=row.status,
                     organization_id=organization,
-                    username=actor.username,
+                    username=identity.username,
                 )
             )
         payload = json.loads(
             base64.urlsafe_b64decode(token.split(".")[1] + "=" * (-len(token.split(".")[1]) % 4))
         )
-        self._audit_with_basis("packet.read", row, decision, actor)
+        self._audit_with_basis(identity, "packet.read", row, decision)
         return Opened(row, list(payload["sections"]), token)
 
     def _open(self, row: Packet) -> str:
@@ -457,10 +471,12 @@ class PacketService:
             return envelope.decrypt(self.keys, row.id, row.client_id, sealed).decode()
         except (DecryptionError, KeyError) as exc:
             log.error("packet %s does not decrypt: its stored content or key was altered", row.id)
-            raise Corrupted(
-                "The packet's stored content fails its integrity check; operators are alerted.",
-                code="packet_integrity_failed",
-                audit=Denial(
+            raise self.uow.refuse(
+                Corrupted(
+                    "The packet's stored content fails its integrity check; operators are alerted.",
+                    code="packet_integrity_failed",
+                ),
+                Denial(
                     "packet.read",
                     "packet",
                     row.id,
@@ -469,11 +485,11 @@ class PacketService:
                 ),
             ) from exc
 
-    def events(self, packet_id: str, organization: str, actor: Actor) -> list[PacketEvent]:
-        row = self.visible(packet_id, organization, "packet.read")
+    def events(self, identity: Identity, packet_id: str) -> list[PacketEvent]:
+        row = self.visible(identity, packet_id, "packet.read")
         audit.record(
             self.session,
-            actor,
+            identity,
             "packet.read",
             resource_type="packet_events",
             resource_id=row.id,
@@ -481,8 +497,10 @@ class PacketService:
         )
         return list(row.events)
 
-    def list_box(self, organization: str, args: dict[str, Any], actor: Actor) -> Page[Packet]:
-        """Inbox (received) or outbox (sent): metadata only, newest first."""
+    def list_box(self, identity: Identity, args: dict[str, Any]) -> Page[Packet]:
+        """Inbox (received) or outbox (sent) of the caller's organization: metadata only,
+        newest first."""
+        organization = identity.organization
         mine = (
             Packet.recipient_org == organization
             if args["box"] == "inbox"
@@ -510,7 +528,7 @@ class PacketService:
         )
         audit.record(
             self.session,
-            actor,
+            identity,
             "packet.read",
             resource_type=f"packet_{args['box']}",
             resource_id=str(len(page.items)),
@@ -524,21 +542,18 @@ class PacketService:
         try:
             lifecycle.require_open(row.status, row.respond_by, local_date(utcnow()), action)
         except PacketTransitionError as exc:
-            raise Conflict(
-                exc.message,
-                code=exc.code,
-                audit=Denial(
-                    audit_action, "packet", row.id, client_ref=row.client_id, reason=exc.code
-                ),
+            raise self.uow.refuse(
+                Conflict(exc.message, code=exc.code),
+                Denial(audit_action, "packet", row.id, client_ref=row.client_id, reason=exc.code),
             ) from exc
 
     def _record(
         self,
+        identity: Identity,
         row: Packet,
         status: str,
         action: str,
         audit_action: str,
-        actor: Actor,
         reason: str | None = None,
     ) -> None:
         now = utcnow()
@@ -548,14 +563,14 @@ class PacketService:
                 at=now,
                 action=action,
                 status=status,
-                organization_id=actor.organization,
-                username=actor.username,
+                organization_id=identity.organization or None,
+                username=identity.username,
                 reason=reason,
             )
         )
         audit.record(
             self.session,
-            actor,
+            identity,
             audit_action,
             resource_type="packet",
             resource_id=row.id,
@@ -566,39 +581,40 @@ class PacketService:
         if told is not None:
             notify(self.session, told(row), f"packet.{status}", {"packet_id": row.id})
 
-    def accept(self, packet_id: str, organization: str, username: str, actor: Actor) -> Packet:
+    def accept(self, identity: Identity, packet_id: str) -> Packet:
         """The recipient takes the packet; for a transfer the acting user becomes the lead."""
-        row = self.visible(packet_id, organization, "packet.accept", lock=True)
+        organization, username = identity.organization, identity.person
+        row = self.visible(identity, packet_id, "packet.accept", lock=True)
         self._only_recipient(row, organization, "packet.accept")
         self._require_open(row, "accept", "packet.accept")
         self._recheck(row, "packet.accept")
         if row.kind == TRANSFER:
-            self.continuity.take_over(
-                row.client_id, row.sender_org, organization, username, row.id, actor
-            )
+            self.continuity.take_over(identity, row.client_id, row.sender_org, row.id)
         row.decided_at, row.decided_by_user = utcnow(), username
-        self._record(row, lifecycle.ACCEPTED, "accepted", "packet.accept", actor)
+        self._record(identity, row, lifecycle.ACCEPTED, "accepted", "packet.accept")
         return row
 
-    def decline(
-        self, packet_id: str, organization: str, username: str, reason: str, actor: Actor
-    ) -> Packet:
+    def decline(self, identity: Identity, packet_id: str, reason: str) -> Packet:
         """The recipient refuses, with a reason; a transfer's sender keeps the lead."""
-        row = self.visible(packet_id, organization, "packet.decline", lock=True)
+        organization = identity.organization
+        row = self.visible(identity, packet_id, "packet.decline", lock=True)
         self._only_recipient(row, organization, "packet.decline")
         self._require_open(row, "decline", "packet.decline")
-        row.decided_at, row.decided_by_user, row.decline_reason = utcnow(), username, reason
-        self._record(row, lifecycle.DECLINED, "declined", "packet.decline", actor, reason)
+        row.decided_at, row.decided_by_user, row.decline_reason = (
+            utcnow(),
+            identity.person,
+            reason,
+        )
+        self._record(identity, row, lifecycle.DECLINED, "declined", "packet.decline", reason)
         return row
 
-    def withdraw(self, packet_id: str, organization: str, actor: Actor) -> Packet:
+    def withdraw(self, identity: Identity, packet_id: str) -> Packet:
         """The sender takes the packet back before it is accepted."""
-        row = self.visible(packet_id, organization, "packet.withdraw", lock=True)
-        if row.sender_org != organization:
-            raise Forbidden(
-                "Only the sender can withdraw a packet.",
-                code="not_the_sender",
-                audit=Denial(
+        row = self.visible(identity, packet_id, "packet.withdraw", lock=True)
+        if row.sender_org != identity.organization:
+            raise self.uow.refuse(
+                Forbidden("Only the sender can withdraw a packet.", code="not_the_sender"),
+                Denial(
                     "packet.withdraw",
                     "packet",
                     row.id,
@@ -607,28 +623,27 @@ class PacketService:
                 ),
             )
         self._require_open(row, "withdraw", "packet.withdraw")
-        self._record(row, lifecycle.WITHDRAWN, "withdrawn", "packet.withdraw", actor)
+        self._record(identity, row, lifecycle.WITHDRAWN, "withdrawn", "packet.withdraw")
         return row
 
     def _only_recipient(self, row: Packet, organization: str, action: str) -> None:
         if row.recipient_org != organization:
-            raise Forbidden(
-                "Only the recipient can do this.",
-                code="not_the_recipient",
-                audit=Denial(
+            raise self.uow.refuse(
+                Forbidden("Only the recipient can do this.", code="not_the_recipient"),
+                Denial(
                     action, "packet", row.id, client_ref=row.client_id, reason="not_the_recipient"
                 ),
             )
 
-    def block(self, packet_id: str, reason: str, actor: Actor) -> bool:
+    def block(self, identity: Identity, packet_id: str, reason: str) -> bool:
         """Block an open packet whose legal basis is gone; False when it was not open."""
         row = self.session.get(Packet, packet_id, with_for_update=True, populate_existing=True)
         if row is None or self.status_of(row) not in lifecycle.OPEN:
             return False
-        self._record(row, lifecycle.BLOCKED, "blocked", "packet.block", actor, reason)
+        self._record(identity, row, lifecycle.BLOCKED, "blocked", "packet.block", reason)
         return True
 
-    def on_consent_withdrawn(self, consent: Consent, actor: Actor) -> int:
+    def on_consent_withdrawn(self, identity: Identity, consent: Consent) -> int:
         """Block every open packet of the client that relied on ``consent``."""
         rows = self.session.execute(
             select(Packet).where(
@@ -638,10 +653,10 @@ class PacketService:
         blocked = 0
         for row in rows:
             if any(item.get("consent_id") == consent.id for item in row.basis):
-                blocked += self.block(row.id, f"consent {consent.id} withdrawn", actor)
+                blocked += self.block(identity, row.id, f"consent {consent.id} withdrawn")
         return blocked
 
-    def expire_overdue(self, actor: Actor) -> int:
+    def expire_overdue(self, identity: Identity) -> int:
         """Record ``expired`` for open packets past their deadline (the worker's job; reads
         already compute it)."""
         today = local_date(utcnow())
@@ -651,17 +666,17 @@ class PacketService:
         count = 0
         for row in rows:
             self._record(
+                identity,
                 row,
                 lifecycle.EXPIRED,
                 "expired",
                 "packet.expire",
-                actor,
                 f"respond_by {row.respond_by} passed",
             )
             count += 1
         return count
 
-    def shred_expired(self, retention_days: int, actor: Actor) -> int:
+    def shred_expired(self, identity: Identity, retention_days: int) -> int:
         """Crypto-shred the content of packets received more than ``retention_days`` ago."""
         cutoff = utcnow() - dt.timedelta(days=retention_days)
         rows = self.session.execute(
@@ -680,7 +695,7 @@ class PacketService:
             )
             audit.record(
                 self.session,
-                actor,
+                identity,
                 "packet.shred",
                 resource_type="packet",
                 resource_id=row.id,

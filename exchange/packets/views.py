@@ -8,13 +8,14 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 
-from exchange import policy
 from exchange.acting import current_identity
 from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
 from exchange.packets.models import Packet
-from exchange.packets.service import IdempotentRace, PacketService, request_digest
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.packets.service import IdempotentRace, request_digest
+from exchange.runtime import runtime
+from exchange.services import services
+from exchange.unit import current_unit
 from schemas.packets import (
     DeclineBody,
     PacketEvents,
@@ -32,11 +33,6 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # the database's unique key, so a short lock never makes a second packet.
 LOCK_SECONDS = 10
 JOSE = "application/jose"
-
-
-def service() -> PacketService:
-    rt = runtime()
-    return PacketService(db_session(), rt.keys, rt.extras["statutes"])
 
 
 def meta(row: Packet, status: str) -> dict[str, Any]:
@@ -105,7 +101,7 @@ class Packets(MethodView):
         except UnicodeDecodeError as exc:
             raise Malformed("The packet is not a compact JWS.", code="invalid_jws") from exc
         key = _idempotency_key()
-        packets = service()
+        packets = services().packets
         redis = runtime().redis
         lock = None
         if key is not None:
@@ -115,12 +111,11 @@ class Packets(MethodView):
                 result = packets.replay_committed(identity.client_id, key, request_digest(body))
                 return result.body, result.status_code
         try:
-            result = packets.submit(
-                token, identity.organization, identity.client_id, current_actor(), key, body
-            )
+            result = packets.submit(identity, token, key, body)
         except IdempotentRace as race:
-            db_session().rollback()
-            result = service().replay_committed(race.oauth_client, race.key, race.digest)
+            # Another request stored this key first: read its answer in a fresh transaction.
+            current_unit().session.rollback()
+            result = packets.replay_committed(race.oauth_client, race.key, race.digest)
         except Exception:
             # Refused: nothing is stored under the key, so a corrected retry may run at once.
             if lock is not None:
@@ -135,9 +130,9 @@ class Packets(MethodView):
         """Inbox (`packets:receive`) or outbox (`packets:send`): metadata only, newest first."""
         identity = current_identity()
         # Each box has its own action: the inbox needs packets:receive, the outbox packets:send.
-        policy.authorize(identity, f"packet.{args['box']}")
-        packets = service()
-        page = packets.list_box(identity.organization, args, current_actor())
+        current_unit().authorize(identity, f"packet.{args['box']}")
+        packets = services().packets
+        page = packets.list_box(identity, args)
         return {
             "items": [meta(row, packets.status_of(row)) for row in page.items],
             "next_cursor": page.next_cursor,
@@ -154,9 +149,8 @@ class PacketItem(MethodView):
         The legal basis is checked again: when it is gone the answer is 403
         `consent_withdrawn` and the packet is blocked. The recipient's first read
         marks it `delivered`."""
-        identity = current_identity()
-        packets = service()
-        opened = packets.read(packet_id, identity.organization, current_actor())
+        packets = services().packets
+        opened = packets.read(current_identity(), packet_id)
         row = opened.packet
         return {
             **meta(row, packets.status_of(row)),
@@ -168,14 +162,13 @@ class PacketItem(MethodView):
 
 def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
     identity = current_identity()
-    packets = service()
-    actor = current_actor()
+    packets = services().packets
     if action == "accept":
-        row = packets.accept(packet_id, identity.organization, identity.person, actor)
+        row = packets.accept(identity, packet_id)
     elif action == "decline":
-        row = packets.decline(packet_id, identity.organization, identity.person, reason, actor)
+        row = packets.decline(identity, packet_id, reason)
     else:
-        row = packets.withdraw(packet_id, identity.organization, actor)
+        row = packets.withdraw(identity, packet_id)
     return meta(row, packets.status_of(row))
 
 
@@ -213,5 +206,4 @@ class PacketEventList(MethodView):
     @blp.response(200, PacketEvents)
     def get(self, packet_id: str) -> dict[str, Any]:
         """The packet's status history."""
-        identity = current_identity()
-        return {"items": service().events(packet_id, identity.organization, current_actor())}
+        return {"items": services().packets.events(current_identity(), packet_id)}

@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy.orm import Session
 
-from adapters.keys import KeyStore
-from exchange.audit import Actor
 from exchange.errors import FieldError, Invalid
 from exchange.periods.service import PeriodService
+from exchange.policy import Identity
 from schemas import flatten_errors
 from schemas.periods import PeriodClose, PeriodCreate
 
@@ -136,24 +134,21 @@ def _number(text: str) -> Any:
 
 
 def import_periods(
-    session: Session,
-    keys: KeyStore,
+    periods: PeriodService,
+    identity: Identity,
     rows: Iterable[tuple[int, dict[str, str]]],
-    organization: str,
-    username: str,
-    actor: Actor,
 ) -> ImportReport:
-    """Record (and close) every row's period for ``organization``; the caller commits. On any
-    problem raises Invalid listing every bad row; the caller then rolls back."""
-    periods = PeriodService(session, keys)
+    """Record (and close) every row's period for the organization of ``identity``, whose
+    person answers for the import; the caller commits. On any problem raises Invalid
+    listing every bad row; the caller then rolls back."""
     errors: list[FieldError] = []
     imported = closed = 0
     for line, row in rows:
         try:
             period, closing = _bodies(line, row)
-            recorded = periods.record(period, organization, username, actor)
+            recorded = periods.record(identity, period)
             if closing is not None:
-                periods.close(recorded.id, organization, username, closing, actor)
+                periods.close(identity, recorded.id, closing)
                 closed += 1
             imported += 1
         except Invalid as exc:

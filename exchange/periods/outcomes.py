@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from exchange import audit
-from exchange.audit import Actor
 from exchange.errors import Denial, FieldError, Forbidden, Invalid
 from exchange.periods.models import CLOSED, ServicePeriod
 from exchange.periods.report import OTHER, TOO_FEW_CLIENTS, Report, ReportRefused, publish
+from exchange.policy import Identity
+from exchange.unit import UnitOfWork
 
 GROUPINGS = ("none", "organization", "service")
 REPORTING_ROLE = "reporter"
@@ -51,25 +51,23 @@ def _month(text: str, field: str) -> dt.date:
         ) from exc
 
 
-def outcome_report(
-    session: Session,
-    organization: str,
-    roles: list[str],
-    args: dict[str, Any],
-    actor: Actor,
-) -> Report:
+def outcome_report(uow: UnitOfWork, identity: Identity, args: dict[str, Any]) -> Report:
     """Count each client once, by the outcome (and in the group) of their last period ending
     in the window; refuse what the caller may not see or what would be unsafe to publish."""
+    session = uow.session
     window = Window.months(args["from"], args["to"])
     wanted = args.get("organization")
-    if REPORTING_ROLE not in roles and wanted not in (None, organization):
-        raise Forbidden(
-            "Only a user with the reporting role sees other organizations' outcomes.",
-            code="role_required",
-            audit=Denial("report.outcomes", reason="role_required"),
+    reporter = REPORTING_ROLE in identity.roles
+    if not reporter and wanted not in (None, identity.organization):
+        raise uow.refuse(
+            Forbidden(
+                "Only a user with the reporting role sees other organizations' outcomes.",
+                code="role_required",
+            ),
+            Denial("report.outcomes", reason="role_required"),
         )
-    if REPORTING_ROLE not in roles:
-        wanted = organization
+    if not reporter:
+        wanted = identity.organization
     query = select(
         ServicePeriod.client_id,
         ServicePeriod.organization_id,
@@ -106,14 +104,16 @@ def outcome_report(
         report = publish(counts)
     except ReportRefused as refused:
         too_small = refused.reason == TOO_FEW_CLIENTS
-        raise Forbidden(
-            "The report would cover fewer than 10 clients; it is not shown, so that nobody "
-            "can be recognised."
-            if too_small
-            else "The report's numbers would let someone work out a count under 5; it is not "
-            "shown. Choose a longer window or another grouping.",
-            code="report_too_small" if too_small else "report_not_publishable",
-            audit=Denial("report.outcomes", reason=refused.reason),
+        raise uow.refuse(
+            Forbidden(
+                "The report would cover fewer than 10 clients; it is not shown, so that nobody "
+                "can be recognised."
+                if too_small
+                else "The report's numbers would let someone work out a count under 5; it is "
+                "not shown. Choose a longer window or another grouping.",
+                code="report_too_small" if too_small else "report_not_publishable",
+            ),
+            Denial("report.outcomes", reason=refused.reason),
         ) from refused
-    audit.record(session, actor, "report.outcomes", resource_type="report", reason=reason)
+    audit.record(session, identity, "report.outcomes", resource_type="report", reason=reason)
     return report

@@ -8,19 +8,19 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
 from adapters.keys import KeyStore
 from adapters.pagination import Page, newest_first
 from consent.model import local_date
 from exchange import audit
-from exchange.audit import Actor
 from exchange.clients.models import Client
 from exchange.continuity.service import named_client
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.periods.models import CLOSED, OPEN, ServicePeriod
+from exchange.policy import Identity
 from exchange.registry.models import Organization
+from exchange.unit import UnitOfWork
 
 ENDING_SOON_DAYS = 30
 REVIEW_AFTER = 3  # periods in a row ending "continued_same_service"
@@ -28,21 +28,21 @@ SAME_SERVICE = "continued_same_service"
 
 
 class PeriodService:
-    def __init__(self, session: Session, keys: KeyStore) -> None:
-        self.session = session
+    def __init__(self, uow: UnitOfWork, keys: KeyStore) -> None:
+        self.uow = uow
+        self.session = uow.session
         self.keys = keys
 
     # --- writing ------------------------------------------------------------------------
 
-    def record(
-        self, body: dict[str, Any], organization: str, username: str, actor: Actor
-    ) -> ServicePeriod:
-        """A period the organization provides; the client is found or registered by HETU."""
-        client = self._client(body["client"], organization, actor)
+    def record(self, identity: Identity, body: dict[str, Any]) -> ServicePeriod:
+        """A period the caller's organization provides, recorded by the acting person; the
+        client is found or registered by HETU."""
+        client = self._client(identity, body["client"])
         row = ServicePeriod(
             id=str(uuid.uuid4()),
             client_id=client.id,
-            organization_id=organization,
+            organization_id=identity.organization,
             service=body["service"],
             start=body["start"],
             planned_end=body["planned_end"],
@@ -50,34 +50,31 @@ class PeriodService:
             hours_per_day=body["hours_per_day"],
             guidance_hours_per_month=body.get("guidance_hours_per_month"),
             status=OPEN,
-            recorded_by_user=username,
+            recorded_by_user=identity.person,
             recorded_at=utcnow(),
         )
         if body.get("next_step"):
             self._set_next_step(row, body["next_step"])
         self.session.add(row)
         self.session.flush()
-        self._audit("period.record", row, actor)
+        self._audit(identity, "period.record", row)
         return row
 
     def set_next_step(
-        self, period_id: str, organization: str, step: dict[str, str], actor: Actor
+        self, identity: Identity, period_id: str, step: dict[str, str]
     ) -> ServicePeriod:
-        row = self._own(period_id, organization, "period.next_step")
+        row = self._own(identity, period_id, "period.next_step")
         self._set_next_step(row, step)
-        self._audit("period.next_step", row, actor)
+        self._audit(identity, "period.next_step", row)
         return row
 
-    def close(
-        self, period_id: str, organization: str, username: str, body: dict[str, Any], actor: Actor
-    ) -> ServicePeriod:
+    def close(self, identity: Identity, period_id: str, body: dict[str, Any]) -> ServicePeriod:
         """``open → closed`` with the outcome (where the client went) and the last day."""
-        row = self._own(period_id, organization, "period.close")
+        row = self._own(identity, period_id, "period.close")
         if row.status != OPEN:
-            raise Conflict(
-                "The period is closed already.",
-                code="period_closed",
-                audit=Denial("period.close", "service_period", row.id, client_ref=row.client_id),
+            raise self.uow.refuse(
+                Conflict("The period is closed already.", code="period_closed"),
+                Denial("period.close", "service_period", row.id, client_ref=row.client_id),
             )
         ended: dt.date = body["ended_on"]
         errors = []
@@ -90,21 +87,20 @@ class PeriodService:
         if body.get("next_step"):
             self._set_next_step(row, body["next_step"])
         row.status, row.outcome, row.ended_on = CLOSED, body["outcome"], ended
-        row.closed_by_user, row.closed_at = username, utcnow()
-        self._audit("period.close", row, actor, reason=row.outcome)
+        row.closed_by_user, row.closed_at = identity.person, utcnow()
+        self._audit(identity, "period.close", row, reason=row.outcome)
         return row
 
     # --- reading ------------------------------------------------------------------------
 
-    def read(self, period_id: str, organization: str, actor: Actor) -> ServicePeriod:
-        row = self._visible(period_id, organization, "period.read")
-        self._audit("period.read", row, actor)
+    def read(self, identity: Identity, period_id: str) -> ServicePeriod:
+        row = self._visible(identity, period_id, "period.read")
+        self._audit(identity, "period.read", row)
         return row
 
-    def list_visible(
-        self, organization: str, args: dict[str, Any], actor: Actor
-    ) -> Page[ServicePeriod]:
-        query = select(ServicePeriod).where(self._sees(organization))
+    def list_visible(self, identity: Identity, args: dict[str, Any]) -> Page[ServicePeriod]:
+        """Periods the caller's organization provides or owns the next step of, newest first."""
+        query = select(ServicePeriod).where(self._sees(identity.organization))
         if "client_id" in args:
             query = query.where(ServicePeriod.client_id == args["client_id"])
         if "status" in args:
@@ -118,16 +114,17 @@ class PeriodService:
             args.get("cursor"),
         )
         for row in page.items:
-            self._audit("period.read", row, actor)
+            self._audit(identity, "period.read", row)
         return page
 
     # --- signals ------------------------------------------------------------------------
 
     def ending_without_next_step(
-        self, organization: str, today: dt.date | None = None
+        self, identity: Identity, today: dt.date | None = None
     ) -> list[ServicePeriod]:
-        """Open periods of the organization ending within 30 days with no next step: the
-        client would otherwise "just wait for the next period"."""
+        """Open periods of the caller's organization ending within 30 days with no next step:
+        the client would otherwise "just wait for the next period"."""
+        organization = identity.organization
         today = today or local_date(utcnow())
         return list(
             self.session.execute(
@@ -142,10 +139,12 @@ class PeriodService:
             ).scalars()
         )
 
-    def review_needed(self, organization: str) -> list[dict[str, Any]]:
-        """Clients of the organization whose last three closed periods (any provider) each
-        ended "continued_same_service": due for a multi-professional review."""
-        mine = select(ServicePeriod.client_id).where(ServicePeriod.organization_id == organization)
+    def review_needed(self, identity: Identity) -> list[dict[str, Any]]:
+        """Clients of the caller's organization whose last three closed periods (any provider)
+        each ended "continued_same_service": due for a multi-professional review."""
+        mine = select(ServicePeriod.client_id).where(
+            ServicePeriod.organization_id == identity.organization
+        )
         rows = self.session.execute(
             select(ServicePeriod.client_id, ServicePeriod.outcome, ServicePeriod.ended_on)
             .where(ServicePeriod.status == CLOSED, ServicePeriod.client_id.in_(mine))
@@ -171,30 +170,28 @@ class PeriodService:
         )
 
     def _visible(
-        self, period_id: str, organization: str, action: str, lock: bool = False
+        self, identity: Identity, period_id: str, action: str, lock: bool = False
     ) -> ServicePeriod:
         query = select(ServicePeriod).where(
-            ServicePeriod.id == period_id[:40], self._sees(organization)
+            ServicePeriod.id == period_id[:40], self._sees(identity.organization)
         )
         if lock:
             query = query.with_for_update()
         row = self.session.execute(query).scalar_one_or_none()
         if row is None:
-            raise NotFound(
-                "No such service period.",
-                code="period_not_found",
-                audit=Denial(action, "service_period", period_id[:128]),
+            raise self.uow.refuse(
+                NotFound("No such service period.", code="period_not_found"),
+                Denial(action, "service_period", period_id[:128]),
             )
         return row
 
-    def _own(self, period_id: str, organization: str, action: str) -> ServicePeriod:
+    def _own(self, identity: Identity, period_id: str, action: str) -> ServicePeriod:
         """Only the providing organization changes a period; others get the same 404."""
-        row = self._visible(period_id, organization, action, lock=True)
-        if row.organization_id != organization:
-            raise NotFound(
-                "No such service period.",
-                code="period_not_found",
-                audit=Denial(action, "service_period", period_id[:128], reason="not_provider"),
+        row = self._visible(identity, period_id, action, lock=True)
+        if row.organization_id != identity.organization:
+            raise self.uow.refuse(
+                NotFound("No such service period.", code="period_not_found"),
+                Denial(action, "service_period", period_id[:128], reason="not_provider"),
             )
         return row
 
@@ -206,15 +203,15 @@ class PeriodService:
             )
         row.next_step, row.next_step_owner = step["path"], step["owner"]
 
-    def _client(self, ref: dict[str, str], organization: str, actor: Actor) -> Client:
-        return named_client(self.session, self.keys, ref, organization, actor)
+    def _client(self, identity: Identity, ref: dict[str, str]) -> Client:
+        return named_client(self.uow, self.keys, identity, ref)
 
     def _audit(
-        self, action: str, row: ServicePeriod, actor: Actor, reason: str | None = None
+        self, identity: Identity, action: str, row: ServicePeriod, reason: str | None = None
     ) -> None:
         audit.record(
             self.session,
-            actor,
+            identity,
             action,
             resource_type="service_period",
             resource_id=row.id,

@@ -11,10 +11,8 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import to_rows
-from exchange.periods.service import PeriodService
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.services import services
 from schemas.periods import (
     NextStep,
     OutcomeReportArgs,
@@ -29,10 +27,6 @@ from schemas.periods import (
 blp = ApiBlueprint("periods", __name__, url_prefix="/v1", description="Service periods")
 
 
-def service() -> PeriodService:
-    return PeriodService(db_session(), runtime().keys)
-
-
 @blp.route("/service-periods")
 class Periods(MethodView):
     @blp.action("period.record", errors=(422,))
@@ -44,16 +38,14 @@ class Periods(MethodView):
         The kuty rules of the `service_period` section apply (days a week, hours a day,
         contract length). A `next_step` (path and owning organization) may be given now
         or later; a period ending within 30 days without one is escalated."""
-        identity = current_identity()
-        return service().record(body, identity.organization, identity.person, current_actor())
+        return services().periods.record(current_identity(), body)
 
     @blp.action("period.list", errors=(422,))
     @blp.arguments(PeriodListArgs, location="query")
     @blp.response(200, PeriodPage)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Periods your organization provides or owns the next step of, newest first."""
-        identity = current_identity()
-        page = service().list_visible(identity.organization, args, current_actor())
+        page = services().periods.list_visible(current_identity(), args)
         return {"items": list(page.items), "next_cursor": page.next_cursor}
 
 
@@ -63,8 +55,7 @@ class PeriodItem(MethodView):
     @blp.response(200, PeriodOut)
     def get(self, period_id: str) -> Any:
         """One period (the provider's, or the next step owner's)."""
-        identity = current_identity()
-        return service().read(period_id, identity.organization, current_actor())
+        return services().periods.read(current_identity(), period_id)
 
 
 @blp.route("/service-periods/<string:period_id>/next-step")
@@ -74,8 +65,7 @@ class PeriodNextStep(MethodView):
     @blp.response(200, PeriodOut)
     def post(self, body: dict[str, str], period_id: str) -> Any:
         """Set the continuation path after the period and the organization that owns it."""
-        identity = current_identity()
-        return service().set_next_step(period_id, identity.organization, body, current_actor())
+        return services().periods.set_next_step(current_identity(), period_id, body)
 
 
 @blp.route("/service-periods/<string:period_id>/close")
@@ -85,10 +75,7 @@ class PeriodClose_(MethodView):
     @blp.response(200, PeriodOut)
     def post(self, body: dict[str, Any], period_id: str) -> Any:
         """Close the period with its outcome (where the client went) and last day."""
-        identity = current_identity()
-        return service().close(
-            period_id, identity.organization, identity.person, body, current_actor()
-        )
+        return services().periods.close(current_identity(), period_id, body)
 
 
 @blp.route("/reports/outcomes")
@@ -106,11 +93,8 @@ class OutcomeReport(MethodView):
         fewer than 10 clients is refused (403 `report_too_small`), and so is one whose
         totals would pin a "<5" to one value (403 `report_not_publishable`). Your own organization;
         others and all together with the `reporter` role. `format=csv` for a spreadsheet."""
-        identity = current_identity()
         args["from"] = args.pop("from_")
-        report = outcome_report(
-            db_session(), identity.organization, sorted(identity.roles), args, current_actor()
-        )
+        report = services().outcome_report(current_identity(), args)
         window = {"from": args["from"], "to": args["to"]}
         if args["format"] == "csv":
             return Response(

@@ -1,8 +1,10 @@
-"""Loading the registry file: validate everything, then upsert; all or nothing."""
+"""The registry: loading its file (validate everything, then upsert; all or nothing), and
+what the doors read of it."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
 from exchange.errors import FieldError, Invalid
+from exchange.policy import Identity
 from exchange.registry.models import OAuthClient, Organization, User
+from exchange.unit import UnitOfWork
 from schemas import flatten_errors
 from schemas.registry import RegistryFile
 
@@ -157,3 +161,30 @@ def load_registry(session: Session, data: Any) -> LoadReport:
         _upsert(session, User, user["username"], values, report, "users")
     session.flush()
     return report
+
+
+class RegistryService:
+    """What the doors read of the registry: organizations and a caller's colleagues."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.session = uow.session
+
+    def organizations(self) -> list[Organization]:
+        """Every registered organization, by name."""
+        return list(
+            self.session.execute(select(Organization).order_by(Organization.name)).scalars()
+        )
+
+    def names(self, ids: Iterable[str]) -> dict[str, str]:
+        """The names of the registered organizations among ``ids``."""
+        rows = self.session.execute(select(Organization).where(Organization.id.in_(set(ids))))
+        return {row.id: row.name for row in rows.scalars()}
+
+    def colleagues(self, identity: Identity) -> list[User]:
+        """The active users of the caller's organization, by name."""
+        query = (
+            select(User)
+            .where(User.organization_id == identity.organization, User.active.is_(True))
+            .order_by(User.name, User.username)
+        )
+        return list(self.session.execute(query).scalars())

@@ -1,8 +1,9 @@
 """The web UI for social workers and auditors: server-rendered, the API's own services.
 
-No rule is implemented twice: every page calls the same service functions as
-the HTTP API, with the signed-in person as the actor, so the same checks, the
-same visibility and the same audit trail apply.
+No rule is implemented twice: every page calls the same services as the HTTP
+API (``services()``), with the signed-in person as the principal of the
+request's unit of work, so the same checks, the same visibility and the same
+audit trail apply.
 """
 
 from __future__ import annotations
@@ -24,24 +25,19 @@ from flask import (
 from flask_babel import Babel, gettext
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from adapters.db import utcnow
-from consent.model import local_date
 from exchange import policy
+from exchange.acting import current_identity
 from exchange.consents.service import to_record
-from exchange.consents.views import service as consent_service
-from exchange.continuity.service import ContinuityService
 from exchange.errors import ExchangeError, Unauthenticated
-from exchange.packets import lifecycle
-from exchange.packets.models import Packet
-from exchange.periods.service import PeriodService
 from exchange.policy import public
-from exchange.problems import STATUS, handle_exchange_error
+from exchange.problems import status_of
 from exchange.registry.models import User
-from exchange.runtime import current_actor, db_session, runtime
+from exchange.runtime import runtime
+from exchange.services import services
 from exchange.web import sso
 from exchange.web.auth import (
     LockedOut,
@@ -102,8 +98,9 @@ def _safe_next(target: str | None) -> str:
 
 @blp.errorhandler(ExchangeError)
 def web_error(error: ExchangeError) -> tuple[str, int]:
-    handle_exchange_error(error)  # queues the audit denial exactly as the API does
-    status = next(code for cls, code in STATUS.items() if isinstance(error, cls))
+    """The error page. The refusal's denial is on the request's unit of work already, written
+    when the error status rolls it back, exactly as for the API."""
+    status = status_of(error)
     return render_template("web/error.html", status=status, error=error), status
 
 
@@ -197,46 +194,31 @@ def language() -> Any:
 def start() -> str:
     """What needs the worker now."""
     user = signed_in()
-    organization = user.organization_id
+    identity = current_identity()
     # Each section only for those the policy lets act on it: an auditor sees none of them.
-    pending = consent_service().awaiting_approval(organization) if _can("consent.approve") else []
-    waiting = _waiting(organization) if _can("packet.accept") else []
+    found = services()
+    pending = found.consents.awaiting_approval(identity) if _can("consent.approve") else []
+    waiting = found.packets.waiting(identity) if _can("packet.accept") else []
     casework = _can("escalation.list")
-    periods = PeriodService(db_session(), runtime().keys)
+    periods = found.periods
     return render_template(
         "web/start.html",
         user=user,
         pending=pending,
         waiting=waiting,
         casework=casework,
-        escalations=ContinuityService(db_session()).escalations(organization) if casework else {},
-        periods_ending=periods.ending_without_next_step(organization) if casework else [],
-        review_needed=periods.review_needed(organization) if casework else [],
+        escalations=found.continuity.escalations(identity) if casework else {},
+        periods_ending=periods.ending_without_next_step(identity) if casework else [],
+        review_needed=periods.review_needed(identity) if casework else [],
         action=ActionForm(),
     )
-
-
-def _waiting(organization: str) -> list[Packet]:
-    """Open packets addressed to the organization, the most urgent first."""
-    today = local_date(utcnow())
-    return [
-        packet
-        for packet in db_session()
-        .execute(
-            select(Packet)
-            .where(Packet.recipient_org == organization, Packet.status.in_(lifecycle.OPEN))
-            .order_by(Packet.respond_by, Packet.received_at)
-        )
-        .scalars()
-        if lifecycle.status_at(packet.status, packet.respond_by, today) in lifecycle.OPEN
-    ]
 
 
 @blp.get("/consents/<string:consent_id>")
 @page("consent.read")
 def consent(consent_id: str) -> str:
     user = signed_in()
-    row = consent_service().read(consent_id, user.organization_id, current_actor())
+    row = services().consents.read(current_identity(), consent_id)
     return render_template(
         "web/consent.html",
         user=user,
@@ -252,23 +234,19 @@ def consent(consent_id: str) -> str:
 @blp.post("/consents/<string:consent_id>/approve")
 @page("consent.approve")
 def consent_approve(consent_id: str) -> Any:
-    user = signed_in()
     if not ActionForm().validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
-    consent_service().approve(consent_id, user.organization_id, user.username, current_actor())
+    services().consents.approve(current_identity(), consent_id)
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
 @blp.post("/consents/<string:consent_id>/reject")
 @page("consent.reject")
 def consent_reject(consent_id: str) -> Any:
-    user = signed_in()
     form = ReasonForm()
     if not form.validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
-    consent_service().reject(
-        consent_id, user.organization_id, user.username, form.reason.data, current_actor()
-    )
+    services().consents.reject(current_identity(), consent_id, form.reason.data)
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
@@ -323,7 +301,8 @@ def setup_web(app: Flask) -> None:
 
 def _can(name: str) -> bool:
     """For templates: whether the signed-in person may do action ``name`` (what to offer)."""
-    identity = g.get("identity")
+    unit = g.get("unit")
+    identity = unit.principal if unit is not None else None
     return identity is not None and policy.permits(identity, name)
 
 

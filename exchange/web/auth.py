@@ -16,12 +16,12 @@ from typing import Any, ParamSpec, TypeVar, cast
 from flask import g, redirect, request, session, url_for
 
 from exchange import policy
-from exchange.audit import Actor
 from exchange.errors import Denial, Forbidden
 from exchange.policy import Identity
 from exchange.registry.models import User
 from exchange.registry.service import verify_password
-from exchange.runtime import db_session, runtime
+from exchange.runtime import runtime
+from exchange.unit import current_unit
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -52,7 +52,7 @@ def sign_in(username: str, password: str) -> User | None:
     failures = int(cast(bytes | None, redis.get(key)) or 0)
     if failures >= LOCK_AFTER:
         raise LockedOut(max(1, int(cast(int, redis.ttl(key)))))
-    user = db_session().get(User, username)
+    user = current_unit().session.get(User, username)
     if user is None or not user.active or not verify_password(user.password_hash, password):
         pipe = redis.pipeline()
         pipe.incr(key)
@@ -88,18 +88,13 @@ def current_user() -> User | None:
     if time.time() - session.get(SEEN_KEY, 0) > idle_limit:
         session.clear()
         return None
-    user = db_session().get(User, username)
+    user = current_unit().session.get(User, username)
     if user is None or not user.active:
         session.clear()
         return None
     session[SEEN_KEY] = int(time.time())
     g.web_user = user
-    g.actor = Actor(
-        organization=user.organization_id,
-        client_id="web",
-        username=user.username,
-        request_id=g.get("request_id"),
-    )
+    current_unit().claim(web_identity(user))
     return user
 
 
@@ -126,14 +121,15 @@ def page(name: str) -> Callable[[Callable[P, R]], Callable[P, R | Any]]:
             if user is None:
                 return redirect(url_for("web.login", next=request.path))
             identity = web_identity(user)
+            unit = current_unit()
             refused = policy.refusal(identity, name)
             if refused is not None:
-                raise Forbidden(
-                    "Your role does not allow this page.",
-                    code=refused.code,
-                    audit=Denial("web.page", resource_type=request.endpoint, reason=refused.code),
+                # Audited as the page refused, not as the policy's own denial.
+                raise unit.refuse(
+                    Forbidden("Your role does not allow this page.", code=refused.code),
+                    Denial("web.page", resource_type=request.endpoint, reason=refused.code),
                 )
-            g.identity = identity
+            unit.authorize(identity, name)
             return view(*args, **kwargs)
 
         setattr(wrapper, policy.ACTION_ATTRIBUTE, name)

@@ -1,7 +1,7 @@
 """Auditor pages (search, export, verification, proofs) and the client's access report.
 
 The same ``AuditQueries`` as ``/v1/audit`` with the signed-in auditor as the
-actor: an auditor sees only their own organization's events, and every search,
+principal: an auditor sees only their own organization's events, and every search,
 export, verification and proof is itself audited (``audit.read``). Filters are
 checked by the API's own ``AuditQueryArgs``. Times are typed in Finnish time
 (Europe/Helsinki) and searched in UTC. Nothing here links to packet content.
@@ -17,13 +17,13 @@ from flask import Response, render_template, request, stream_with_context
 from flask_babel import gettext
 from marshmallow import ValidationError
 
+from exchange.acting import current_identity
 from exchange.audit import merkle
-from exchange.audit.report import access_report, report_page
-from exchange.audit.views import queries
+from exchange.audit.report import report_page
 from exchange.errors import FieldError, Invalid
-from exchange.runtime import current_actor, db_session
+from exchange.services import services
 from exchange.streams import guarded
-from exchange.web import LANGUAGES, blp, select_locale, signed_in
+from exchange.web import LANGUAGES, blp, select_locale
 from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.audit import AuditQueryArgs, ProofArgs
@@ -81,20 +81,18 @@ def _when(value: str) -> dt.datetime:
 @page("audit.search")
 def audit() -> Any:
     """Search the organization's events; the log's verification and its latest checkpoint."""
-    user = signed_in()
-    organization = user.organization_id
+    identity = current_identity()
     given = _filters()
     args, errors = _search_args(given)
-    search = queries()
-    actor = current_actor()
+    search = services().audit
     page: dict[str, Any] | None = None
     if not errors:
-        search.audit_search(actor, args)
+        search.audit_search(identity, args)
     # Verification seals what is pending first, so the results include the newest events.
-    report = search.verify(actor)
-    checkpoints = search.checkpoints(actor)
+    report = search.verify(identity)
+    checkpoints = search.checkpoints(identity)
     if not errors:
-        page = search.page(organization, args)
+        page = search.page(identity, args)
     summary = [(name, message) for name in (*FILTERS, "cursor") for message in errors.get(name, [])]
     html = render_template(
         "web/audit_search.html",
@@ -115,7 +113,7 @@ def audit() -> Any:
 @page("audit.search")
 def audit_export() -> Response:
     """Every match as CSV, streamed by the same export as ``/v1/audit/events?format=csv``."""
-    user = signed_in()
+    identity = current_identity()
     args, errors = _search_args(_filters())
     if errors:
         raise Invalid(
@@ -124,11 +122,11 @@ def audit_export() -> Response:
         )
     args.pop("cursor", None)
     args["format"] = "csv"
-    search = queries()
-    search.audit_search(current_actor(), args)
+    found = services()
+    found.audit.audit_search(identity, args)
     # The search itself is committed before the export streams, so it is in the log.
-    db_session().commit()
-    body, mimetype = search.export(user.organization_id, args)
+    found.uow.commit()
+    body, mimetype = found.audit.export(identity, args)
     return Response(
         stream_with_context(guarded(body, mimetype)),
         mimetype=mimetype,
@@ -140,14 +138,13 @@ def audit_export() -> Response:
 @page("audit.proof")
 def audit_proof(seq: int) -> str:
     """The inclusion proof of one event against a signed checkpoint, readably."""
-    user = signed_in()
     try:
         args: dict[str, Any] = ProofArgs().load(
             {"tree_size": request.args["tree_size"]} if request.args.get("tree_size") else {}
         )
     except ValidationError as exc:
         raise Invalid("Invalid tree size.", errors=flatten_errors(exc.messages)) from exc
-    proof = queries().inclusion(user.organization_id, seq, args.get("tree_size"), current_actor())
+    proof = services().audit.inclusion(current_identity(), seq, args.get("tree_size"))
     verified = merkle.verify_inclusion(
         bytes.fromhex(proof["leaf_hash"]),
         proof["leaf_index"],
@@ -162,10 +159,9 @@ def audit_proof(seq: int) -> str:
 @page("client.access_report")
 def access_report_page(client_id: str) -> Response:
     """The client's printable "who has seen my data" (``?lang=fi|sv|en``, default the UI's)."""
-    user = signed_in()
     lang = request.args.get("lang", "")
     if lang not in LANGUAGES:
         lang = select_locale()
-    report = access_report(db_session(), client_id, user.organization_id, current_actor())
+    report = services().access_report(current_identity(), client_id)
     html = render_template("access_report.html", **report_page(report, lang))
     return Response(html, mimetype="text/html")

@@ -22,7 +22,6 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError
-from sqlalchemy import select
 from wtforms import DateField, SelectMultipleField, StringField
 from wtforms.validators import Optional
 
@@ -32,14 +31,14 @@ from consent.identifiers import InvalidIdentifier, normalize_hetu
 from consent.texts import category_label, purpose_label, render_consent_text
 from consent.vocabulary import CATEGORIES, PURPOSES
 from exchange import policy
+from exchange.acting import current_identity
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
-from exchange.consents.views import service as consent_service
 from exchange.errors import FieldError, Invalid
-from exchange.registry.models import Organization
-from exchange.runtime import current_actor, db_session, runtime
-from exchange.web import ReasonForm, blp, select_locale, signed_in
-from exchange.web.auth import page, web_identity
+from exchange.runtime import runtime
+from exchange.services import services
+from exchange.web import ReasonForm, blp, select_locale
+from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.consents import ConsentCreate
 
@@ -228,16 +227,6 @@ def _merge(errors: dict[str, list[str]], general: list[str], found: Iterable[Fie
             errors[name].append(message)
 
 
-def _organizations() -> list[Organization]:
-    return list(db_session().execute(select(Organization).order_by(Organization.name)).scalars())
-
-
-def _names(ids: Iterable[str]) -> dict[str, str]:
-    wanted = set(ids)
-    rows = db_session().execute(select(Organization).where(Organization.id.in_(wanted))).scalars()
-    return {row.id: row.name for row in rows}
-
-
 def _labels() -> dict[str, str]:
     return {
         "hetu": gettext("Client's personal identity code"),
@@ -278,11 +267,11 @@ def _render_form(
         general=general,
         summary=summary,
         labels=labels,
-        organizations=[(org.id, org.name) for org in _organizations()],
+        organizations=[(org.id, org.name) for org in services().registry.organizations()],
         categories=[(code, category_label(ui, code)) for code in CATEGORIES],
         purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
         preview=preview,
-        max_months=consent_service().max_months,
+        max_months=services().consents.max_months,
     )
     return page, status
 
@@ -291,7 +280,7 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     """The text and the exchange summary of a consent not yet saved, or what stops it."""
     today = model.local_date(utcnow())
     valid_from: dt.date = loaded.get("valid_from") or today
-    names = _names([*loaded["sources"], *loaded["recipients"]])
+    names = services().registry.names([*loaded["sources"], *loaded["recipients"]])
     problems = [
         FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
         for group in ("sources", "recipients")
@@ -308,7 +297,7 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     )
     problems += [
         FieldError(problem.field, problem.message)
-        for problem in model.term_violations(terms, today, consent_service().max_months)
+        for problem in model.term_violations(terms, today, services().consents.max_months)
     ]
     if problems:
         return None, problems
@@ -352,7 +341,6 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
 @page("consent.record")
 def consent_new() -> Any:
     """Record a consent; **Preview** shows the client's text and saves nothing."""
-    user = signed_in()
     if request.method != "POST":
         return _render_form(ConsentForm(language=select_locale()), {}, [], None, 200)
     form = ConsentForm()
@@ -375,7 +363,7 @@ def consent_new() -> Any:
             return _render_form(form, errors, general, None, 422)
         return _render_form(form, {}, [], preview, 200)
     try:
-        row = consent_service().record(loaded, user.organization_id, user.username, current_actor())
+        row = services().consents.record(current_identity(), loaded)
     except Invalid as exc:
         _merge(errors, general, exc.errors)
         return _render_form(form, errors, general or ([] if errors else [exc.detail]), None, 422)
@@ -385,8 +373,7 @@ def consent_new() -> Any:
 def _render_actions(
     row: Any, form: ReasonForm, errors: dict[str, list[str]], status: int
 ) -> tuple[str, int]:
-    user = signed_in()
-    names = _names([*row.sources, *row.recipients])
+    names = services().registry.names([*row.sources, *row.recipients])
     page = render_template(
         "web/consent_actions.html",
         consent=row,
@@ -395,7 +382,7 @@ def _render_actions(
         recipients=[names.get(o, o) for o in row.recipients],
         form=form,
         errors=errors,
-        may_report=policy.permits(web_identity(user), "client.access_report"),
+        may_report=policy.permits(current_identity(), "client.access_report"),
     )
     return page, status
 
@@ -404,8 +391,7 @@ def _render_actions(
 @page("consent.withdraw")
 def consent_actions(consent_id: str) -> Any:
     """Withdraw the consent on the client's request, or print the client's receipt."""
-    user = signed_in()
-    row = consent_service().read(consent_id, user.organization_id, current_actor())
+    row = services().consents.read(current_identity(), consent_id)
     return _render_actions(row, ReasonForm(), {}, 200)
 
 
@@ -413,18 +399,15 @@ def consent_actions(consent_id: str) -> Any:
 @page("consent.withdraw")
 def consent_withdraw(consent_id: str) -> Any:
     """``active → withdrawn`` at once, with the client's reason."""
-    user = signed_in()
     form = ReasonForm()
     if form.validate_on_submit():
-        consent_service().withdraw(
-            consent_id, user.organization_id, user.username, form.reason.data, current_actor()
-        )
+        services().consents.withdraw(current_identity(), consent_id, form.reason.data)
         flash(gettext("The consent was withdrawn. It no longer allows sharing."))
         return redirect(url_for("web.consent_actions", consent_id=consent_id), code=303)
     if "csrf_token" in form.errors:
         return render_template("web/error.html", status=400, error=None), 400
     # Shown again with the reason's problem; the same visibility rule as the action itself.
-    row = consent_service().visible(consent_id, user.organization_id, "consent.withdraw")
+    row = services().consents.visible(current_identity(), consent_id, "consent.withdraw")
     message = (
         gettext("The reason must be 3–1000 characters long.")
         if (form.reason.data or "").strip()
@@ -437,9 +420,8 @@ def consent_withdraw(consent_id: str) -> Any:
 @page("consent.receipt")
 def consent_receipt(consent_id: str) -> Response:
     """The client's printable receipt, in the consent's language."""
-    user = signed_in()
-    row, document, _signed, orgs = consent_service().receipt(
-        consent_id, user.organization_id, runtime().config["ISSUER"], current_actor()
+    row, document, _signed, orgs = services().consents.receipt(
+        current_identity(), consent_id, runtime().config["ISSUER"]
     )
     html = render_template("receipt.html", **page_context(row, document, orgs))
     return Response(html, mimetype="text/html")

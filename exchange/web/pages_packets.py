@@ -1,7 +1,7 @@
 """Web pages (registered on exchange.web.blp): handover packets and leads on staff change.
 
 Every page goes through the same services as the API (``PacketService``,
-``ContinuityService``) with the signed-in person as the actor: the services
+``ContinuityService``) with the signed-in person as the principal: the services
 decide who may read, accept, decline, withdraw, assign and deactivate, and they
 write the audit trail. The pages only collect input and show the results.
 """
@@ -18,18 +18,15 @@ from flask import flash, get_flashed_messages, redirect, render_template, reques
 from flask_babel import format_date, format_decimal
 from flask_wtf import FlaskForm
 from jinja2 import Undefined
-from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from consent.texts import PURPOSE_LABELS
 from exchange import policy
-from exchange.continuity.service import ContinuityService
+from exchange.acting import current_identity
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
-from exchange.packets.views import service
-from exchange.registry.models import User
-from exchange.runtime import current_actor, db_session
+from exchange.services import services
 from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
 
@@ -122,8 +119,8 @@ def packets() -> str:
     cursor = request.args.get("cursor")
     if cursor:
         args["cursor"] = cursor[:200]
-    packet_service = service()
-    page = packet_service.list_box(user.organization_id, args, current_actor())
+    packet_service = services().packets
+    page = packet_service.list_box(current_identity(), args)
     rows = [(row, packet_service.status_of(row)) for row in page.items]
     return render_template(
         "web/packets_list.html",
@@ -137,12 +134,12 @@ def packets() -> str:
 
 def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
     user = signed_in()
-    packet_service = service()
-    actor = current_actor()
+    packet_service = services().packets
+    identity = current_identity()
     # read() re-checks the legal basis (403 and blocked when gone) and marks the first
     # read by the recipient as delivered; events() is the same status history as the API's.
-    opened = packet_service.read(packet_id, user.organization_id, actor)
-    events = packet_service.events(packet_id, user.organization_id, actor)
+    opened = packet_service.read(identity, packet_id)
+    events = packet_service.events(identity, packet_id)
     row = opened.packet
     status = packet_service.status_of(row)
     return render_template(
@@ -174,10 +171,9 @@ def _bad_form() -> tuple[str, int]:
 @blp.post("/packets/<string:packet_id>/accept")
 @page("packet.accept")
 def packet_accept(packet_id: str) -> Any:
-    user = signed_in()
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    service().accept(packet_id, user.organization_id, user.username, current_actor())
+    services().packets.accept(current_identity(), packet_id)
     flash("accepted", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
@@ -185,7 +181,6 @@ def packet_accept(packet_id: str) -> Any:
 @blp.post("/packets/<string:packet_id>/decline")
 @page("packet.decline")
 def packet_decline(packet_id: str) -> Any:
-    user = signed_in()
     form = ReasonForm()
     if not form.validate_on_submit():
         if form.errors.get("csrf_token") or "reason" not in form.errors:
@@ -194,9 +189,7 @@ def packet_decline(packet_id: str) -> Any:
         # read must stay in the audit log, so the answer is 200 (a 4xx rolls the request
         # back); nothing was declined.
         return _packet_page(packet_id, decline=form)
-    service().decline(
-        packet_id, user.organization_id, user.username, form.reason.data, current_actor()
-    )
+    services().packets.decline(current_identity(), packet_id, form.reason.data)
     flash("declined", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
@@ -204,25 +197,14 @@ def packet_decline(packet_id: str) -> Any:
 @blp.post("/packets/<string:packet_id>/withdraw")
 @page("packet.withdraw")
 def packet_withdraw(packet_id: str) -> Any:
-    user = signed_in()
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    service().withdraw(packet_id, user.organization_id, current_actor())
+    services().packets.withdraw(current_identity(), packet_id)
     flash("withdrawn", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
 
 # --- leads on staff change ------------------------------------------------------------------
-
-
-def _workers(organization: str) -> list[User]:
-    """The organization's active users, for the selects (the service checks the choice)."""
-    query = (
-        select(User)
-        .where(User.organization_id == organization, User.active.is_(True))
-        .order_by(User.name, User.username)
-    )
-    return list(db_session().execute(query).scalars())
 
 
 def _leads_page(
@@ -232,14 +214,15 @@ def _leads_page(
     deactivate: DeactivateForm | None = None,
 ) -> str:
     user = signed_in()
-    workers = _workers(user.organization_id)
+    # The organization's active users for the selects (the service checks the choice).
+    workers = services().registry.colleagues(current_identity())
     deactivations = [
         json.loads(str(report)) for report in get_flashed_messages(category_filter=[DEACTIVATED])
     ]
     return render_template(
         "web/leads.html",
         user=user,
-        unassigned=ContinuityService(db_session()).unassigned(user.organization_id),
+        unassigned=services().continuity.unassigned(current_identity()),
         workers=workers,
         holders=[worker for worker in workers if policy.may_hold_lead(worker.roles)],
         failed_client=failed_client,
@@ -261,15 +244,12 @@ def leads() -> str:
 @blp.post("/leads/<string:client_id>/assign")
 @page("lead.assign")
 def lead_assign(client_id: str) -> Any:
-    user = signed_in()
     form = AssignForm()
     if not form.validate_on_submit():
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(failed_client=client_id, assign=form), 422
-    ContinuityService(db_session()).assign(
-        client_id, user.organization_id, form.worker.data, current_actor()
-    )
+    services().continuity.assign(current_identity(), client_id, form.worker.data)
     flash("assigned", NOTICE)
     return redirect(url_for("web.leads"))
 
@@ -277,14 +257,13 @@ def lead_assign(client_id: str) -> Any:
 @blp.post("/leads/deactivate")
 @page("worker.deactivate")
 def worker_deactivate() -> Any:
-    user = signed_in()
     form = DeactivateForm()
     if not form.validate_on_submit():
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(deactivate=form), 422
-    report = ContinuityService(db_session()).deactivate(
-        form.worker.data, user.organization_id, form.successor.data or None, current_actor()
+    report = services().continuity.deactivate(
+        current_identity(), form.worker.data, form.successor.data or None
     )
     counts = {
         "worker": form.worker.data,

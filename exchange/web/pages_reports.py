@@ -11,11 +11,11 @@ from marshmallow import ValidationError
 
 from adapters.db import utcnow
 from consent.model import local_date
+from exchange.acting import current_identity
 from exchange.errors import Forbidden
-from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import Report
 from exchange.periods.views import report_csv
-from exchange.runtime import current_actor, db_session
+from exchange.services import services
 from exchange.web import blp, signed_in
 from exchange.web.auth import page
 from schemas import flatten_errors
@@ -46,7 +46,6 @@ def _given() -> dict[str, str]:
 
 
 def _report(given: dict[str, str]) -> tuple[Report | None, dict[str, list[str]], Any]:
-    user = signed_in()
     try:
         args: dict[str, Any] = OutcomeReportArgs().load(given)
     except ValidationError as exc:
@@ -56,9 +55,7 @@ def _report(given: dict[str, str]) -> tuple[Report | None, dict[str, list[str]],
         return None, errors, None
     args["from"] = args.pop("from_")
     try:
-        report = outcome_report(
-            db_session(), user.organization_id, list(user.roles), args, current_actor()
-        )
+        report = services().outcome_report(current_identity(), args)
     except Forbidden as refused:
         if refused.code not in ("report_too_small", "report_not_publishable"):
             raise

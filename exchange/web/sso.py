@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 from requests import RequestException
 
 from exchange.registry.models import User
-from exchange.runtime import db_session
+from exchange.unit import current_unit
 
 PROVIDER = "oidc"
 EXTENSION = "exchange.sso"
@@ -85,7 +85,7 @@ def finish() -> User:
     username = claims.get(current_app.config["OIDC_USERNAME_CLAIM"])
     if not isinstance(username, str) or not username:
         raise SsoFailed("the ID token has no username claim")
-    user = db_session().get(User, username)
+    user = current_unit().session.get(User, username)
     if user is None or not user.active:
         raise SsoFailed("no active registry user by that name")
     return user

@@ -34,6 +34,7 @@ from adapters.addresses import UnsafeAddress, check_url
 from adapters.db import Database, rfc3339, utcnow
 from adapters.keys import KeyStore
 from exchange.registry.models import Organization
+from exchange.unit import WORKER, unit_of_work
 from exchange.webhooks.models import DEAD, DELIVERED, PENDING, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ def ensure_group(redis: redis_lib.Redis) -> None:
 def relay(db: Database, redis: redis_lib.Redis, limit: int = 200) -> int:
     """Put due notifications on the stream; how many."""
     now = utcnow()
-    with db.unit_of_work() as session:
+    with unit_of_work(db.sessions, WORKER, "webhook.deliver") as uow:
+        session = uow.session
         rows = list(
             session.execute(
                 select(WebhookDelivery)
@@ -152,7 +154,8 @@ def deliver(
     url, notification, attempt = claim
     status, error = _post(url, notification, keys, policy)
     now = utcnow()
-    with db.unit_of_work() as session:
+    with unit_of_work(db.sessions, WORKER, "webhook.deliver") as uow:
+        session = uow.session
         row = session.get(WebhookDelivery, delivery_id, with_for_update=True)
         if row is None:  # pragma: no cover - rows are never deleted
             return None
@@ -177,7 +180,8 @@ def deliver(
 
 def _claim(db: Database, delivery_id: str) -> tuple[str | None, dict[str, Any], int] | None:
     now = utcnow()
-    with db.unit_of_work() as session:
+    with unit_of_work(db.sessions, WORKER, "webhook.deliver") as uow:
+        session = uow.session
         row = session.get(WebhookDelivery, delivery_id, with_for_update=True)
         if row is None or row.status != PENDING or row.next_attempt_at > now:
             return None  # delivered, dead, or another worker holds the lease

@@ -5,16 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from sqlalchemy import select
 
-from adapters.pagination import newest_first
-from exchange import audit
 from exchange.acting import current_identity
-from exchange.errors import Conflict, Denial, NotFound
 from exchange.http import ApiBlueprint
-from exchange.runtime import current_actor, db_session
-from exchange.webhooks.delivery import reschedule
-from exchange.webhooks.models import DEAD, PENDING, WebhookDelivery
+from exchange.services import services
+from exchange.webhooks.models import PENDING, WebhookDelivery
 from schemas.webhooks import DeliveryListArgs, DeliveryOut, DeliveryPage
 
 blp = ApiBlueprint("webhooks", __name__, url_prefix="/v1", description="Notifications")
@@ -48,21 +43,7 @@ class Deliveries(MethodView):
         """Your organization's notifications, newest first: delivered, pending (with the next
         attempt) and dead-lettered (``status=dead``)."""
         identity = current_identity()
-        query = select(WebhookDelivery).where(
-            WebhookDelivery.organization_id == identity.organization
-        )
-        if "status" in args:
-            query = query.where(WebhookDelivery.status == args["status"])
-        if "event_type" in args:
-            query = query.where(WebhookDelivery.event_type == args["event_type"])
-        page = newest_first(
-            db_session(),
-            query,
-            WebhookDelivery.created_at,
-            WebhookDelivery.id,
-            args["limit"],
-            args.get("cursor"),
-        )
+        page = services().webhooks.deliveries(identity, args)
         return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
 
 
@@ -73,29 +54,5 @@ class DeliveryRetry(MethodView):
     def post(self, delivery_id: str) -> dict[str, Any]:
         """Send a dead-lettered or still-failing notification again now, with a fresh retry
         window. A delivered one answers 409."""
-        identity = current_identity()
-        session = db_session()
-        row = session.get(WebhookDelivery, delivery_id[:40], with_for_update=True)
-        if row is None or row.organization_id != identity.organization:
-            raise NotFound(
-                "No such delivery.",
-                code="delivery_not_found",
-                audit=Denial("webhook.retry", "webhook_delivery", delivery_id[:128]),
-            )
-        if row.status not in (DEAD, PENDING):
-            raise Conflict(
-                "This notification was delivered already.",
-                code="already_delivered",
-                audit=Denial(
-                    "webhook.retry", "webhook_delivery", row.id, reason="already_delivered"
-                ),
-            )
-        reschedule(row)
-        audit.record(
-            session,
-            current_actor(),
-            "webhook.retry",
-            resource_type="webhook_delivery",
-            resource_id=row.id,
-        )
+        row = services().webhooks.retry(current_identity(), delivery_id)
         return present(row)
