@@ -65,3 +65,20 @@ def test_lower_layers_name_no_exchange_import(package):
             for module in filter(is_exchange, imported(node)):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {module}")
     assert not found, "\n".join(found)
+
+
+def test_doors_do_not_borrow_from_each_other() -> None:
+    """API view modules and web pages import no API view module: what they share lives in
+    the domain's service, presenter or report module (only the app factory imports views)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "exchange"
+    doors = [*root.glob("*/views.py"), *(root / "web").glob("*.py")]
+    borrowed = []
+    for path in doors:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("exchange.") and module.endswith(".views"):
+                borrowed.append(f"{path.relative_to(root.parent)}: {module}")
+    assert borrowed == []

@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.packets.views import meta
+from exchange.packets.presenters import meta
 from exchange.services import services
 from schemas.packets import (
     DeactivateBody,

@@ -11,7 +11,7 @@ from flask.views import MethodView
 from exchange.acting import current_identity
 from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
-from exchange.packets.models import Packet
+from exchange.packets.presenters import meta
 from exchange.packets.service import IdempotentRace, request_digest
 from exchange.runtime import runtime
 from exchange.services import services
@@ -33,24 +33,6 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 # the database's unique key, so a short lock never makes a second packet.
 LOCK_SECONDS = 10
 JOSE = "application/jose"
-
-
-def meta(row: Packet, status: str) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "client_id": row.client_id,
-        "kind": row.kind,
-        "purpose": row.purpose,
-        "status": status,
-        "from_": {"organization": row.sender_org, "worker": row.sender_user},
-        "to": {"organization": row.recipient_org, "worker": row.recipient_user},
-        "respond_by": row.respond_by,
-        "case_reference": row.case_reference,
-        "categories": row.categories,
-        "received_at": row.received_at,
-        "delivered_at": row.delivered_at,
-        "warnings": row.warnings,
-    }
 
 
 def _idempotency_key() -> str | None:

@@ -62,9 +62,12 @@ each client in one group only.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from consent.vocabulary import PERIOD_OUTCOMES as OUTCOMES
 
@@ -288,3 +291,15 @@ def _cell_range(count: int | str) -> tuple[int, int]:
     if not isinstance(count, int):
         raise ValueError(f"not a shown count: {count!r}")
     return _preimage(count, MIN_CELL)
+
+
+def report_csv(report: Any) -> str:
+    """The report as CSV, one row per group and outcome (API and web page alike)."""
+    buffer = io.StringIO()
+    rows = to_rows(report)
+    writer = csv.DictWriter(
+        buffer, fieldnames=["group", "outcome", "count", "percent", "group_total"]
+    )
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import Response
@@ -11,7 +9,7 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.periods.report import to_rows
+from exchange.periods.report import report_csv
 from exchange.services import services
 from schemas.periods import (
     NextStep,
@@ -119,14 +117,3 @@ class OutcomeReport(MethodView):
                 for group in report.groups
             ],
         }
-
-
-def report_csv(report: Any) -> str:
-    buffer = io.StringIO()
-    rows = to_rows(report)
-    writer = csv.DictWriter(
-        buffer, fieldnames=["group", "outcome", "count", "percent", "group_total"]
-    )
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()

@@ -13,8 +13,7 @@ from adapters.db import utcnow
 from consent.model import local_date
 from exchange.acting import current_identity
 from exchange.errors import Forbidden
-from exchange.periods.report import Report
-from exchange.periods.views import report_csv
+from exchange.periods.report import Report, report_csv
 from exchange.services import services
 from exchange.web import blp, signed_in
 from exchange.web.auth import page
