@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy import Select, or_, select
 
 from adapters.db import rfc3339
 from adapters.keys import KeyStore
+from consent.identifiers import InvalidIdentifier, normalize_hetu
 from exchange.audit import merkle
 from exchange.audit import service as log
 from exchange.audit.models import AuditCheckpoint, AuditEvent
@@ -21,6 +23,16 @@ from exchange.policy import Identity
 from exchange.unit import UnitOfWork
 
 EXPORT_FIELDS = ("seq", *log.HASHED_FIELDS[1:], "leaf_hash")
+# What a search by an identity code nobody has becomes: it matches no event, and says so
+# in the search's own audit event without the code.
+NO_SUCH_CLIENT = "no client has the identity code searched for"
+# Anything shaped like an identity code (valid or not) is treated as one: a mistyped code is
+# as personal as a correct one.
+_HETU_LIKE = re.compile(r"^\s*[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]\s*$", re.IGNORECASE)
+
+
+def looks_like_hetu(value: str) -> bool:
+    return bool(_HETU_LIKE.match(value))
 EXPORT_BATCH = 2000
 
 
@@ -58,7 +70,18 @@ class AuditQueries:
         return query
 
     def audit_search(self, identity: Identity, args: dict[str, Any]) -> None:
-        """An auditor's search is itself an audited read."""
+        """An auditor's search is itself an audited read. A client named by identity code is
+        turned into the opaque id first (in ``args``, so the search uses it too): the code is
+        never written to the log, not even when no client has it."""
+        named = args.get("client_id")
+        if named is not None and looks_like_hetu(named):
+            from exchange.clients.service import ClientService
+
+            try:
+                client = ClientService(self.uow, self.keys).find(normalize_hetu(named.upper()))
+            except InvalidIdentifier:
+                client = None
+            args["client_id"] = client.id if client is not None else NO_SUCH_CLIENT
         shown = {
             k: (v.isoformat() if hasattr(v, "isoformat") else v)
             for k, v in args.items()
