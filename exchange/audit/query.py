@@ -33,6 +33,8 @@ _HETU_LIKE = re.compile(r"^\s*[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]\s*$", re.IGNORE
 
 def looks_like_hetu(value: str) -> bool:
     return bool(_HETU_LIKE.match(value))
+
+
 EXPORT_BATCH = 2000
 
 
