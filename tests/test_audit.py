@@ -80,7 +80,7 @@ def test_writing_does_not_sequence_sealing_does(rt, session):
     assert [row.seq for row in audit_rows(rt)] == [None]
     assert report(rt, session).unsealed == 1
     with rt.db.transaction() as s:
-        assert seal(s) == 1
+        assert seal(s, rt.keys) == 1
     assert [row.seq for row in audit_rows(rt)] == [1]
 
 
@@ -320,7 +320,7 @@ def test_denials_are_written_after_the_rollback(org, http, rt):
     denied = audit_rows(rt, outcome="denied")
     assert [event.action for event in denied] == ["auth.acting_user"]
     with rt.db.transaction() as s:
-        seal(s)
+        seal(s, rt.keys)
     assert verify(rt.db.sessions(), rt.keys).ok
 
 

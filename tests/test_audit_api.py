@@ -95,7 +95,7 @@ def auditor(world, org="provider"):
 
 def sealed(rt):
     with rt.db.transaction() as session:
-        seal(session)
+        seal(session, rt.keys)
 
 
 # --- search and export ----------------------------------------------------------------------
@@ -367,7 +367,7 @@ def test_an_export_gives_its_connection_back_when_it_ends(app_config, committed_
             assert round_ == 0 or "audit.read" in text_  # the first search, sealed, exported
             assert rt.db.engine.pool.checkedout() == 0
             with rt.db.transaction() as session:  # and a writer gets in at once
-                seal(session)
+                seal(session, rt.keys)
     finally:
         rt.db.engine.dispose()
 

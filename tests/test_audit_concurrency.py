@@ -61,7 +61,7 @@ def test_four_writers_and_a_sealer(committed_database, keys_dir):
     assert not any(thread.is_alive() for thread in [*threads, sealing])
 
     with db.transaction() as session:
-        seal(session)
+        seal(session, keys)
     with db.transaction() as session:
         total = session.execute(select(func.count()).select_from(AuditEvent)).scalar()
         seqs = session.execute(select(AuditEvent.seq).order_by(AuditEvent.seq)).scalars().all()

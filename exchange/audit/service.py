@@ -182,7 +182,7 @@ def seal_mac(key: bytes, chain_hash: bytes) -> str:
     return hmac.digest(key, chain_hash, "sha256").hex()
 
 
-def seal(session: Session, batch: int = 5000, *, keys: KeyStore | None = None) -> int:
+def seal(session: Session, keys: KeyStore, batch: int = 5000) -> int:
     """Sequence, hash and chain every committed unsealed event; the caller commits.
 
     Refuses (``LogDamaged``) when a sealed row already lies beyond the head: continuing
@@ -195,7 +195,7 @@ def seal(session: Session, batch: int = 5000, *, keys: KeyStore | None = None) -
         raise LogDamaged(int(stray), head.seq)
     builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
     seq, prev, total = head.seq, head.hash, 0
-    key = keys.audit_seal_key if keys is not None else None
+    key = keys.audit_seal_key
     content = [getattr(AuditEvent, name) for name in CONTENT_FIELDS]
     while True:
         rows = session.execute(
@@ -214,10 +214,15 @@ def seal(session: Session, batch: int = 5000, *, keys: KeyStore | None = None) -
             leaf = merkle.leaf_hash(canonical(fields))
             prev = chain(prev, leaf)
             builder.append(leaf)
-            change = {"id": row.id, "seq": seq, "leaf_hash": leaf.hex(), "hash": prev}
-            if key is not None:
-                change["seal_mac"] = seal_mac(key, bytes.fromhex(prev))
-            changes.append(change)
+            changes.append(
+                {
+                    "id": row.id,
+                    "seq": seq,
+                    "leaf_hash": leaf.hex(),
+                    "hash": prev,
+                    "seal_mac": seal_mac(key, bytes.fromhex(prev)),
+                }
+            )
         # One executemany per batch (an UPDATE by primary key for each row).
         session.execute(update(AuditEvent), changes)
         total += len(rows)
