@@ -122,6 +122,13 @@ ACTIONS: Mapping[str, Action] = _declare(
         visibility=OWN,
     ),
     Action(
+        "worker.activate",
+        "Undo a worker's deactivation",
+        MANAGE,
+        roles=("admin",),
+        visibility=OWN,
+    ),
+    Action(
         "escalation.list", "See escalations", ("packets:send", "clients:manage"), person=OPTIONAL
     ),
     # --- consents -----------------------------------------------------------------------

@@ -62,6 +62,7 @@ def users_of(prefix: str) -> list[tuple[str, list[str]]]:
     people = [(f"{prefix}.{role}", [role]) for role in ROLES]
     people += [(f"{prefix}.sw2", ["social_worker"]), (f"{prefix}.gone", ["social_worker"])]
     people += [(f"{prefix}.leaver1", ["staff"]), (f"{prefix}.leaver2", ["staff"])]
+    people += [(f"{prefix}.left", ["staff"])]  # deactivated through the service, to activate
     return people
 
 
@@ -159,6 +160,14 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
         )
     )
 
+    _ok(
+        http.post(
+            f"/v1/workers/{HOME}.left/deactivate",
+            json={"successor": None},
+            headers=home.client.headers(f"{HOME}.social_worker"),
+        )
+    )
+
     def packet(kind: str = "information") -> str:
         payload: dict[str, Any] = {
             "client": {"hetu": HETU},
@@ -247,6 +256,8 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
         s.commit()
     for org in (HOME, PARTNER, OTHER):
         for username, _roles in users_of(org):
+            if username.endswith(".left"):
+                continue  # deactivated already: no session to open
             client = w.app.test_client()
             assert sign_in(client, username).status_code == 302, username
             w.web[username] = client
@@ -339,6 +350,11 @@ API_ROUTES = [
         "/v1/workers/<string:username>/deactivate",
         f"/v1/workers/{HOME}.leaver1/deactivate",
         json={"successor": None},
+    ),
+    Route(
+        "POST",
+        "/v1/workers/<string:username>/activate",
+        f"/v1/workers/{HOME}.left/activate",
     ),
     Route("GET", "/v1/escalations", "/v1/escalations"),
     Route("POST", "/v1/consents", "/v1/consents", json=CONSENT),
@@ -627,6 +643,7 @@ SPEC_SCOPES = {
     "lead.assign": {"clients:manage"},
     "lead.unassigned": {"clients:manage"},
     "worker.deactivate": {"clients:manage"},
+    "worker.activate": {"clients:manage"},
     "escalation.list": {"packets:send", "clients:manage"},
     "consent.record": {"consents:write"},
     "consent.list": {"consents:read"},
@@ -665,6 +682,7 @@ SPEC_ROLES = {
     "consent.reject": {"social_worker"},
     "client.access_report": {"social_worker"},
     "worker.deactivate": {"admin", "social_worker"},
+    "worker.activate": {"admin"},
     "audit.search": {"auditor"},
     "audit.verify": {"auditor"},
     "audit.checkpoints": {"auditor"},
@@ -675,6 +693,7 @@ SPEC_PERSON_REQUIRED = {
     "client.lookup",
     "lead.assign",
     "worker.deactivate",
+    "worker.activate",
     "consent.record",
     "consent.approve",
     "consent.reject",

@@ -288,6 +288,7 @@ class ContinuityService:
                 )
             self._active_user(successor, organization, "successor")
         leaver.active = False
+        leaver.deactivated_at, leaver.deactivated_by = utcnow(), identity.username
         leads = list(
             self.session.execute(
                 select(Lead)
@@ -343,6 +344,28 @@ class ContinuityService:
         )
         self.session.flush()
         return DeactivationReport(len(leads), len(packets), successor)
+
+    def activate(self, identity: Identity, username: str) -> User:
+        """Undo a deactivation: the person may sign in and act again (their clients stay where
+        the staff change moved them)."""
+        user = self.session.get(User, username, with_for_update=True)
+        if user is None or user.organization_id != identity.organization:
+            raise self.uow.refuse(
+                NotFound("No such worker.", code="worker_not_found"),
+                Denial("worker.activate", "user", username[:128]),
+            )
+        if user.active:
+            raise self.uow.refuse(
+                Conflict("The worker is active already.", code="already_active"),
+                Denial("worker.activate", "user", username, reason="already_active"),
+            )
+        user.active, user.deactivated_at, user.deactivated_by = True, None, None
+        user.updated_at = utcnow()
+        audit.record(
+            self.session, identity, "worker.activate", resource_type="user", resource_id=username
+        )
+        self.session.flush()
+        return user
 
     # --- queues and escalations ---------------------------------------------------------
 

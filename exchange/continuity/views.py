@@ -11,6 +11,7 @@ from exchange.http import ApiBlueprint
 from exchange.packets.presenters import meta
 from exchange.services import services
 from schemas.packets import (
+    ActivateOut,
     DeactivateBody,
     DeactivateOut,
     EscalationsOut,
@@ -64,6 +65,17 @@ class WorkerDeactivate(MethodView):
             "leads_moved": report.leads_moved,
             "packets_moved": report.packets_moved,
         }
+
+
+@blp.route("/workers/<string:username>/activate")
+class WorkerActivate(MethodView):
+    @blp.action("worker.activate", errors=(404, 409))
+    @blp.response(200, ActivateOut)
+    def post(self, username: str) -> dict[str, Any]:
+        """Undo a deactivation (acting `admin`). `exchange registry load` never does: a person
+        deactivated through the service stays deactivated until this is called."""
+        user = services().continuity.activate(current_identity(), username)
+        return {"username": user.username, "active": user.active}
 
 
 @blp.route("/organizations/<string:organization_id>/unassigned")

@@ -51,4 +51,8 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(JSON)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set when the service deactivated the person (a staff change): the registry file cannot
+    # bring them back; only ``POST /v1/workers/{username}/activate`` does.
+    deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    deactivated_by: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -152,6 +152,8 @@ def load_registry(session: Session, data: Any) -> LoadReport:
             "active": user["active"],
         }
         existing = session.get(User, user["username"])
+        if existing is not None and existing.deactivated_at is not None:
+            values["active"] = False  # deactivated through the service: the file cannot undo it
         password = user["password"]
         # The file is the source of truth: no password there means no web sign-in.
         if password is None:
