@@ -16,6 +16,7 @@ connection (function-scoped fixtures would be shared by all examples).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +181,9 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 "kind": kind,
                 "purpose": "service_planning",
                 "respond_by": (today() + dt.timedelta(days=days)).isoformat(),
+                # Each sending is a packet of its own (the same signed payload twice is a
+                # duplicate, refused with 409: that rule has its own tests).
+                "case_reference": f"STEP-{uuid.uuid4().hex[:12]}",
                 "sections": [
                     {
                         "type": "assessment",

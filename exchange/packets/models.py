@@ -32,6 +32,9 @@ class Packet(Base):
     basis: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     warnings: Mapped[list[dict[str, str]]] = mapped_column(JSON)
     payload_sha256: Mapped[str] = mapped_column(String(64))
+    # The payload's SHA-256 again, unique per sender: a re-sent packet is never a second
+    # hand-over (NULL for packets stored before duplicates were refused).
+    dedupe_sha256: Mapped[str | None] = mapped_column(String(64))
     signing_kid: Mapped[str] = mapped_column(String(200))
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
@@ -56,6 +59,7 @@ class Packet(Base):
         Index("ix_packet_recipient_org_received_at", "recipient_org", "received_at"),
         Index("ix_packet_sender_org_received_at", "sender_org", "received_at"),
         Index("ix_packet_status_respond_by", "status", "respond_by"),
+        Index("uq_packet_sender_org_dedupe_sha256", "sender_org", "dedupe_sha256", unique=True),
     )
 
 

@@ -166,7 +166,8 @@ class PacketService:
             stored = self.session.get(IdempotencyRecord, (oauth_client, idempotency_key))
             if stored is not None:
                 return self._replay(stored, digest)
-        result = self._submit(identity, token)
+        race = IdempotentRace(oauth_client, idempotency_key, digest) if idempotency_key else None
+        result = self._submit(identity, token, race)
         if idempotency_key is not None:
             try:
                 with self.session.begin_nested():
@@ -183,6 +184,31 @@ class PacketService:
                 # Another request with this key committed first: theirs is the packet.
                 raise IdempotentRace(oauth_client, idempotency_key, digest) from exc
         return result
+
+    def _refuse_duplicate(
+        self, organization: str, payload_sha256: str, race: IdempotentRace | None
+    ) -> None:
+        """409 ``duplicate_packet`` naming the stored packet when this payload was sent before.
+        A retry with the first sending's ``Idempotency-Key`` is answered before this; one that
+        raced the first sending (``race``) is answered with its stored answer instead."""
+        existing = self.session.execute(
+            select(Packet.id).where(
+                Packet.sender_org == organization, Packet.dedupe_sha256 == payload_sha256
+            )
+        ).scalar_one_or_none()
+        if existing is not None and race is not None:
+            stored = self.session.get(IdempotencyRecord, (race.oauth_client, race.key))
+            if stored is not None:
+                raise race
+        if existing is not None:
+            raise self.uow.refuse(
+                Conflict(
+                    "This signed packet was sent already; it is stored once.",
+                    code="duplicate_packet",
+                    extra={"existing_id": existing},
+                ),
+                Denial("packet.send", "packet", existing, reason="duplicate_packet"),
+            )
 
     def _replay(self, stored: IdempotencyRecord, digest: str) -> Submitted:
         if stored.request_sha256 != digest:
@@ -203,10 +229,12 @@ class PacketService:
             )
         return self._replay(stored, digest)
 
-    def _submit(self, identity: Identity, token: str) -> Submitted:
+    def _submit(self, identity: Identity, token: str, race: IdempotentRace | None) -> Submitted:
         organization = identity.organization
         sender = self.session.get_one(Organization, organization)
         verified = verify_packet(token, sender.jwks)
+        payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
+        self._refuse_duplicate(organization, payload_sha256, race)
         raw = strictjson.loads(verified.payload)
         try:
             payload: dict[str, Any] = PacketPayload().load(raw)
@@ -266,7 +294,7 @@ class PacketService:
         sealed = envelope.encrypt(self.keys, packet_id, client.id, token.encode())
         receipt_document = {
             "packet_id": packet_id,
-            "payload_sha256": hashlib.sha256(verified.payload).hexdigest(),
+            "payload_sha256": payload_sha256,
             "received_at": rfc3339(now),
             "from": {"organization": organization, "worker": worker.username},
             "to": {"organization": recipient.id, "worker": payload["to"].get("worker")},
@@ -290,7 +318,8 @@ class PacketService:
             categories=categories,
             basis=[self._basis(d) for d in decision.decisions],
             warnings=warnings,
-            payload_sha256=receipt_document["payload_sha256"],
+            payload_sha256=payload_sha256,
+            dedupe_sha256=payload_sha256,
             signing_kid=verified.header["kid"][:200],
             ciphertext=sealed.ciphertext,
             wrapped_key=sealed.wrapped_key,
@@ -307,8 +336,15 @@ class PacketService:
                 username=worker.username,
             )
         ]
-        self.session.add(row)
-        self.session.flush()
+        try:
+            with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError as exc:
+            # The same payload stored by a concurrent request: that one is the packet.
+            if race is not None:
+                raise race from exc  # the same Idempotency-Key: the caller gets its answer
+            self._refuse_duplicate(organization, payload_sha256, None)
+            raise Conflict("The packet is being stored already.", code="duplicate_packet") from exc
         self._audit_with_basis(identity, "packet.send", row, decision)
         notify(self.session, [row.recipient_org], "packet.received", {"packet_id": row.id})
         return Submitted(
