@@ -82,6 +82,17 @@ class ApiBlueprint(Blueprint):  # type: ignore[misc]  # flask-smorest is untyped
         super().__init__(*args, **kwargs)
         self._prepare_doc_cbks.append(_prepare_policy_doc)
 
+    def also_returns(self, **media: str) -> Any:
+        """Document other media types of the 200 answer (``text_csv="…"`` for ``text/csv``)
+        beside its JSON body; an ``alt_response`` for 200 would replace the JSON one."""
+        content = {
+            name.replace("_", "/", 1).replace("_", "-"): {
+                "schema": {"type": "string", "description": description}
+            }
+            for name, description in media.items()
+        }
+        return self.doc(responses={200: {"content": content}})
+
     def action(self, name: str, *, errors: tuple[int, ...] = ()) -> Any:
         """The operation does action ``name``: the request is authorized by the policy before
         its arguments are parsed; scopes, the acting person and roles go into the document."""

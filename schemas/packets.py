@@ -128,6 +128,11 @@ class DeactivateOut(Schema):
     packets_moved = fields.Integer()
 
 
+class ActivateOut(Schema):
+    username = fields.String()
+    active = fields.Boolean()
+
+
 class UnassignedClient(Schema):
     client_id = fields.String()
     former_worker = fields.String(allow_none=True, attribute="worker")

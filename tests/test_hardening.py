@@ -51,3 +51,22 @@ def test_an_oversized_body_is_413_and_closes_the_connection(org, http) -> None:
     assert response.status_code == 413
     assert response.headers["Connection"] == "close"
     assert response.get_json()["request_id"]
+
+
+def test_every_media_type_the_api_answers_with_is_documented(http) -> None:
+    paths = http.get("/openapi.json").get_json()["paths"]
+    documented = {
+        path: set(paths[path]["get"]["responses"]["200"]["content"])
+        for path in (
+            "/v1/audit/events",
+            "/v1/consents/{consent_id}/receipt",
+            "/v1/clients/{client_id}/access-report",
+            "/v1/reports/outcomes",
+        )
+    }
+    assert documented == {
+        "/v1/audit/events": {"application/json", "text/csv", "application/x-ndjson"},
+        "/v1/consents/{consent_id}/receipt": {"application/json", "text/html"},
+        "/v1/clients/{client_id}/access-report": {"application/json", "text/html"},
+        "/v1/reports/outcomes": {"application/json", "text/csv"},
+    }

@@ -175,6 +175,7 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
             "to": {"organization": PARTNER},
             "kind": kind,
             "purpose": "employment_services",
+            "case_reference": f"MX-{uuid.uuid4().hex[:12]}",  # each its own packet
             "sections": [
                 {
                     "type": "plan",

@@ -35,11 +35,9 @@ class AuditEvents(MethodView):
     @blp.action("audit.search", errors=(422,))
     @blp.arguments(AuditQueryArgs, location="query")
     @blp.response(200, AuditPage)
-    @blp.alt_response(
-        200, content_type="text/csv", description="`format=csv`: every match, streamed"
-    )
-    @blp.alt_response(
-        200, content_type="application/x-ndjson", description="`format=jsonl`: streamed"
+    @blp.also_returns(
+        text_csv="`format=csv`: every match, streamed",
+        application_x_ndjson="`format=jsonl`: every match, streamed",
     )
     def get(self, args: dict[str, Any]) -> Any:
         """Search the events of your organization (stable order: sequence number).
@@ -111,7 +109,7 @@ class AccessReport(MethodView):
     @blp.action("client.access_report", errors=(404, 422))
     @blp.arguments(AccessReportArgs, location="query")
     @blp.response(200, AccessReportOut)
-    @blp.alt_response(200, content_type="text/html", description="Printable page (`format=html`)")
+    @blp.also_returns(text_html="Printable page (`format=html`)")
     def get(self, args: dict[str, Any], client_id: str) -> Any:
         """Who saw or received the client's data, when, on which basis ("who has seen my data").
 

@@ -144,7 +144,7 @@ class ConsentReceipt(MethodView):
     @blp.action("consent.receipt", errors=(404,))
     @blp.arguments(ReceiptArgs, location="query")
     @blp.response(200, ReceiptOut)
-    @blp.alt_response(200, content_type="text/html", description="Printable page (`format=html`)")
+    @blp.also_returns(text_html="Printable page (`format=html`)")
     def get(self, args: dict[str, Any], consent_id: str) -> Any:
         """The client's receipt: signed JSON (JWS, service key) or a printable page."""
         row, document, signed, orgs = services().consents.receipt(

@@ -81,6 +81,7 @@ class OutcomeReport(MethodView):
     @blp.action("report.outcomes", errors=(422,))
     @blp.arguments(OutcomeReportArgs, location="query")
     @blp.response(200, OutcomeReportOut)
+    @blp.also_returns(text_csv="`format=csv`: one row per group and outcome")
     def get(self, args: dict[str, Any]) -> Any:
         """Where clients went after their service periods: counts and percentages per outcome.
 
