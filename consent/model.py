@@ -71,13 +71,32 @@ class ConsentRecord:
     recorded_by_user: str | None = None
     grantor_type: str = "self"
     approved_by_user: str | None = None
-    withdrawn_at: dt.datetime | None = None
+    withdrawn_at: dt.datetime | None = None  # withdrawn, or superseded by a new consent
+    approved_at: dt.datetime | None = None
+    rejected_at: dt.datetime | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def status_at(self, moment: dt.datetime) -> str:
-        """The status in force at ``moment``; ``active`` turns ``expired`` after ``valid_until``."""
-        if self.status == ACTIVE and local_date(moment) > self.valid_until:
+        """The status in force at ``moment``, past or present, rebuilt from the times of its
+        transitions; ``active`` turns ``expired`` after ``valid_until``. Without a transition's
+        time (records made before times were kept) the stored status answers."""
+        status = self._decided_status_at(moment)
+        if status == ACTIVE and local_date(moment) > self.valid_until:
             return EXPIRED
+        return status
+
+    def _decided_status_at(self, moment: dt.datetime) -> str:
+        if self.withdrawn_at is not None and moment >= self.withdrawn_at:
+            return WITHDRAWN
+        if self.status == REJECTED:
+            before = self.rejected_at is not None and moment < self.rejected_at
+            return PENDING if before else REJECTED
+        if self.status in (ACTIVE, WITHDRAWN):
+            if self.status == WITHDRAWN and self.withdrawn_at is None:
+                return WITHDRAWN  # withdrawn at a time not kept
+            # A ban is in force from its recording, a permit from its approval.
+            start = self.recorded_at if self.decision == DENY else self.approved_at
+            return PENDING if start is not None and moment < start else ACTIVE
         return self.status
 
     def in_force_at(self, moment: dt.datetime) -> bool:
@@ -115,13 +134,13 @@ def approve(record: ConsentRecord, approver: str, moment: dt.datetime) -> Consen
             "The consent's validity ended before it was approved; record a new one.",
             code="consent_lapsed",
         )
-    return replace(record, status=ACTIVE, approved_by_user=approver)
+    return replace(record, status=ACTIVE, approved_by_user=approver, approved_at=moment)
 
 
 def reject(record: ConsentRecord, moment: dt.datetime) -> ConsentRecord:
     """``pending → rejected``."""
     _require(record, PENDING, "reject", moment)
-    return replace(record, status=REJECTED)
+    return replace(record, status=REJECTED, rejected_at=moment)
 
 
 def withdraw(record: ConsentRecord, moment: dt.datetime) -> ConsentRecord:

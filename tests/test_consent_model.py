@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consent import model
 from consent.errors import TransitionNotAllowed
@@ -136,3 +138,47 @@ def test_valid_terms_have_no_violations():
 )
 def test_months_after(start, months, end):
     assert model.months_after(start, months) == end
+
+
+# --- the past, rebuilt ------------------------------------------------------------------
+
+
+@given(
+    decision=st.sampled_from([model.PERMIT, model.DENY]),
+    outcome=st.sampled_from(["approve", "reject", "stay"]),
+    withdraw=st.booleans(),
+    gaps=st.lists(st.integers(min_value=1, max_value=10_000), min_size=3, max_size=3),
+    probes=st.lists(st.integers(min_value=-5, max_value=40_000), min_size=1, max_size=12),
+)
+def test_the_status_at_any_moment_is_the_one_it_had_then(decision, outcome, withdraw, gaps, probes):
+    """Replay a consent's life at known times; at every probed moment ``status_at`` says the
+    status it really had then, however long ago."""
+    recorded = NOW
+    current = record(decision=decision, status=model.initial_status(decision), recorded_at=NOW)
+    timeline = [(recorded, current.status)]  # (from this moment, this status)
+    moment = recorded
+    if decision == model.PERMIT and outcome != "stay":
+        moment += dt.timedelta(seconds=gaps[0])
+        if outcome == "approve":
+            current = model.approve(current, "sanna", moment)
+        else:
+            current = model.reject(current, moment)
+        timeline.append((moment, current.status))
+    if withdraw and current.status == model.ACTIVE:
+        moment += dt.timedelta(seconds=gaps[1])
+        current = model.withdraw(current, moment)
+        timeline.append((moment, current.status))
+    for offset in probes:
+        probe = recorded + dt.timedelta(seconds=offset)
+        expected = model.PENDING  # before it was recorded it was in force for nobody
+        for since, status in timeline:
+            if probe >= since:
+                expected = status
+        assert current.status_at(probe) == expected, (timeline, probe)
+        assert current.in_force_at(probe) == (expected == model.ACTIVE)
+
+
+def test_a_record_without_transition_times_keeps_its_stored_status():
+    legacy = record(status=model.ACTIVE)  # approved before approval times were kept
+    assert legacy.status_at(NOW - dt.timedelta(days=30)) == model.ACTIVE
+    assert record(status=model.WITHDRAWN).status_at(NOW) == model.WITHDRAWN

@@ -560,3 +560,28 @@ def test_check_for_an_unknown_identity_code_creates_no_client(http, world, sessi
     response = check(http, world["provider"], client={"hetu": OTHER_HETU})
     assert response.get_json()["allowed"] is False
     assert session.execute(text("SELECT count(*) FROM client")).scalar() == 0
+
+
+def test_a_stored_consent_rebuilds_its_past_statuses(http, make_org, session):
+    import datetime as dt
+
+    from exchange.consents.models import Consent
+    from exchange.consents.service import to_record
+    from tests.conftest import grant_consent
+
+    source = make_org("past-src", users=[("pia.staff", ["staff"])])
+    recipient = make_org("past-rcp", users=[("rob.sw", ["social_worker"])])
+    granted = grant_consent(http, source, "pia.staff", recipient, "rob.sw")
+    withdrawn = http.post(
+        f"/v1/consents/{granted['id']}/withdraw",
+        json={"reason": "asiakkaan pyyntö"},
+        headers=source.client.headers("pia.staff"),
+    )
+    assert withdrawn.status_code == 200
+    row = session.get(Consent, granted["id"])
+    past = to_record(row)
+    tick = dt.timedelta(microseconds=1)
+    assert past.status_at(row.decided_at - tick) == "pending"
+    assert past.status_at(row.decided_at) == "active"
+    assert past.status_at(row.withdrawn_at - tick) == "active"
+    assert past.status_at(row.withdrawn_at) == "withdrawn"

@@ -70,6 +70,10 @@ def to_record(row: Consent) -> ConsentRecord:
         grantor_type=row.grantor_type,
         approved_by_user=row.decided_by_user if row.status != model.REJECTED else None,
         withdrawn_at=row.withdrawn_at,
+        # decided_at is the approval of a permit that was active (and may since be withdrawn),
+        # or the rejection of one that never was.
+        approved_at=row.decided_at if row.status != model.REJECTED else None,
+        rejected_at=row.decided_at if row.status == model.REJECTED else None,
     )
 
 
