@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import redis
 from flask import Blueprint, Response, g, jsonify
@@ -14,6 +16,8 @@ from exchange.problems import problem
 from exchange.runtime import runtime
 
 blp = Blueprint("ops", __name__)
+DATABASE_DEADLINE = 0.8  # seconds: /readyz answers within a second, either way
+_PROBES = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readiness")
 log = logging.getLogger(__name__)
 
 
@@ -31,9 +35,12 @@ def readyz() -> Response:
     rt = runtime()
     checks = {}
     try:
-        rt.db.ping()
+        # A frozen database server never answers and libpq has no read timeout: wait for the
+        # probe in a worker thread, and for at most a deadline (probes share two threads, so a
+        # hung server cannot make them pile up).
+        _PROBES.submit(rt.db.ping).result(timeout=DATABASE_DEADLINE)
         checks["database"] = "ok"
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, FutureTimeout) as exc:
         log.warning("readiness: database down: %s", type(exc).__name__)
         checks["database"] = "unavailable"
     try:

@@ -70,3 +70,15 @@ def test_every_media_type_the_api_answers_with_is_documented(http) -> None:
         "/v1/clients/{client_id}/access-report": {"application/json", "text/html"},
         "/v1/reports/outcomes": {"application/json", "text/csv"},
     }
+
+
+def test_readiness_answers_within_a_second_when_the_database_hangs(app, http, monkeypatch):
+    import time
+
+    runtime = app.extensions["exchange"]
+    monkeypatch.setattr(runtime.db, "ping", lambda: time.sleep(3))  # a frozen server
+    started = time.monotonic()
+    response = http.get("/readyz")
+    assert time.monotonic() - started < 1.0
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "unavailable"
