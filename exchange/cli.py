@@ -36,12 +36,6 @@ def _app() -> Flask:
         raise click.ClickException(str(exc)) from exc
 
 
-def run_round(rt: Any) -> dict[str, Any]:
-    from exchange.background import run_round as one_round
-
-    return one_round(rt)
-
-
 def _runtime(app: Flask) -> Any:
     from exchange.runtime import EXTENSION
 
@@ -100,11 +94,14 @@ def worker(once: bool, interval: int) -> None:
     and deliver notifications (webhooks)."""
     import time
 
+    from exchange.background import Rounds
+
     app = _app()
     rt = _runtime(app)
+    rounds = Rounds(rt)
     while True:
         with app.app_context():
-            click.echo(json.dumps(run_round(rt)))
+            click.echo(json.dumps(rounds.run()))
         if once:
             return
         time.sleep(interval)

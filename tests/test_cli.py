@@ -582,6 +582,7 @@ def test_worker_once_runs_one_round(demo_cli):
         "shredded": 0,
         "notifications_relayed": 0,
         "notifications_handled": 0,
+        "failing": [],
     }
 
 
