@@ -81,7 +81,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Run one round and exit (for cron or tests).")
+@click.option(
+    "--once", is_flag=True, help="Run one round and exit (for cron or tests); 1 if a job failed."
+)
 @click.option(
     "--interval",
     default=2,
@@ -89,22 +91,62 @@ def serve(host: str, port: int, workers: int) -> None:
     type=click.IntRange(1, 3600),
     help="Seconds between rounds.",
 )
-def worker(once: bool, interval: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics (/metrics) on this port.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics are served on (0.0.0.0: every interface).",
+)
+def worker(once: bool, interval: int, metrics_port: int | None, metrics_host: str) -> None:
     """Seal the audit log, sign checkpoints, record packet deadlines, shred expired content
-    and deliver notifications (webhooks)."""
-    import time
+    and deliver notifications (webhooks). A job that fails (the database or Redis down) is
+    retried with backoff while the others go on; SIGTERM or SIGINT stops the worker after
+    the round under way."""
+    import signal
+    import threading
 
-    from exchange.background import Rounds
+    from exchange.background import Rounds, run_forever
 
     app = _app()
     rt = _runtime(app)
     rounds = Rounds(rt)
-    while True:
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=rt.metrics.registry)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror or exc}"
+            ) from exc
+    if once:
         with app.app_context():
-            click.echo(json.dumps(rounds.run()))
-        if once:
-            return
-        time.sleep(interval)
+            result = rounds.run()
+        click.echo(json.dumps(result))
+        if result["failing"]:
+            sys.exit(1)
+        return
+
+    stop = threading.Event()
+    received: list[str] = []
+
+    def finish(signum: int, _frame: Any) -> None:
+        # Nothing but flags here: the round under way may be writing to the same streams.
+        received.append(signal.Signals(signum).name)
+        stop.set()
+        # A second signal is not polite any more: it stops the worker at once.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    run_forever(app, rounds, interval, stop, report=lambda result: click.echo(json.dumps(result)))
+    logging.getLogger(__name__).info("worker stopped on %s, its last round finished", received[0])
 
 
 @main.group()

@@ -1,20 +1,28 @@
 """The worker outlives its dependencies: each job of a round on its own, a failing one retried
-with backoff and logged once per change, job metrics."""
+with backoff and logged once per change, job metrics, and an ``exchange worker`` process that
+keeps sealing while its Redis is stopped or frozen."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as redis_lib
+import requests
 
 from adapters.db import Database
-from exchange import audit
+from exchange import audit, create_app
 from exchange.audit import Actor
 from exchange.audit.models import AuditEvent
 from exchange.background import (
@@ -30,8 +38,17 @@ from exchange.registry.models import Organization
 from exchange.runtime import Runtime
 from exchange.webhooks.models import DELIVERED, WebhookDelivery
 from exchange.webhooks.outbox import notify
-from tests.conftest import Receiver, free_port
+from tests.conftest import (
+    ISSUER,
+    Receiver,
+    free_port,
+    org_factory,
+    runtime_of,
+    start_redis,
+    stop_redis,
+)
 
+BIN = Path(sys.executable).parent
 SOMEONE = Actor(organization="te-vs", client_id="te-vs-system", username="terhi.asiantuntija")
 
 
@@ -297,3 +314,177 @@ def test_the_job_metrics_are_in_the_apps_metrics_by_job(subscribed, http):
         assert sample(text, "exchange_worker_job_failures_total", job) == 0
     assert sample(text, "exchange_worker_last_success_timestamp", "webhooks") is None
     assert sample(text, "exchange_worker_job_failures_total", "webhooks") == 1
+
+
+# --- the process: `exchange worker` with its Redis stopped, then frozen ------------------------
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+    metrics: str
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def wait_until(what: Callable[[], bool], worker: WorkerProcess, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if what():
+            return
+        assert worker.alive(), f"the worker exited: {worker.output()}"
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds} s: {worker.output()}")
+
+
+@pytest.fixture
+def outside_world(
+    committed_database: str, keys_dir: Path, redis_server: Any, receiver: Receiver
+) -> Iterator[Runtime]:
+    """te-vs subscribed to ``receiver`` on a database where transactions really commit, and
+    the suite's own Redis."""
+    application = create_app(
+        {
+            "TESTING": True,
+            "MODE": "embedded",
+            "DATABASE_URL": committed_database,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+            "KEYS_DIR": str(keys_dir),
+            "ISSUER": ISSUER,
+            "RATE_LIMIT": "10000/minute",
+        }
+    )
+    rt = runtime_of(application)
+    org_factory(rt, application.test_client())("te-vs", kind="employment_services")
+    with rt.db.transaction() as session:
+        session.get(Organization, "te-vs").webhook_url = receiver.url
+    yield rt
+    rt.db.engine.dispose()
+
+
+@pytest.fixture
+def worker(
+    outside_world: Runtime, committed_database: str, keys_dir: Path, redis_server: Any, tmp_path
+) -> Iterator[WorkerProcess]:
+    """``exchange worker --interval 1`` in production mode, its metrics on a loopback port."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")} | {
+        "EXCHANGE_MODE": "production",
+        "EXCHANGE_DATABASE_URL": committed_database,
+        "EXCHANGE_REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+        "EXCHANGE_KEYS_DIR": str(keys_dir),
+        "EXCHANGE_ISSUER": ISSUER,
+        "EXCHANGE_WEBHOOK_ALLOW_LOOPBACK": "1",
+        "EXCHANGE_LOG_JSON": "1",
+        "EXCHANGE_LOG_LEVEL": "INFO",
+    }
+    log = tmp_path / "worker.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(
+            [BIN / "exchange", "worker", "--interval", "1", "--metrics-port", str(port)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    running = WorkerProcess(process, log, f"http://127.0.0.1:{port}/metrics")
+    try:
+        yield running
+    finally:
+        if running.alive():
+            process.kill()
+            process.wait(timeout=5)
+
+
+def sealed(rt: Runtime, event: int) -> bool:
+    with rt.db.transaction() as session:
+        return session.get(AuditEvent, event).seq is not None
+
+
+def delivered(rt: Runtime, notification: str) -> bool:
+    with rt.db.transaction() as session:
+        return session.get(WebhookDelivery, notification).status == DELIVERED
+
+
+def scrape(worker: WorkerProcess, name: str, job: str) -> float | None:
+    """One sample of the worker's metrics; None while it is not served (yet)."""
+    try:
+        return sample(requests.get(worker.metrics, timeout=2).text, name, job)
+    except requests.RequestException:  # still starting
+        return None
+
+
+def webhook_failures(worker: WorkerProcess) -> float:
+    return scrape(worker, "exchange_worker_job_failures_total", "webhooks") or 0
+
+
+def webhooks_succeeded_since(worker: WorkerProcess, moment: float) -> bool:
+    last = scrape(worker, "exchange_worker_last_success_timestamp", "webhooks")
+    return last is not None and last >= moment
+
+
+def test_the_worker_process_keeps_sealing_while_redis_is_stopped_then_frozen(
+    outside_world, worker, redis_server, receiver
+):
+    rt = outside_world
+    port = redis_server.port
+    wait_until(
+        lambda: scrape(worker, "exchange_worker_last_success_timestamp", "seal") is not None,
+        worker,
+        20,
+    )
+
+    # Stopped: the worker goes on sealing; the notification waits for Redis.
+    redis_server.terminate()
+    redis_server.wait(timeout=5)
+    event, first = happen(rt, 1)
+    wait_until(lambda: sealed(rt, event), worker, 5)
+    wait_until(lambda: webhook_failures(worker) >= 2, worker, 5)
+    assert not delivered(rt, first)
+    back = time.time()
+    restarted = start_redis(port)
+    try:
+        wait_until(lambda: webhooks_succeeded_since(worker, back), worker, 10)
+        assert delivered(rt, first)
+
+        # Frozen: every Redis call times out; the same again.
+        os.kill(restarted.pid, signal.SIGSTOP)
+        failures = webhook_failures(worker)
+        event, second = happen(rt, 2)
+        wait_until(lambda: sealed(rt, event), worker, 5)
+        wait_until(lambda: webhook_failures(worker) >= failures + 2, worker, 8)
+        assert not delivered(rt, second)
+        back = time.time()
+        os.kill(restarted.pid, signal.SIGCONT)
+        wait_until(lambda: webhooks_succeeded_since(worker, back), worker, 10)
+        assert delivered(rt, second)
+        time.sleep(1.5)  # a round or more later: nothing is sent again
+        received = webhook_ids(receiver)
+        assert received.count(first) == received.count(second) == 1
+        assert len(received) == len(set(received))
+        assert scrape(worker, "exchange_worker_job_failures_total", "seal") == 0
+
+        # SIGTERM: the worker finishes its round and exits cleanly.
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=10) == 0
+    finally:
+        stop_redis(restarted)
+
+    output = worker.log.read_text()
+    assert "Traceback" not in output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    rounds = [line for line in lines if "name" not in line]
+    assert all(line["failing"] in ([], ["webhooks"]) for line in rounds)
+    assert sum(line.get("sealed", 0) for line in rounds) >= 2
+    logged = [line["message"] for line in lines if line.get("name") == "exchange.background"]
+    assert len(logged) == 4, logged  # once per change: failing, recovered, failing, recovered
+    assert logged[0].startswith("worker job webhooks failing: ConnectionError")
+    assert logged[2].startswith("worker job webhooks failing: ")
+    for message in logged[1::2]:
+        assert re.fullmatch(r"worker job webhooks recovered after \d+ failures?", message)
+    (stopped,) = [line for line in lines if line.get("name") == "exchange.cli"]
+    assert stopped["message"] == "worker stopped on SIGTERM, its last round finished"
