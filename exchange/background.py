@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 CONSUMER = webhooks.consumer_name()  # this process in the notification senders' group
 FIRST_RETRY = 1.0  # seconds before a failed job is tried again
 LONGEST_RETRY = 60.0  # no wait between attempts grows beyond this
+STOP_CHECK = 0.2  # seconds between looks at whether to stop, between rounds
 # What a dependency (database, Redis, the network) raises when it is down or slow: logged as
 # a warning. Anything else is a fault of the job itself: logged as an error with its stack.
 DEPENDENCY_ERRORS = (
@@ -223,27 +224,29 @@ def run_forever(
     app: Flask,
     rounds: Rounds,
     interval: float,
-    stop: threading.Event,
+    stopped: Callable[[], bool],
     report: Callable[[dict[str, Any]], None] = lambda _result: None,
 ) -> None:
-    """Run a round every ``interval`` seconds until ``stop`` is set; a round under way is
-    finished first. ``report`` gets what each round did."""
-    while not stop.is_set():
+    """Run a round every ``interval`` seconds until ``stopped()`` says so; a round under way
+    is finished first. ``report`` gets what each round did."""
+    while not stopped():
         with app.app_context():
             result = rounds.run()
         report(result)
-        stop.wait(interval)
+        # Short naps, not one wait on a lock: a signal handler may ask to stop at any moment,
+        # and it can neither interrupt a sleep nor safely take a lock this thread may hold.
+        wake = time.monotonic() + interval
+        while not stopped() and (left := wake - time.monotonic()) > 0:
+            time.sleep(min(STOP_CHECK, left))
 
 
-def start_sealer_thread(
-    app: Flask, interval: float, stop: threading.Event | None = None
-) -> threading.Thread:
-    """Run rounds every ``interval`` seconds in a daemon thread (embedded mode), until
-    ``stop`` is set; the job metrics go to the application's ``/metrics``."""
+def start_sealer_thread(app: Flask, interval: float) -> threading.Thread:
+    """Run rounds every ``interval`` seconds in a daemon thread (embedded mode); the job
+    metrics go to the application's ``/metrics``."""
     rt: Runtime = app.extensions[EXTENSION]
     thread = threading.Thread(
         target=run_forever,
-        args=(app, Rounds(rt), interval, stop or threading.Event()),
+        args=(app, Rounds(rt), interval, lambda: False),
         name="exchange-sealer",
         daemon=True,
     )

@@ -108,7 +108,6 @@ def worker(once: bool, interval: int, metrics_port: int | None, metrics_host: st
     retried with backoff while the others go on; SIGTERM or SIGINT stops the worker after
     the round under way."""
     import signal
-    import threading
 
     from exchange.background import Rounds, run_forever
 
@@ -132,20 +131,24 @@ def worker(once: bool, interval: int, metrics_port: int | None, metrics_host: st
             sys.exit(1)
         return
 
-    stop = threading.Event()
     received: list[str] = []
 
     def finish(signum: int, _frame: Any) -> None:
-        # Nothing but flags here: the round under way may be writing to the same streams.
+        # Nothing but a note here: no lock, no stream (the round under way may hold them).
         received.append(signal.Signals(signum).name)
-        stop.set()
         # A second signal is not polite any more: it stops the worker at once.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
-    run_forever(app, rounds, interval, stop, report=lambda result: click.echo(json.dumps(result)))
+    run_forever(
+        app,
+        rounds,
+        interval,
+        stopped=lambda: bool(received),
+        report=lambda result: click.echo(json.dumps(result)),
+    )
     logging.getLogger(__name__).info("worker stopped on %s, its last round finished", received[0])
 
 

@@ -137,7 +137,7 @@ def background_logs(caplog: pytest.LogCaptureFixture, level: int) -> list[loggin
 def test_a_round_seals_and_checkpoints_while_redis_is_down(subscribed):
     rt = subscribed
     event, _ = happen(rt, 1)
-    rt.redis = UnreachableRedis(rt.redis)  # type: ignore[assignment]
+    rt.redis = UnreachableRedis(rt.redis)
 
     result = run_round(rt)  # before: the round raised ConnectionError and sealed nothing after
 
@@ -156,7 +156,7 @@ def test_a_failing_job_backs_off_logs_once_and_delivers_once_when_redis_is_back(
     rt = subscribed
     _, notification = happen(rt, 1)
     redis = UnreachableRedis(rt.redis)
-    rt.redis = redis  # type: ignore[assignment]
+    rt.redis = redis
     clock = Clock()
     rounds = Rounds(rt, clock=clock, rng=upper)
     caplog.set_level(logging.INFO, logger="exchange.background")
@@ -225,7 +225,7 @@ def test_with_the_database_down_every_job_fails_on_its_own_and_comes_back(rt, tm
         rt.db = working
 
     warnings = background_logs(caplog, logging.WARNING)
-    assert [record.job for record in warnings] == [job.name for job in JOBS]  # type: ignore[attr-defined]
+    assert [record.job for record in warnings] == [job.name for job in JOBS]
     for record in warnings:
         assert "OperationalError" in record.getMessage()
         assert "[SQL" not in record.getMessage()  # the driver's message, not the statement
@@ -269,7 +269,7 @@ def test_a_job_failing_with_a_fault_of_its_own_is_logged_with_its_stack_and_no_d
     assert "worker job flaky failing: ValueError: no packet for [identity code]" in (
         errors[0].getMessage()
     )
-    assert "in flaky" in errors[0].stack  # type: ignore[attr-defined]
+    assert "in flaky" in errors[0].stack
     assert "010190-900P" not in caplog.text
     assert "eyJ" not in caplog.text
     assert "c2ln" not in caplog.text
@@ -302,7 +302,7 @@ def sample(text: str, name: str, job: str) -> float | None:
 
 def test_the_job_metrics_are_in_the_apps_metrics_by_job(subscribed, http):
     rt = subscribed
-    rt.redis = UnreachableRedis(rt.redis)  # type: ignore[assignment]
+    rt.redis = UnreachableRedis(rt.redis)
     before = time.time()
     Rounds(rt).run()
 
