@@ -93,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.oauth import setup_oauth
 
     authorization_server, token_validator = setup_oauth(app)
+    metrics = Metrics()
     app.extensions[EXTENSION] = Runtime(
         config=settings,
         db=Database(settings["DATABASE_URL"]),
@@ -107,6 +108,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ),
         authorization_server=authorization_server,
         token_validator=token_validator,
+        metrics=metrics,
         withdrawal_listeners=[block_packets_on_withdrawal],
     )
 
@@ -123,7 +125,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from schemas.sections import register_section_schemas
 
     register_error_handlers(app)
-    init_request_lifecycle(app, Metrics())
+    init_request_lifecycle(app, metrics)
     init_edge(app)  # before any route is added: it bounds the ``int`` converter
     app.register_blueprint(ops_blp)
 

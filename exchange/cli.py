@@ -36,12 +36,6 @@ def _app() -> Flask:
         raise click.ClickException(str(exc)) from exc
 
 
-def run_round(rt: Any) -> dict[str, Any]:
-    from exchange.background import run_round as one_round
-
-    return one_round(rt)
-
-
 def _runtime(app: Flask) -> Any:
     from exchange.runtime import EXTENSION
 
@@ -87,7 +81,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Run one round and exit (for cron or tests).")
+@click.option(
+    "--once", is_flag=True, help="Run one round and exit (for cron or tests); 1 if a job failed."
+)
 @click.option(
     "--interval",
     default=2,
@@ -95,19 +91,65 @@ def serve(host: str, port: int, workers: int) -> None:
     type=click.IntRange(1, 3600),
     help="Seconds between rounds.",
 )
-def worker(once: bool, interval: int) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics (/metrics) on this port.",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the metrics are served on (0.0.0.0: every interface).",
+)
+def worker(once: bool, interval: int, metrics_port: int | None, metrics_host: str) -> None:
     """Seal the audit log, sign checkpoints, record packet deadlines, shred expired content
-    and deliver notifications (webhooks)."""
-    import time
+    and deliver notifications (webhooks). A job that fails (the database or Redis down) is
+    retried with backoff while the others go on; SIGTERM or SIGINT stops the worker after
+    the round under way."""
+    import signal
+
+    from exchange.background import Rounds, run_forever
 
     app = _app()
     rt = _runtime(app)
-    while True:
+    rounds = Rounds(rt)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=rt.metrics.registry)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror or exc}"
+            ) from exc
+    if once:
         with app.app_context():
-            click.echo(json.dumps(run_round(rt)))
-        if once:
-            return
-        time.sleep(interval)
+            result = rounds.run()
+        click.echo(json.dumps(result))
+        if result["failing"]:
+            sys.exit(1)
+        return
+
+    received: list[str] = []
+
+    def finish(signum: int, _frame: Any) -> None:
+        # Nothing but a note here: no lock, no stream (the round under way may hold them).
+        received.append(signal.Signals(signum).name)
+        # A second signal is not polite any more: it stops the worker at once.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGTERM, finish)
+    signal.signal(signal.SIGINT, finish)
+    run_forever(
+        app,
+        rounds,
+        interval,
+        stopped=lambda: bool(received),
+        report=lambda result: click.echo(json.dumps(result)),
+    )
+    logging.getLogger(__name__).info("worker stopped on %s, its last round finished", received[0])
 
 
 @main.group()

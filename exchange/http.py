@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from flask import Flask, Response, g, request
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
 from sqlalchemy.exc import SQLAlchemyError
 from webargs import core
@@ -193,6 +193,19 @@ class Metrics:
             "exchange_audit_denials_total",
             "Denied actions written to the audit log",
             ["action"],
+            registry=self.registry,
+        )
+        # The background jobs (exchange.background), where this process runs them.
+        self.job_last_success = Gauge(
+            "exchange_worker_last_success_timestamp",
+            "When each background job last succeeded (unix seconds)",
+            ["job"],
+            registry=self.registry,
+        )
+        self.job_failures = Counter(
+            "exchange_worker_job_failures_total",
+            "Failed runs of each background job",
+            ["job"],
             registry=self.registry,
         )
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer
 
     from exchange.consents.service import WithdrawalListener
+    from exchange.http import Metrics
     from exchange.oauth import AccessTokenValidator
 
 EXTENSION = "exchange"
@@ -41,6 +42,7 @@ class Runtime:
     statutes: StatuteTable  # the statutory disclosures (SPEC section 3), in force for decisions
     authorization_server: AuthorizationServer  # the token endpoint's authlib server
     token_validator: AccessTokenValidator  # RFC 9068 access tokens of API requests
+    metrics: Metrics  # this application's Prometheus registry, served at /metrics
     # Told, in the withdrawing transaction, of every consent withdrawn (packets are blocked).
     withdrawal_listeners: list[WithdrawalListener] = field(default_factory=list)
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: an app per test on one rolled-back transaction, registry factories, tokens.
+"""Shared fixtures: an app per test on one rolled-back transaction, registry factories, tokens,
+a webhook receiver and a ``redis-server`` of the test's own on loopback.
 
 The suite runs on the embedded default (SQLite file + fakeredis). Set
 ``EXCHANGE_TEST_DATABASE_URL`` (a scratch PostgreSQL database: its schema is
@@ -10,11 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -381,3 +388,103 @@ def committed_database(tmp_path: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+# --- loopback servers: a webhook receiver, a redis-server to stop and freeze ------------------
+
+
+@dataclass
+class Receiver:
+    """An organization's webhook endpoint: answers with the next planned status."""
+
+    url: str = ""
+    planned: list[int] = field(default_factory=list)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, headers: dict[str, str], body: bytes) -> int:
+        with self.lock:
+            self.received.append({"headers": headers, "body": body.decode()})
+            return self.planned.pop(0) if self.planned else 204
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on loopback that records every notification."""
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            status = state.answer(dict(self.headers), body)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_port}/hooks"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_redis(port: int) -> subprocess.Popen[bytes]:
+    """A ``redis-server`` of the test's own on loopback ``port`` (no persistence), answering."""
+    if REDIS_SERVER is None:
+        pytest.skip("needs redis-server (installed by .ci/run)")
+    server = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return server
+
+
+def stop_redis(server: subprocess.Popen[bytes]) -> None:
+    """Stop ``server`` whether it runs, is frozen or has stopped already."""
+    if server.poll() is None:
+        os.kill(server.pid, signal.SIGCONT)
+        server.terminate()
+        server.wait(timeout=5)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[subprocess.Popen[bytes]]:
+    """A ``redis-server`` on a free loopback port (``.port``), so stopping it touches nothing
+    else."""
+    port = free_port()
+    server = start_redis(port)
+    server.port = port  # type: ignore[attr-defined]  # for the app fixtures
+    yield server
+    stop_redis(server)

@@ -21,7 +21,7 @@ from exchange import config as configuration
 from exchange.audit import merkle
 from exchange.cli import main
 from exchange.registry.service import verify_password
-from tests.conftest import business_id, new_signing_key, public_jwks
+from tests.conftest import business_id, free_port, new_signing_key, public_jwks
 
 KEY_FILES = ("signing.json", "kek.json", "hetu.json", "web.json")
 
@@ -582,7 +582,23 @@ def test_worker_once_runs_one_round(demo_cli):
         "shredded": 0,
         "notifications_relayed": 0,
         "notifications_handled": 0,
+        "failing": [],
     }
+
+
+def test_worker_once_exits_1_when_a_job_failed_after_running_the_others(demo_cli):
+    nobody = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    result = demo_cli("worker", "--once", EXCHANGE_REDIS_URL=nobody)
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout) == {
+        "sealed": 0,
+        "checkpoint": None,
+        "expired": 0,
+        "shredded": 0,
+        "failing": ["webhooks"],
+    }
+    assert "worker job webhooks failing: ConnectionError" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_keys_rewrap_after_rotation(demo_cli):

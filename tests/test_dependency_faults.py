@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,51 +20,11 @@ from flask import Flask
 from exchange import create_app
 from tests.conftest import ISSUER, org_factory, rolled_back
 
-REDIS_SERVER = shutil.which("redis-server") or "redis-server"
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="needs redis-server (installed by .ci/run)"
 )
 LOOKUP = "/v1/clients/lookup"
 BODY = {"hetu": "010190-900P"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def redis_server() -> Iterator[subprocess.Popen[bytes]]:
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server.port = port  # type: ignore[attr-defined]  # for the app fixture
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield server
-    if server.poll() is None:
-        os.kill(server.pid, signal.SIGCONT)
-        server.terminate()
-        server.wait(timeout=5)
 
 
 @pytest.fixture

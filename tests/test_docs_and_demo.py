@@ -105,6 +105,20 @@ def test_demo_serves_and_the_token_script_works(tmp_path):
         finally:
             database.close()
         assert unsealed == 0, "every committed event is sealed within seconds"
+        # The background thread's jobs, in the server's own metrics.
+        jobs = ("seal", "checkpoint", "deadlines", "webhooks")
+        for _ in range(50):
+            metrics = requests.get(f"{issuer}/metrics", timeout=10).text
+            reported = [
+                job
+                for job in jobs
+                if f'exchange_worker_last_success_timestamp{{job="{job}"}}' in metrics
+            ]
+            if len(reported) == len(jobs):
+                break
+            time.sleep(0.2)
+        assert reported == list(jobs)
+        assert 'exchange_worker_job_failures_total{job="webhooks"} 0.0' in metrics
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=20)

@@ -7,9 +7,6 @@ import datetime as dt
 import ipaddress
 import json
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -24,24 +21,9 @@ from exchange.background import run_round
 from exchange.registry.models import Organization
 from exchange.webhooks import delivery
 from exchange.webhooks.models import DEAD, DELIVERED, PENDING, WebhookDelivery
-from tests.conftest import grant_consent, sign_packet
+from tests.conftest import Receiver, grant_consent, sign_packet
 
 HETU = "010190-900P"
-
-
-@dataclass
-class Receiver:
-    """An organization's webhook endpoint: answers with the next planned status."""
-
-    url: str = ""
-    planned: list[int] = field(default_factory=list)
-    received: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def answer(self, headers: dict[str, str], body: bytes) -> int:
-        with self.lock:
-            self.received.append({"headers": headers, "body": body.decode()})
-            return self.planned.pop(0) if self.planned else 204
 
 
 def received_as(receiver: Receiver, event_type: str) -> list[dict[str, Any]]:
@@ -55,30 +37,6 @@ def received_as(receiver: Receiver, event_type: str) -> list[dict[str, Any]]:
         return str(json.loads(base64.urlsafe_b64decode(padded))["type"])
 
     return [got for got in receiver.received if kind(got) == event_type]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            status = state.answer(dict(self.headers), body)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_port}/hooks"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture
