@@ -102,7 +102,17 @@ def make_engine(url: str) -> Engine:
         pool_size=10,
         max_overflow=10,
         hide_parameters=True,
-        connect_args={"connect_timeout": 5},
+        # Connect within 5 s; a peer gone silent (host down, network cut) is noticed by TCP
+        # keepalives and the user timeout within about 10 s. A server process that is alive but
+        # frozen still acknowledges at the TCP level: only /readyz's own deadline bounds that.
+        connect_args={
+            "connect_timeout": 5,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 10_000,
+        },
     )
 
 
