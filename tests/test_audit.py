@@ -56,6 +56,29 @@ def as_superuser(session, statements):
     session.flush()
 
 
+def rehash_from(session, first):
+    """Recompute every stored leaf and chain hash from ``first`` on, and the head, as an
+    attacker with full database rights would after editing event ``first``."""
+    seqs = sorted(session.execute(text("SELECT seq FROM audit_event")).scalars())
+    prev = session.execute(
+        text("SELECT hash FROM audit_event WHERE seq = :s"), {"s": first - 1}
+    ).scalar()
+    statements = []
+    for seq in (seq for seq in seqs if seq >= first):
+        row = (
+            session.execute(text("SELECT * FROM audit_event WHERE seq = :s"), {"s": seq})
+            .mappings()
+            .one()
+        )
+        leaf = merkle.leaf_hash(canonical(dict(row)))
+        prev = chain(prev, leaf)
+        statements.append(
+            f"UPDATE audit_event SET leaf_hash = '{leaf.hex()}', hash = '{prev}' WHERE seq = {seq}"
+        )
+    statements.append(f"UPDATE audit_head SET hash = '{prev}'")
+    as_superuser(session, statements)
+
+
 def report(rt, session):
     return verify(session, rt.keys)
 
@@ -161,22 +184,7 @@ def test_a_consistent_rewrite_is_caught_by_the_signed_checkpoint(rt, session):
     with rt.db.transaction() as s:
         checkpoint(s, rt.keys, "i", force=True)
     as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 5"])
-    rows = sorted(session.execute(text("SELECT seq FROM audit_event")).scalars())
-    prev = session.execute(text("SELECT hash FROM audit_event WHERE seq = 4")).scalar()
-    statements = []
-    for seq in rows[4:]:
-        row = (
-            session.execute(text("SELECT * FROM audit_event WHERE seq = :s"), {"s": seq})
-            .mappings()
-            .one()
-        )
-        leaf = merkle.leaf_hash(canonical(dict(row)))
-        prev = chain(prev, leaf)
-        statements.append(
-            f"UPDATE audit_event SET leaf_hash = '{leaf.hex()}', hash = '{prev}' WHERE seq = {seq}"
-        )
-    statements.append(f"UPDATE audit_head SET hash = '{prev}'")
-    as_superuser(session, statements)
+    rehash_from(session, 5)
     result = report(rt, session)
     assert not result.ok
     assert result.first_bad_seq == 5  # the event changed: its seal no longer matches
@@ -190,21 +198,7 @@ def test_a_consistent_rewrite_of_unsealed_history_is_caught_at_the_checkpoint(rt
         checkpoint(s, rt.keys, "i", force=True)
     as_superuser(session, ["UPDATE audit_event SET seal_mac = NULL"])
     as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 2"])
-    prev = session.execute(text("SELECT hash FROM audit_event WHERE seq = 1")).scalar()
-    statements = []
-    for seq in (2, 3):
-        row = (
-            session.execute(text("SELECT * FROM audit_event WHERE seq = :s"), {"s": seq})
-            .mappings()
-            .one()
-        )
-        leaf = merkle.leaf_hash(canonical(dict(row)))
-        prev = chain(prev, leaf)
-        statements.append(
-            f"UPDATE audit_event SET leaf_hash = '{leaf.hex()}', hash = '{prev}' WHERE seq = {seq}"
-        )
-    statements.append(f"UPDATE audit_head SET hash = '{prev}'")
-    as_superuser(session, statements)
+    rehash_from(session, 2)
     result = report(rt, session)
     assert not result.ok
     assert result.first_bad_seq == 1  # somewhere in the first checkpoint: no finer evidence

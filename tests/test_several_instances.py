@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -498,16 +498,18 @@ def gunicorn_workers(master: int) -> list[int]:
     return [int(pid) for pid in children.read_text().split()] if children.exists() else []
 
 
-def test_a_worker_killed_mid_submission_loses_nothing_and_doubles_nothing(cluster):
-    import signal
+def submit_through_a_fault(
+    cluster: Cluster, instance: str, label: str, fault: Callable[[], None]
+) -> list[int]:
+    """40 idempotent submissions by 16 careful senders while ``fault`` strikes; then each key
+    has exactly one stored packet and every answered packet is stored. The statuses seen."""
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
     fresh_consent(cluster)
-    instance = cluster.instances[0]
     token = token_from(instance, cluster.sender)
-    keys = [f"kill-{uuid.uuid4()}" for _ in range(40)]
-    bodies = {key: packet(cluster, f"Sent while a worker dies ({key}).") for key in keys}
+    keys = [f"{label}-{uuid.uuid4()}" for _ in range(40)]
+    bodies = {key: packet(cluster, f"Sent while {label} ({key}).") for key in keys}
     seen: list[int] = []
     deadline = time.monotonic() + 45
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -517,59 +519,52 @@ def test_a_worker_killed_mid_submission_loses_nothing_and_doubles_nothing(cluste
             )
             for key in keys
         }
+        fault()
+        answered = {key: future.result() for key, future in futures.items()}
+    assert all(answered.values()), {k: v for k, v in answered.items() if not v}
+    stored = stored_packets(cluster, keys)
+    assert all(len(ids) == 1 for ids in stored.values()), "each key made exactly one packet"
+    assert {key: ids[0] for key, ids in stored.items()} == answered
+    return seen
+
+
+def test_a_worker_killed_mid_submission_loses_nothing_and_doubles_nothing(cluster):
+    import signal
+
+    def kill_a_worker() -> None:
         time.sleep(0.3)
         victims = gunicorn_workers(cluster.masters[0])
         assert victims, "the instance has gunicorn workers to kill"
         os.kill(victims[0], signal.SIGKILL)
-        answered = {key: future.result() for key, future in futures.items()}
-    assert all(answered.values()), {k: v for k, v in answered.items() if not v}
-    stored = stored_packets(cluster, keys)
-    assert all(len(ids) == 1 for ids in stored.values()), "each key made exactly one packet"
-    assert {key: ids[0] for key, ids in stored.items()} == answered
+
+    seen = submit_through_a_fault(cluster, cluster.instances[0], "kill", kill_a_worker)
     assert 500 not in seen
 
 
 def test_database_connections_cut_under_load_answer_503_never_500_and_lose_nothing(cluster):
-    import uuid
-    from concurrent.futures import ThreadPoolExecutor
-
     from sqlalchemy import create_engine, make_url, text
 
-    fresh_consent(cluster)
-    instance = cluster.instances[1]
-    token = token_from(instance, cluster.sender)
-    keys = [f"cut-{uuid.uuid4()}" for _ in range(40)]
-    bodies = {key: packet(cluster, f"Sent while connections are cut ({key}).") for key in keys}
-    seen: list[int] = []
-    deadline = time.monotonic() + 45
     name = make_url(cluster.database_url).database
     killer = create_engine(cluster.database_url)
-    cut = 0
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        futures = {
-            key: pool.submit(
-                submit_until_answered, instance, token, bodies[key], key, seen, deadline
-            )
-            for key in keys
-        }
+    cut = []
+
+    def cut_every_connection() -> None:
         with killer.connect() as connection:
             for _ in range(6):
                 time.sleep(0.1)
-                cut += len(
-                    connection.execute(
-                        text(
-                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = :name AND pid <> pg_backend_pid()"
-                        ),
-                        {"name": name},
-                    ).all()
-                )
+                terminated = connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                ).all()
+                cut.extend(terminated)
                 connection.commit()
-        answered = {key: future.result() for key, future in futures.items()}
-    killer.dispose()
-    assert cut > 0, "connections were cut while the requests ran"
-    assert all(answered.values()), {k: v for k, v in answered.items() if not v}
+
+    try:
+        seen = submit_through_a_fault(cluster, cluster.instances[1], "cut", cut_every_connection)
+    finally:
+        killer.dispose()
+    assert cut, "connections were cut while the requests ran"
     assert 500 not in seen, sorted(set(seen))
-    stored = stored_packets(cluster, keys)
-    assert all(len(ids) == 1 for ids in stored.values()), "each key made exactly one packet"
-    assert {key: ids[0] for key, ids in stored.items()} == answered
