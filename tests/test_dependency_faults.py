@@ -20,9 +20,12 @@ from flask import Flask
 from exchange import create_app
 from tests.conftest import ISSUER, org_factory, rolled_back
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="needs redis-server (installed by .ci/run)"
-)
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="needs redis-server (installed by .ci/run)"
+    ),
+]
 LOOKUP = "/v1/clients/lookup"
 BODY = {"hetu": "010190-900P"}
 

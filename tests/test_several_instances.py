@@ -528,6 +528,7 @@ def submit_through_a_fault(
     return seen
 
 
+@pytest.mark.faults
 def test_a_worker_killed_mid_submission_loses_nothing_and_doubles_nothing(cluster):
     import signal
 
@@ -541,6 +542,7 @@ def test_a_worker_killed_mid_submission_loses_nothing_and_doubles_nothing(cluste
     assert 500 not in seen
 
 
+@pytest.mark.faults
 def test_database_connections_cut_under_load_answer_503_never_500_and_lose_nothing(cluster):
     from sqlalchemy import create_engine, make_url, text
 

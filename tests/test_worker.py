@@ -427,6 +427,7 @@ def webhooks_succeeded_since(worker: WorkerProcess, moment: float) -> bool:
     return last is not None and last >= moment
 
 
+@pytest.mark.faults
 def test_the_worker_process_keeps_sealing_while_redis_is_stopped_then_frozen(
     outside_world, worker, redis_server, receiver
 ):
