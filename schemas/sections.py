@@ -39,6 +39,13 @@ KUTY_TOTAL_MONTHS_WARNING = 24
 KUTY_GUIDANCE_HOURS_GUIDELINE = 2.0
 
 MAX_SECTIONS = 20
+# Read-back (SPEC "Responsibility never lapses"): the plan's actions, acknowledged by id.
+ACTION_OWNERS = ("sender", "receiver")
+MAX_ACTIONS = 50
+SYNTHESIS_MAX_LENGTH = 2000
+ACTION_ID = validate.Regexp(
+    r"^[A-Za-z0-9_-]{1,40}\Z", error="Use 1-40 letters, digits, '-' or '_' for an action id."
+)
 # Several assessments (say, Kykyviisari and a doctor's statement) may travel together.
 REPEATABLE_TYPES = frozenset({"assessment"})
 
@@ -53,6 +60,11 @@ def _not_blank(value: str) -> None:
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
     return fields.String(validate=[validate.Length(min=1, max=max_length), _not_blank], **kwargs)
+
+
+def strict_text(max_length: int, **kwargs: Any) -> fields.String:
+    """Text of 1 to ``max_length`` characters, not only whitespace (as the sections' text)."""
+    return _text(max_length, **kwargs)
 
 
 def _text_list(*, max_items: int = 50, max_length: int = 1000, **kwargs: Any) -> fields.List[Any]:
@@ -172,6 +184,22 @@ class PlanGoal(StrictSchema):
         load_default="open",
         validate=validate.OneOf(["open", "in_progress", "achieved", "dropped"]),
     )
+
+
+class PlanAction(StrictSchema):
+    """Something to be done after the hand-over: by whom (``owner``) and by when (``due``).
+
+    The receiver acknowledges every action by ``id`` when accepting (the read-back).
+    """
+
+    id = fields.String(
+        required=True,
+        validate=ACTION_ID,
+        metadata={"description": "Unique within the packet; 1-40 letters, digits, '-' or '_'"},
+    )
+    text = _text(1000, required=True)
+    owner = fields.String(required=True, validate=validate.OneOf(ACTION_OWNERS))
+    due = fields.Date(required=True)
 
 
 class PlanService(StrictSchema):
@@ -334,6 +362,13 @@ class PlanSection(SectionSchema):
     goals = fields.List(fields.Nested(PlanGoal), validate=validate.Length(max=50))
     services = fields.List(fields.Nested(PlanService), validate=validate.Length(max=50))
     follow_up_date = fields.Date()
+    actions = fields.List(
+        fields.Nested(PlanAction),
+        validate=validate.Length(max=MAX_ACTIONS),
+        metadata={
+            "description": "Actions the receiver acknowledges by id when accepting (read-back)"
+        },
+    )
     next_step = _text(
         1000,
         metadata={
@@ -595,6 +630,7 @@ def load_sections(
                     section_errors[field] = messages
 
     _check_next_step(loaded, errors, raw, today, next_step_horizon_days)
+    _check_action_ids(loaded, errors)
     if errors:
         raise ValidationError({"sections": dict(sorted(errors.items()))})
 
@@ -635,6 +671,36 @@ def _check_next_step(
                 f"The service period at sections[{period_index}] ends on {end.isoformat()}; "
                 f"give the next step (the continuation path)."
             )
+
+
+def _check_action_ids(
+    loaded: Mapping[int, Mapping[str, Any]], errors: dict[int, dict[str, Any]]
+) -> None:
+    """An action id names one action in the whole packet: the read-back acknowledges by id."""
+    first: dict[str, str] = {}
+    for index in sorted(loaded):
+        section = loaded[index]
+        if section["type"] != "plan":
+            continue
+        for position, action in enumerate(section.get("actions") or []):
+            path = f"sections[{index}].actions[{position}]"
+            if action["id"] in first:
+                problems = errors.setdefault(index, {}).setdefault("actions", {})
+                problems.setdefault(position, {}).setdefault("id", []).append(
+                    f"The id '{action['id']}' is used already (at {first[action['id']]})."
+                )
+            else:
+                first[action["id"]] = path
+
+
+def plan_actions(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The actions of a packet's plan sections, in order (as loaded or as stored)."""
+    return [
+        action
+        for section in sections
+        if section.get("type") == "plan"
+        for action in section.get("actions") or []
+    ]
 
 
 def register_section_schemas(spec: Any) -> None:
