@@ -544,6 +544,28 @@ SECTION_COMPONENTS = {
     "health": "HealthSection",
 }
 SECTION_UNION_COMPONENT = "PacketSection"
+# The OpenAPI example of a plan section: a plan with actions the receiver reads back.
+PLAN_EXAMPLE: dict[str, Any] = {
+    "type": "plan",
+    "kind": "employment_plan",
+    "goals": [{"text": "Work trial in a kitchen", "target_date": "2027-03-01"}],
+    "next_step": "work trial",
+    "actions": [
+        {
+            "id": "a1",
+            "text": "Book the first meeting with the client",
+            "owner": "receiver",
+            "due": "2026-12-20",
+        },
+        {
+            "id": "a2",
+            "text": "Send the work trial agreement to the employer",
+            "owner": "sender",
+            "due": "2026-12-15",
+        },
+    ],
+}
+COMPONENT_EXAMPLES = {"plan": PLAN_EXAMPLE}
 
 
 # --- the whole list ---------------------------------------------------------------------
@@ -709,7 +731,8 @@ def register_section_schemas(spec: Any) -> None:
     for section_type, schema in SECTION_SCHEMAS.items():
         name = SECTION_COMPONENTS[section_type]
         if name not in known:
-            spec.components.schema(name, schema=schema)
+            example = COMPONENT_EXAMPLES.get(section_type)
+            spec.components.schema(name, {"example": example} if example else None, schema=schema)
     if SECTION_UNION_COMPONENT not in known:
         refs = {
             section_type: f"#/components/schemas/{name}"
