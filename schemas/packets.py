@@ -10,6 +10,7 @@ from consent.vocabulary import PACKET_KINDS, PACKET_STATUSES, PURPOSES, TRANSFER
 from schemas import StrictSchema
 from schemas.consents import ORG_ID, ClientRef
 from schemas.periods import PeriodOut
+from schemas.sections import ACTION_ID, MAX_ACTIONS, SYNTHESIS_MAX_LENGTH, strict_text
 
 USERNAME = validate.Regexp(r"^[a-z0-9][a-z0-9._-]{1,127}$", error="Not a username.")
 
@@ -97,10 +98,43 @@ class PacketEventOut(Schema):
     organization = fields.String(attribute="organization_id", allow_none=True)
     user = fields.String(attribute="username", allow_none=True)
     reason = fields.String(allow_none=True)
+    acknowledged_actions = fields.List(
+        fields.String(), metadata={"description": "On the `accepted` event: the read-back"}
+    )
+    synthesis = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "On the `accepted` event: the receiver's synthesis; null when none "
+            "was given, or the packet's legal basis or content is gone"
+        },
+    )
 
 
 class PacketEvents(Schema):
     items = fields.List(fields.Nested(PacketEventOut))
+
+
+class AcceptBody(StrictSchema):
+    """The read-back: every action id of the packet's plan sections, and no other, plus an
+    optional synthesis in the receiver's own words. A packet without actions may be accepted
+    with ``{}``, ``{"acknowledged_actions": []}`` or no body at all."""
+
+    acknowledged_actions = fields.List(
+        fields.String(validate=ACTION_ID),
+        load_default=list,
+        validate=validate.Length(max=MAX_ACTIONS),
+        metadata={"description": "The id of every action in the packet's plan sections"},
+    )
+    synthesis = strict_text(
+        SYNTHESIS_MAX_LENGTH,
+        metadata={"description": "The hand-over as the receiver understood it; the sender sees it"},
+    )
+
+
+ACCEPT_EXAMPLE = {
+    "acknowledged_actions": ["a1", "a2"],
+    "synthesis": "Work trial in a kitchen from January; I call the client this week.",
+}
 
 
 class DeclineBody(StrictSchema):

@@ -39,6 +39,13 @@ KUTY_TOTAL_MONTHS_WARNING = 24
 KUTY_GUIDANCE_HOURS_GUIDELINE = 2.0
 
 MAX_SECTIONS = 20
+# Read-back (SPEC "Responsibility never lapses"): the plan's actions, acknowledged by id.
+ACTION_OWNERS = ("sender", "receiver")
+MAX_ACTIONS = 50
+SYNTHESIS_MAX_LENGTH = 2000
+ACTION_ID = validate.Regexp(
+    r"^[A-Za-z0-9_-]{1,40}\Z", error="Use 1-40 letters, digits, '-' or '_' for an action id."
+)
 # Several assessments (say, Kykyviisari and a doctor's statement) may travel together.
 REPEATABLE_TYPES = frozenset({"assessment"})
 
@@ -53,6 +60,11 @@ def _not_blank(value: str) -> None:
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
     return fields.String(validate=[validate.Length(min=1, max=max_length), _not_blank], **kwargs)
+
+
+def strict_text(max_length: int, **kwargs: Any) -> fields.String:
+    """Text of 1 to ``max_length`` characters, not only whitespace (as the sections' text)."""
+    return _text(max_length, **kwargs)
 
 
 def _text_list(*, max_items: int = 50, max_length: int = 1000, **kwargs: Any) -> fields.List[Any]:
@@ -172,6 +184,22 @@ class PlanGoal(StrictSchema):
         load_default="open",
         validate=validate.OneOf(["open", "in_progress", "achieved", "dropped"]),
     )
+
+
+class PlanAction(StrictSchema):
+    """Something to be done after the hand-over: by whom (``owner``) and by when (``due``).
+
+    The receiver acknowledges every action by ``id`` when accepting (the read-back).
+    """
+
+    id = fields.String(
+        required=True,
+        validate=ACTION_ID,
+        metadata={"description": "Unique within the packet; 1-40 letters, digits, '-' or '_'"},
+    )
+    text = _text(1000, required=True)
+    owner = fields.String(required=True, validate=validate.OneOf(ACTION_OWNERS))
+    due = fields.Date(required=True)
 
 
 class PlanService(StrictSchema):
@@ -334,6 +362,13 @@ class PlanSection(SectionSchema):
     goals = fields.List(fields.Nested(PlanGoal), validate=validate.Length(max=50))
     services = fields.List(fields.Nested(PlanService), validate=validate.Length(max=50))
     follow_up_date = fields.Date()
+    actions = fields.List(
+        fields.Nested(PlanAction),
+        validate=validate.Length(max=MAX_ACTIONS),
+        metadata={
+            "description": "Actions the receiver acknowledges by id when accepting (read-back)"
+        },
+    )
     next_step = _text(
         1000,
         metadata={
@@ -509,6 +544,28 @@ SECTION_COMPONENTS = {
     "health": "HealthSection",
 }
 SECTION_UNION_COMPONENT = "PacketSection"
+# The OpenAPI example of a plan section: a plan with actions the receiver reads back.
+PLAN_EXAMPLE: dict[str, Any] = {
+    "type": "plan",
+    "kind": "employment_plan",
+    "goals": [{"text": "Work trial in a kitchen", "target_date": "2027-03-01"}],
+    "next_step": "work trial",
+    "actions": [
+        {
+            "id": "a1",
+            "text": "Book the first meeting with the client",
+            "owner": "receiver",
+            "due": "2026-12-20",
+        },
+        {
+            "id": "a2",
+            "text": "Send the work trial agreement to the employer",
+            "owner": "sender",
+            "due": "2026-12-15",
+        },
+    ],
+}
+COMPONENT_EXAMPLES = {"plan": PLAN_EXAMPLE}
 
 
 # --- the whole list ---------------------------------------------------------------------
@@ -595,6 +652,7 @@ def load_sections(
                     section_errors[field] = messages
 
     _check_next_step(loaded, errors, raw, today, next_step_horizon_days)
+    _check_action_ids(loaded, errors)
     if errors:
         raise ValidationError({"sections": dict(sorted(errors.items()))})
 
@@ -637,13 +695,44 @@ def _check_next_step(
             )
 
 
+def _check_action_ids(
+    loaded: Mapping[int, Mapping[str, Any]], errors: dict[int, dict[str, Any]]
+) -> None:
+    """An action id names one action in the whole packet: the read-back acknowledges by id."""
+    first: dict[str, str] = {}
+    for index in sorted(loaded):
+        section = loaded[index]
+        if section["type"] != "plan":
+            continue
+        for position, action in enumerate(section.get("actions") or []):
+            path = f"sections[{index}].actions[{position}]"
+            if action["id"] in first:
+                problems = errors.setdefault(index, {}).setdefault("actions", {})
+                problems.setdefault(position, {}).setdefault("id", []).append(
+                    f"The id '{action['id']}' is used already (at {first[action['id']]})."
+                )
+            else:
+                first[action["id"]] = path
+
+
+def plan_actions(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The actions of a packet's plan sections, in order (as loaded or as stored)."""
+    return [
+        action
+        for section in sections
+        if section.get("type") == "plan"
+        for action in section.get("actions") or []
+    ]
+
+
 def register_section_schemas(spec: Any) -> None:
     """Add the section schemas, and their union ``PacketSection``, to an apispec ``APISpec``."""
     known = spec.components.schemas
     for section_type, schema in SECTION_SCHEMAS.items():
         name = SECTION_COMPONENTS[section_type]
         if name not in known:
-            spec.components.schema(name, schema=schema)
+            example = COMPONENT_EXAMPLES.get(section_type)
+            spec.components.schema(name, {"example": example} if example else None, schema=schema)
     if SECTION_UNION_COMPONENT not in known:
         refs = {
             section_type: f"#/components/schemas/{name}"

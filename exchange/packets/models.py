@@ -45,6 +45,11 @@ class Packet(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decided_by_user: Mapped[str | None] = mapped_column(String(128))
     decline_reason: Mapped[str | None] = mapped_column(String(1000))
+    # The read-back at acceptance: the plan's action ids the receiver acknowledged (NULL for
+    # packets accepted before read-back existed, and until acceptance), and the receiver's
+    # synthesis sealed under the packet's data key (so it is re-wrapped and shredded with it).
+    acknowledged_actions: Mapped[list[str] | None] = mapped_column(JSON)
+    synthesis_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Retention: the data key and ciphertext are destroyed; metadata and audit stay.
     shredded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exchange.packets.models import Packet
+from sqlalchemy import inspect
+
+from exchange.packets.models import Packet, PacketEvent
+
+if TYPE_CHECKING:
+    from exchange.packets.service import ReadBack
 
 
 def meta(row: Packet, status: str) -> dict[str, Any]:
@@ -23,3 +28,16 @@ def meta(row: Packet, status: str) -> dict[str, Any]:
         "delivered_at": row.delivered_at,
         "warnings": row.warnings,
     }
+
+
+def history(events: list[PacketEvent], read_back: ReadBack | None) -> list[dict[str, Any]]:
+    """A packet's status history; the ``accepted`` event carries the read-back."""
+    columns = [attribute.key for attribute in inspect(PacketEvent).column_attrs]
+    items = []
+    for event in events:
+        item = {name: getattr(event, name) for name in columns}
+        if event.action == "accepted" and read_back is not None:
+            item["acknowledged_actions"] = list(read_back.acknowledged_actions)
+            item["synthesis"] = read_back.synthesis
+        items.append(item)
+    return items

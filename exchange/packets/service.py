@@ -49,7 +49,7 @@ from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 from schemas import flatten_errors, strictjson
 from schemas.packets import PacketPayload
-from schemas.sections import load_sections
+from schemas.sections import SYNTHESIS_MAX_LENGTH, load_sections, plan_actions
 
 # Who blocks a packet whose legal basis is gone when a read or an action finds it so.
 SYSTEM = Identity.service("system")
@@ -67,6 +67,19 @@ class Opened:
     packet: Packet
     sections: list[dict[str, Any]]
     jws: str
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """What the receiver reads back when accepting: the plan's action ids, and optionally
+    the hand-over in their own words (client data: stored only sealed)."""
+
+    acknowledged_actions: tuple[str, ...] = ()
+    synthesis: str | None = None
+
+
+# The envelope part of a packet that holds the receiver's synthesis.
+SYNTHESIS_PART = "synthesis"
 
 
 # Who hears of a packet's new status: the party that did not cause it.
@@ -494,13 +507,10 @@ class PacketService:
                     username=identity.username,
                 )
             )
-        payload = json.loads(
-            base64.urlsafe_b64decode(token.split(".")[1] + "=" * (-len(token.split(".")[1]) % 4))
-        )
         self._audit_with_basis(identity, "packet.read", row, decision)
-        return Opened(row, list(payload["sections"]), token)
+        return Opened(row, _sections_of(token), token)
 
-    def _open(self, row: Packet) -> str:
+    def _open(self, row: Packet, action: str = "packet.read") -> str:
         """The original JWS out of its envelope; an integrity failure is an operator matter."""
         try:
             sealed = envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version)
@@ -513,13 +523,42 @@ class PacketService:
                     code="packet_integrity_failed",
                 ),
                 Denial(
-                    "packet.read",
+                    action,
                     "packet",
                     row.id,
                     client_ref=row.client_id,
                     reason="integrity_failed",
                 ),
             ) from exc
+
+    def _sealed(self, row: Packet) -> envelope.Sealed:
+        return envelope.Sealed(row.ciphertext, row.wrapped_key, row.kek_version)
+
+    def read_back(self, row: Packet) -> ReadBack | None:
+        """The read-back of an accepted packet as the parties see it; None when there is none
+        (not accepted, or accepted before read-back existed). The synthesis is withheld when
+        the packet's content is shredded or its legal basis is gone, like the content."""
+        if row.acknowledged_actions is None:
+            return None
+        synthesis = None
+        if row.synthesis_ciphertext and row.shredded_at is None and self._basis_holds(row):
+            try:
+                synthesis = envelope.decrypt_part(
+                    self.keys,
+                    row.id,
+                    row.client_id,
+                    SYNTHESIS_PART,
+                    self._sealed(row),
+                    row.synthesis_ciphertext,
+                ).decode()
+            except (DecryptionError, KeyError):
+                log.error("packet %s: the synthesis does not decrypt", row.id)
+        return ReadBack(tuple(row.acknowledged_actions), synthesis)
+
+    def _basis_holds(self, row: Packet) -> bool:
+        sender = self.session.get_one(Organization, row.sender_org)
+        recipient = self.session.get_one(Organization, row.recipient_org)
+        return self._decide(row.client_id, sender, recipient, row.purpose, row.categories).allowed
 
     def events(self, identity: Identity, packet_id: str) -> list[PacketEvent]:
         row = self.visible(identity, packet_id, "packet.read")
@@ -617,18 +656,86 @@ class PacketService:
         if told is not None:
             notify(self.session, told(row), f"packet.{status}", {"packet_id": row.id})
 
-    def accept(self, identity: Identity, packet_id: str) -> Packet:
-        """The recipient takes the packet; for a transfer the acting user becomes the lead."""
+    def accept(self, identity: Identity, packet_id: str, read_back: ReadBack) -> Packet:
+        """The recipient takes the packet, reading back every plan action; for a transfer the
+        acting user becomes the lead."""
         organization, username = identity.organization, identity.person
         row = self.visible(identity, packet_id, "packet.accept", lock=True)
         self._only_recipient(row, organization, "packet.accept")
         self._require_open(row, "accept", "packet.accept")
         self._recheck(row, "packet.accept")
+        self._store_read_back(row, read_back)
         if row.kind == TRANSFER:
             self.continuity.take_over(identity, row.client_id, row.sender_org, row.id)
         row.decided_at, row.decided_by_user = utcnow(), username
         self._record(identity, row, lifecycle.ACCEPTED, "accepted", "packet.accept")
         return row
+
+    def actions(self, row: Packet, action: str = "packet.accept") -> list[dict[str, Any]]:
+        """The actions of the packet's plan sections (the stored JWS is opened for them)."""
+        if row.shredded_at is not None:
+            raise self.uow.refuse(
+                NotFound(
+                    "The packet's content was destroyed when its retention period ended.",
+                    code="packet_content_shredded",
+                ),
+                Denial(
+                    action, "packet", row.id, client_ref=row.client_id, reason="content_shredded"
+                ),
+            )
+        return plan_actions(_sections_of(self._open(row, action)))
+
+    def _store_read_back(self, row: Packet, read_back: ReadBack) -> None:
+        """Refuse (nothing moves) unless every plan action is acknowledged, and no other id;
+        then keep the read-back, the synthesis sealed under the packet's data key. The same
+        rule holds for ``information`` packets: a plan's actions are read back either way."""
+        synthesis = read_back.synthesis
+        if synthesis is not None and not (
+            synthesis.strip() and len(synthesis) <= SYNTHESIS_MAX_LENGTH
+        ):
+            raise Invalid(
+                "The synthesis is too long or empty; nothing was accepted.",
+                errors=[FieldError("synthesis", f"Use 1 to {SYNTHESIS_MAX_LENGTH} characters.")],
+            )
+        expected = [str(action["id"]) for action in self.actions(row)]
+        given = list(dict.fromkeys(read_back.acknowledged_actions))
+        missing = [action_id for action_id in expected if action_id not in given]
+        unknown = [action_id for action_id in given if action_id not in expected]
+        if missing or unknown:
+            errors = [
+                FieldError("acknowledged_actions", f"{label}: {', '.join(ids)}.")
+                for label, ids in (("Not acknowledged", missing), ("Not in the plan", unknown))
+                if ids
+            ]
+            raise self.uow.refuse(
+                Invalid(
+                    "The read-back is incomplete: acknowledge every action of the plan, and "
+                    "only those; nothing was accepted.",
+                    code="read_back_incomplete",
+                    errors=errors,
+                    extra={"missing": missing, "unknown": unknown},
+                ),
+                Denial(
+                    "packet.accept",
+                    "packet",
+                    row.id,
+                    client_ref=row.client_id,
+                    reason="read_back_incomplete",
+                ),
+            )
+        row.acknowledged_actions = expected
+        row.synthesis_ciphertext = (
+            envelope.encrypt_part(
+                self.keys,
+                row.id,
+                row.client_id,
+                SYNTHESIS_PART,
+                self._sealed(row),
+                synthesis.encode(),
+            )
+            if synthesis
+            else None
+        )
 
     def decline(self, identity: Identity, packet_id: str, reason: str) -> Packet:
         """The recipient refuses, with a reason; a transfer's sender keeps the lead."""
@@ -721,6 +828,8 @@ class PacketService:
         count = 0
         for row in rows:
             row.ciphertext, row.wrapped_key, row.shredded_at = b"", b"", utcnow()
+            # Sealed under the destroyed data key already; the ciphertext goes too.
+            row.synthesis_ciphertext = None
             row.events.append(
                 PacketEvent(
                     at=row.shredded_at,
@@ -755,6 +864,13 @@ class PacketService:
             row.wrapped_key, row.kek_version = sealed.wrapped_key, sealed.kek_version
             count += 1
         return count
+
+
+def _sections_of(token: str) -> list[dict[str, Any]]:
+    """The sections of a stored (verified) compact JWS."""
+    body = token.split(".")[1]
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    return list(payload["sections"])
 
 
 class IdempotentRace(Exception):

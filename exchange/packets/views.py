@@ -11,12 +11,14 @@ from flask.views import MethodView
 from exchange.acting import current_identity
 from exchange.errors import Malformed, UnsupportedMediaType
 from exchange.http import ApiBlueprint
-from exchange.packets.presenters import meta
-from exchange.packets.service import IdempotentRace, request_digest
+from exchange.packets.presenters import history, meta
+from exchange.packets.service import IdempotentRace, ReadBack, request_digest
 from exchange.runtime import runtime
 from exchange.services import services
 from exchange.unit import current_unit
 from schemas.packets import (
+    ACCEPT_EXAMPLE,
+    AcceptBody,
     DeclineBody,
     PacketEvents,
     PacketListArgs,
@@ -145,9 +147,7 @@ class PacketItem(MethodView):
 def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
     identity = current_identity()
     packets = services().packets
-    if action == "accept":
-        row = packets.accept(identity, packet_id)
-    elif action == "decline":
+    if action == "decline":
         row = packets.decline(identity, packet_id, reason)
     else:
         row = packets.withdraw(identity, packet_id)
@@ -156,11 +156,23 @@ def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
 
 @blp.route("/packets/<string:packet_id>/accept")
 class PacketAccept(MethodView):
-    @blp.action("packet.accept", errors=(404, 409))
+    @blp.action("packet.accept", errors=(404, 409, 413, 415, 422))
+    @blp.arguments(AcceptBody, example=ACCEPT_EXAMPLE)
     @blp.response(200, PacketMeta)
-    def post(self, packet_id: str) -> dict[str, Any]:
-        """Accept a packet; for a `transfer` the acting user becomes the client's lead."""
-        return _act(packet_id, "accept")
+    def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
+        """Accept a packet, reading back its plan; for a `transfer` the acting user becomes
+        the client's lead.
+
+        `acknowledged_actions` must name every action of the packet's plan sections and no
+        other id, or the answer is 422 `read_back_incomplete` with `missing` and `unknown`
+        and nothing changes. A packet without actions may be accepted with `{}` or no body.
+        The optional `synthesis` (up to 2000 characters) is stored encrypted; the sender
+        sees the read-back on the `accepted` event of `GET /v1/packets/{id}/events`."""
+        identity = current_identity()
+        packets = services().packets
+        read_back = ReadBack(tuple(body["acknowledged_actions"]), body.get("synthesis"))
+        row = packets.accept(identity, packet_id, read_back)
+        return meta(row, packets.status_of(row))
 
 
 @blp.route("/packets/<string:packet_id>/decline")
@@ -187,5 +199,10 @@ class PacketEventList(MethodView):
     @blp.action("packet.events", errors=(404,))
     @blp.response(200, PacketEvents)
     def get(self, packet_id: str) -> dict[str, Any]:
-        """The packet's status history."""
-        return {"items": services().packets.events(current_identity(), packet_id)}
+        """The packet's status history; the `accepted` event carries the read-back
+        (`acknowledged_actions`, `synthesis`)."""
+        identity = current_identity()
+        packets = services().packets
+        events = packets.events(identity, packet_id)
+        row = packets.visible(identity, packet_id, "packet.read")
+        return {"items": history(events, packets.read_back(row))}

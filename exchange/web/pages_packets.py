@@ -26,9 +26,13 @@ from exchange import policy
 from exchange.acting import current_identity
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
+from exchange.packets.presenters import history
+from exchange.packets.service import ReadBack
 from exchange.services import services
+from exchange.unit import current_unit
 from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
+from schemas.sections import plan_actions
 
 BOXES = ("inbox", "outbox")
 PAGE_SIZE = 50
@@ -132,7 +136,12 @@ def packets() -> str:
     )
 
 
-def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
+def _packet_page(
+    packet_id: str,
+    decline: ReasonForm | None = None,
+    accept_error: Invalid | None = None,
+    accept_form: dict[str, Any] | None = None,
+) -> str:
     user = signed_in()
     packet_service = services().packets
     identity = current_identity()
@@ -142,12 +151,17 @@ def _packet_page(packet_id: str, decline: ReasonForm | None = None) -> str:
     events = packet_service.events(identity, packet_id)
     row = opened.packet
     status = packet_service.status_of(row)
+    read_back = packet_service.read_back(row)
     return render_template(
         "web/packets_packet.html",
         user=user,
         packet=row,
         sections=opened.sections,
-        events=events,
+        actions=plan_actions(opened.sections),
+        read_back=read_back,
+        events=history(events, read_back),
+        accept_error=accept_error,
+        accept_form=accept_form or {"acknowledged_actions": [], "synthesis": ""},
         status=status,
         is_open=status in lifecycle.OPEN,
         is_recipient=row.recipient_org == user.organization_id,
@@ -173,7 +187,21 @@ def _bad_form() -> tuple[str, int]:
 def packet_accept(packet_id: str) -> Any:
     if not ActionForm().validate_on_submit():
         return _bad_form()
-    services().packets.accept(current_identity(), packet_id)
+    # A checkbox per plan action (all must be ticked) and the synthesis: the same read-back
+    # as the API's, checked by the same service.
+    acknowledged = [value[:40] for value in request.form.getlist("acknowledged_actions")[:200]]
+    synthesis = request.form.get("synthesis", "").strip() or None
+    try:
+        services().packets.accept(
+            current_identity(), packet_id, ReadBack(tuple(acknowledged), synthesis)
+        )
+    except Invalid as refused:
+        # Nothing moved: the refusal's denial is on the unit of work. The page is shown again
+        # with the error; it reads the packet, and that read must stay in the audit log, so
+        # the answer is 200 (a 4xx rolls the request back), as for declining.
+        current_unit().session.rollback()
+        form = {"acknowledged_actions": acknowledged, "synthesis": synthesis or ""}
+        return _packet_page(packet_id, accept_error=refused, accept_form=form)
     flash("accepted", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
