@@ -17,7 +17,9 @@ from exchange.runtime import runtime
 from exchange.services import services
 from exchange.unit import current_unit
 from schemas.packets import (
+    FIRST_CONTACT_EXAMPLE,
     DeclineBody,
+    FirstContactBody,
     PacketEvents,
     PacketListArgs,
     PacketMeta,
@@ -54,7 +56,11 @@ class Packets(MethodView):
             "required": True,
             "content": {
                 JOSE: {
-                    "schema": {"type": "string", "description": "Compact JWS over the packet JSON"}
+                    "schema": {
+                        "type": "string",
+                        "description": "Compact JWS over the packet JSON "
+                        "(#/components/schemas/PacketPayload, with its example)",
+                    }
                 }
             },
         },
@@ -159,8 +165,24 @@ class PacketAccept(MethodView):
     @blp.action("packet.accept", errors=(404, 409))
     @blp.response(200, PacketMeta)
     def post(self, packet_id: str) -> dict[str, Any]:
-        """Accept a packet; for a `transfer` the acting user becomes the client's lead."""
+        """Accept a packet; for a `transfer` the acting user becomes the client's lead and the
+        sender its escort until the first contact (by the payload's `first_contact_by`, or
+        14 days from now: `EXCHANGE_FIRST_CONTACT_DAYS`)."""
         return _act(packet_id, "accept")
+
+
+@blp.route("/packets/<string:packet_id>/first-contact")
+class PacketFirstContact(MethodView):
+    @blp.action("packet.first_contact", errors=(404, 409, 413, 415, 422))
+    @blp.arguments(FirstContactBody, example=FIRST_CONTACT_EXAMPLE)
+    @blp.response(200, PacketMeta)
+    def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
+        """The receiver of an accepted transfer records the first contact with the client
+        (`meeting`, `phone`, `video` or `home_visit`; not in the future): the sender's escort
+        ends, and so does a `first_contact_missing` escalation. Once only."""
+        packets = services().packets
+        row = packets.first_contact(current_identity(), packet_id, body["date"], body["mode"])
+        return meta(row, packets.status_of(row))
 
 
 @blp.route("/packets/<string:packet_id>/decline")
