@@ -4,8 +4,11 @@ receiver records the first contact; a missing one escalates to both and the send
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +26,10 @@ from exchange.webhooks.models import WebhookDelivery
 from schemas.packets import (
     FIRST_CONTACT_EXAMPLE,
     PACKET_PAYLOAD_EXAMPLE,
+    DeactivateOut,
+    EscortOut,
     FirstContactBody,
+    LeadOut,
     PacketPayload,
 )
 from tests.conftest import audit_rows, grant_consent, org_factory, runtime_of, sign_packet
@@ -462,6 +468,19 @@ def test_the_documented_examples_load_through_the_schemas():
     loaded = PacketPayload().load(PACKET_PAYLOAD_EXAMPLE)
     assert loaded["first_contact_by"] == dt.date(2027, 1, 8)
     assert loaded["first_contact_by"] >= loaded["respond_by"]
+
+
+def test_the_readme_examples_are_what_the_api_takes_and_gives():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Responsibility never lapses", 1)[1].split("\n## ", 1)[0]
+    blocks = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, re.S)]
+    lead_example, contact_example, report_example = blocks
+    assert FirstContactBody().load(contact_example) == FirstContactBody().load(
+        FIRST_CONTACT_EXAMPLE
+    )
+    assert set(lead_example) == set(LeadOut().fields)
+    assert set(lead_example["escort"]) == set(EscortOut().fields)
+    assert set(report_example) == set(DeactivateOut().fields)
 
 
 def test_the_openapi_document_shows_the_examples(http):
