@@ -42,6 +42,9 @@ PACKET_STATUSES = ("sent", "delivered", "accepted", "declined", "withdrawn", "ex
 TRANSFER = "transfer"
 PACKET_KINDS = (TRANSFER, "information")
 
+# How the receiver met the client for the first time after an escorted transfer.
+FIRST_CONTACT_MODES = ("meeting", "phone", "video", "home_visit")
+
 # Where a client went when a service period ended: the categories of the regional survey.
 PERIOD_OUTCOMES = (
     "employed",
@@ -80,6 +83,8 @@ WEBHOOK_EVENT_TYPES = (
     "packet.expired",
     "packet.withdrawn",
     "packet.blocked",
+    "packet.first_contact",
+    "packet.first_contact_missing",
     "consent.withdrawn",
     "leads.moved",
     "audit.checkpoint",

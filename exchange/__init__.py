@@ -122,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange.periods.views import blp as periods_blp
     from exchange.problems import ExchangeApi, register_error_handlers
     from exchange.webhooks.views import blp as webhooks_blp
+    from schemas.packets import register_payload_schema
     from schemas.sections import register_section_schemas
 
     register_error_handlers(app)
@@ -144,6 +145,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         },
     )
     register_section_schemas(api.spec)
+    register_payload_schema(api.spec)
     api.register_blueprint(clients_blp)
     api.register_blueprint(consents_blp)
     api.register_blueprint(packets_blp)

@@ -1,4 +1,5 @@
-"""Background work: sealing, checkpoints, deadlines and retention, notifications.
+"""Background work: sealing, checkpoints, deadlines and retention, escorted transfers whose
+first contact is missing, notifications.
 
 ``exchange worker`` runs rounds in a loop (production); the embedded server runs
 them in a daemon thread, so a single process keeps the log sealed as well.
@@ -79,6 +80,14 @@ def deadlines(rt: Runtime) -> dict[str, Any]:
     return {"expired": expired, "shredded": shredded}
 
 
+def escorts(rt: Runtime) -> dict[str, Any]:
+    """Raise ``first_contact_missing`` for escorted transfers past their first_contact_by."""
+    from exchange.services import Services
+
+    with unit_of_work(rt.db.sessions, WORKER, "packet.first_contact_missing") as uow:
+        return {"first_contact_missing": Services(rt, uow).escorts.raise_missing(uow.identity)}
+
+
 def notifications(rt: Runtime) -> dict[str, Any]:
     """Relay due notifications to the Redis stream and deliver what it holds."""
     done = webhooks.run_once(
@@ -99,6 +108,7 @@ JOBS = (
     Job("seal", seal),
     Job("checkpoint", checkpoint),
     Job("deadlines", deadlines),
+    Job("escorts", escorts),
     Job("webhooks", notifications),
 )
 

@@ -101,6 +101,12 @@ SETTINGS: dict[str, Setting] = {
         "A reviewed statute table (JSON) replacing the packaged one: which recipient kind may "
         "receive which category for which purpose without consent, and under which law.",
     ),
+    "FIRST_CONTACT_DAYS": Setting(
+        14,
+        _int,
+        "Escorted transfer: days after acceptance by which the receiver is to record the first "
+        "contact with the client, when the transfer names no `first_contact_by` (1..365).",
+    ),
     "CHECKPOINT_INTERVAL": Setting(
         60, _int, "Seconds between signed audit checkpoints while events arrive."
     ),
@@ -204,6 +210,8 @@ def load(
         raise ConfigError("EXCHANGE_ACCESS_TOKEN_LIFETIME must be 1..900 seconds (at most 900)")
     if not 0 < config["ASSERTION_MAX_LIFETIME"] <= 300:
         raise ConfigError("EXCHANGE_ASSERTION_MAX_LIFETIME must be 1..300 seconds")
+    if not 1 <= config["FIRST_CONTACT_DAYS"] <= 365:
+        raise ConfigError("EXCHANGE_FIRST_CONTACT_DAYS must be 1..365 days")
     config["ISSUER"] = config["ISSUER"].rstrip("/")
     _check_oidc(config)
     return config

@@ -156,7 +156,20 @@ ACTIONS: Mapping[str, Action] = _declare(
     Action("packet.accept", "Accept a packet", RECEIVE, visibility=PARTY),
     Action("packet.decline", "Decline a packet", RECEIVE, visibility=PARTY),
     Action("packet.withdraw", "Withdraw a packet", SEND, visibility=PARTY),
+    Action(
+        "packet.first_contact",
+        "Record the first contact after a transfer",
+        RECEIVE,
+        visibility=PARTY,
+    ),
     Action("packet.expire", "Expire overdue packets", system=True, person=NO_PERSON, roles=()),
+    Action(
+        "packet.first_contact_missing",
+        "Escalate transfers without a first contact",
+        system=True,
+        person=NO_PERSON,
+        roles=(),
+    ),
     # --- service periods and outcomes ---------------------------------------------------
     Action("period.record", "Record a service period", MANAGE, system=True),
     Action("period.list", "List service periods", MANAGE, person=OPTIONAL),

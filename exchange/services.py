@@ -19,6 +19,7 @@ from exchange.audit.query import AuditQueries
 from exchange.audit.report import access_report
 from exchange.clients.service import ClientService
 from exchange.consents.service import ConsentService
+from exchange.continuity.escort import EscortService
 from exchange.continuity.service import ContinuityService
 from exchange.packets.service import PacketService
 from exchange.periods.outcomes import outcome_report
@@ -55,11 +56,18 @@ class Services:
 
     @cached_property
     def packets(self) -> PacketService:
-        return PacketService(self.uow, self.runtime.keys, self.runtime.statutes)
+        rt = self.runtime
+        return PacketService(
+            self.uow, rt.keys, rt.statutes, first_contact_days=rt.config["FIRST_CONTACT_DAYS"]
+        )
 
     @cached_property
     def continuity(self) -> ContinuityService:
         return ContinuityService(self.uow)
+
+    @cached_property
+    def escorts(self) -> EscortService:
+        return EscortService(self.uow)
 
     @cached_property
     def periods(self) -> PeriodService:

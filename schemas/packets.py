@@ -6,7 +6,13 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from consent.vocabulary import PACKET_KINDS, PACKET_STATUSES, PURPOSES, TRANSFER
+from consent.vocabulary import (
+    FIRST_CONTACT_MODES,
+    PACKET_KINDS,
+    PACKET_STATUSES,
+    PURPOSES,
+    TRANSFER,
+)
 from schemas import StrictSchema
 from schemas.consents import ORG_ID, ClientRef
 from schemas.periods import PeriodOut
@@ -35,12 +41,65 @@ class PacketPayload(StrictSchema):
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
     respond_by = fields.Date(metadata={"description": "Required for a transfer"})
     case_reference = fields.String(validate=validate.Length(min=1, max=100))
+    first_contact_by = fields.Date(
+        metadata={
+            "description": "Transfer only: the day by which the receiver is to record the first "
+            "contact with the client (not before `respond_by`); default: 14 days after "
+            "acceptance (`EXCHANGE_FIRST_CONTACT_DAYS`)"
+        }
+    )
     sections = fields.List(fields.Raw(), required=True)
 
     @validates_schema
     def _transfer_needs_deadline(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("kind") == TRANSFER and "respond_by" not in data:
             raise ValidationError({"respond_by": ["A transfer needs a deadline."]})
+
+    @validates_schema
+    def _first_contact_after_the_deadline(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        first_contact_by = data.get("first_contact_by")
+        if first_contact_by is None:
+            return
+        if data.get("kind") != TRANSFER:
+            raise ValidationError(
+                {"first_contact_by": ["Only a transfer is escorted until a first contact."]}
+            )
+        respond_by = data.get("respond_by")
+        if respond_by is not None and first_contact_by < respond_by:
+            raise ValidationError({"first_contact_by": ["Must not be before respond_by."]})
+
+
+# A transfer as its sender signs it (SPEC section 4), with a first contact date of its own.
+PACKET_PAYLOAD_EXAMPLE: dict[str, Any] = {
+    "client": {"hetu": "010190-900P"},
+    "from": {"organization": "lieto-kisalli", "worker": "kalle.valmentaja"},
+    "to": {"organization": "te-vs"},
+    "kind": "transfer",
+    "purpose": "employment_services",
+    "respond_by": "2026-12-15",
+    "first_contact_by": "2027-01-08",
+    "case_reference": "KIS-2026-0042",
+    "sections": [
+        {
+            "type": "plan",
+            "kind": "employment_plan",
+            "goals": [{"text": "Work trial in a kitchen", "target_date": "2027-03-01"}],
+            "next_step": "work trial",
+        }
+    ],
+}
+
+
+PAYLOAD_COMPONENT = "PacketPayload"
+
+
+def register_payload_schema(spec: Any) -> None:
+    """Add the signed payload's schema, with its example, to an apispec ``APISpec`` (the
+    request body itself is the compact JWS over it)."""
+    if PAYLOAD_COMPONENT not in spec.components.schemas:
+        spec.components.schema(
+            PAYLOAD_COMPONENT, {"example": PACKET_PAYLOAD_EXAMPLE}, schema=PacketPayload
+        )
 
 
 class SubmitResponse(Schema):
@@ -64,6 +123,12 @@ class PacketPartyOut(Schema):
     worker = fields.String(allow_none=True)
 
 
+class FirstContactOut(Schema):
+    date = fields.Date()
+    mode = fields.String()
+    recorded_by = fields.String(allow_none=True)
+
+
 class PacketMeta(Schema):
     id = fields.String()
     client_id = fields.String()
@@ -78,6 +143,15 @@ class PacketMeta(Schema):
     received_at = fields.DateTime()
     delivered_at = fields.DateTime(allow_none=True)
     warnings = fields.List(fields.Dict())
+    first_contact_by = fields.Date(
+        allow_none=True,
+        metadata={"description": "Transfer: the receiver's first contact is due by this day"},
+    )
+    first_contact = fields.Nested(
+        FirstContactOut,
+        allow_none=True,
+        metadata={"description": "The receiver's recorded first contact; it ends the escort"},
+    )
 
 
 class PacketPage(Schema):
@@ -141,10 +215,34 @@ class DeclineBody(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
 
 
+class FirstContactBody(StrictSchema):
+    """The receiver met the client: the escorted transfer ends."""
+
+    date = fields.Date(required=True, metadata={"description": "Not in the future"})
+    mode = fields.String(required=True, validate=validate.OneOf(FIRST_CONTACT_MODES))
+
+
+FIRST_CONTACT_EXAMPLE = {"date": "2026-12-18", "mode": "meeting"}
+
+
+class EscortOut(Schema):
+    organization = fields.String()
+    worker = fields.String(allow_none=True, metadata={"description": "null: unassigned"})
+    first_contact_by = fields.Date()
+
+
 class LeadOut(Schema):
     organization = fields.String(allow_none=True)
     worker = fields.String(allow_none=True)
     since = fields.DateTime(allow_none=True)
+    escort = fields.Nested(
+        EscortOut,
+        allow_none=True,
+        metadata={
+            "description": "The sender of the latest accepted transfer, until the receiver "
+            "records the first contact"
+        },
+    )
 
 
 class LeadAssign(StrictSchema):
@@ -160,6 +258,12 @@ class DeactivateOut(Schema):
     successor = fields.String(allow_none=True)
     leads_moved = fields.Integer()
     packets_moved = fields.Integer()
+    escorts_moved = fields.Integer(
+        metadata={"description": "Accepted transfers the leaver escorted (as the sender)"}
+    )
+    first_contacts_moved = fields.Integer(
+        metadata={"description": "Accepted transfers whose first contact the leaver was to make"}
+    )
 
 
 class ActivateOut(Schema):
@@ -183,6 +287,22 @@ class ReviewNeeded(Schema):
     last_ended_on = fields.Date()
 
 
+class EscortPartyOut(Schema):
+    organization = fields.String()
+    worker = fields.String(allow_none=True)
+
+
+class FirstContactMissing(PacketMeta):
+    escort = fields.Nested(EscortPartyOut)
+    first_contact_worker = fields.String(
+        allow_none=True, metadata={"description": "The receiver's worker; null: unassigned"}
+    )
+    escalated_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When the worker raised the escalation and told the sender"},
+    )
+
+
 class EscalationsOut(Schema):
     expired_transfers = fields.List(fields.Nested(PacketMeta))
     due_soon = fields.List(fields.Nested(PacketMeta))
@@ -196,5 +316,12 @@ class EscalationsOut(Schema):
         metadata={
             "description": "Clients whose last three periods each ended continued_same_service: "
             "a multi-professional review is due"
+        },
+    )
+    first_contact_missing = fields.List(
+        fields.Nested(FirstContactMissing),
+        metadata={
+            "description": "Accepted transfers (sent or received) without a first contact "
+            "past their first_contact_by"
         },
     )

@@ -536,6 +536,8 @@ def test_staff_change_with_a_successor(http, world):
         "successor": "timo.asiantuntija",
         "leads_moved": 0,
         "packets_moved": 1,
+        "escorts_moved": 0,
+        "first_contacts_moved": 0,
     }
     inbox = http.get("/v1/packets?box=inbox", headers=te.client.headers()).get_json()["items"]
     assert inbox[0]["to"]["worker"] == "timo.asiantuntija"

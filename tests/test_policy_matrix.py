@@ -168,9 +168,9 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
         )
     )
 
-    def packet(kind: str = "information") -> str:
+    def packet(kind: str = "information", hetu: str = HETU) -> str:
         payload: dict[str, Any] = {
-            "client": {"hetu": HETU},
+            "client": {"hetu": hetu},
             "from": {"organization": HOME, "worker": f"{HOME}.staff"},
             "to": {"organization": PARTNER},
             "kind": kind,
@@ -185,6 +185,8 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
                 }
             ],
         }
+        if kind == "transfer":
+            payload["respond_by"] = day(14)
         sent = http.post(
             "/v1/packets",
             data=sign_packet(home.packet_key, payload),
@@ -196,6 +198,18 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
     for name in ("accept", "decline", "withdraw"):
         for door in ("api", "web"):
             w.ids[f"packet_{name}_{door}"] = packet()
+    # Accepted transfers of clients of their own (the world's client keeps its lead at home),
+    # whose first contact the partner records.
+    for door, hetu in (("api", "030390-9219"), ("web", "040490-921R")):
+        consent(True, client={"hetu": hetu}, categories=["plan"])
+        transfer = packet("transfer", hetu)
+        _ok(
+            http.post(
+                f"/v1/packets/{transfer}/accept",
+                headers=partner.client.headers(f"{PARTNER}.social_worker"),
+            )
+        )
+        w.ids[f"packet_contact_{door}"] = transfer
     w.ids["payload"] = sign_packet(
         home.packet_key,
         {
@@ -321,6 +335,7 @@ CONSENT = {
     "method": "electronic_strong_auth",
     "language": "fi",
 }
+FIRST_CONTACT = {"date": day(0), "mode": "phone"}
 PERIOD = {
     "client": {"hetu": FRESH_HETU},
     "service": "tyohonvalmennus",
@@ -392,6 +407,13 @@ API_ROUTES = [
         "/v1/packets/{packet_decline_api}/decline",
         home=PARTNER,
         json=REASON,
+    ),
+    Route(
+        "POST",
+        "/v1/packets/<string:packet_id>/first-contact",
+        "/v1/packets/{packet_contact_api}/first-contact",
+        home=PARTNER,
+        json=FIRST_CONTACT,
     ),
     Route(
         "POST",
@@ -480,6 +502,13 @@ WEB_ROUTES = [
         "/ui/packets/{packet_decline_web}/decline",
         home=PARTNER,
         form=REASON,
+    ),
+    Route(
+        "POST",
+        "/ui/packets/<string:packet_id>/first-contact",
+        "/ui/packets/{packet_contact_web}/first-contact",
+        home=PARTNER,
+        form=FIRST_CONTACT,
     ),
     Route(
         "POST",
@@ -660,6 +689,7 @@ SPEC_SCOPES = {
     "packet.accept": {"packets:receive"},
     "packet.decline": {"packets:receive"},
     "packet.withdraw": {"packets:send"},
+    "packet.first_contact": {"packets:receive"},
     "audit.search": {"audit:read"},
     "audit.verify": {"audit:read"},
     "audit.checkpoints": {"audit:read"},
@@ -702,6 +732,7 @@ SPEC_PERSON_REQUIRED = {
     "packet.accept",
     "packet.decline",
     "packet.withdraw",
+    "packet.first_contact",
     "client.access_report",
     "audit.search",
 }
@@ -727,6 +758,7 @@ SPEC_HIDDEN = {
     "packet.accept",
     "packet.decline",
     "packet.withdraw",
+    "packet.first_contact",
     "lead.read",
     "client.access_report",
 }

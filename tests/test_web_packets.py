@@ -8,6 +8,7 @@ import functools
 import re
 
 import pytest
+from sqlalchemy import text
 
 import exchange.web.pages_packets  # noqa: F401  # registers the pages on the blueprint
 from consent.model import local_date
@@ -482,3 +483,124 @@ def test_the_service_refuses_a_worker_of_another_organization(app, people, http)
         data={"csrf_token": csrf(text), "worker": "kalle.valmentaja", "successor": ""},
     )
     assert refused.status_code == 404  # someone else's worker is not ours to know about
+
+
+# --- the escorted transfer: the escort, the first-contact form, the escalation ---------------
+
+
+def accepted_in_the_ui(app, packet_id):
+    client = signed_in(app, "terhi.staff")
+    page = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert (
+        client.post(f"/ui/packets/{packet_id}/accept", data={"csrf_token": csrf(page)}).status_code
+        == 302
+    )
+    return client
+
+
+def test_the_receiver_records_the_first_contact_in_the_form(app, people, http, packet_id, rt):
+    client = accepted_in_the_ui(app, packet_id)
+    page = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert 'data-escort="open"' in page
+    assert 'data-escort-worker="kalle.valmentaja"' in page
+    assert f'action="/ui/packets/{packet_id}/first-contact"' in page
+    assert 'max="' + today().isoformat() + '"' in page
+    client_id = api_packet(http, people, packet_id)["client_id"]
+    assert api_lead(http, people["te"], client_id)["escort"]["organization"] == "kisalli"
+
+    recorded = client.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={"csrf_token": csrf(page), "date": today().isoformat(), "mode": "video"},
+    )
+    assert recorded.status_code == 302
+    assert recorded.headers["Location"].endswith(f"/ui/packets/{packet_id}")
+    assert api_packet(http, people, packet_id)["first_contact"] == {
+        "date": today().isoformat(),
+        "mode": "video",
+        "recorded_by": "terhi.staff",
+    }
+    assert api_lead(http, people["te"], client_id)["escort"] is None
+    assert api_events(http, people, packet_id)[-1]["action"] == "first_contact"
+    assert audit_rows(rt, action="packet.first_contact", actor_user="terhi.staff")
+    after = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert 'data-escort="ended"' in after
+    assert 'data-first-contact="video"' in after
+    assert f'action="/ui/packets/{packet_id}/first-contact"' not in after
+    twice = client.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={"csrf_token": csrf(page), "date": today().isoformat(), "mode": "phone"},
+    )
+    assert twice.status_code == 409
+
+
+def test_the_form_shows_what_is_missing_and_refuses_a_future_date(app, people, http, packet_id):
+    client = accepted_in_the_ui(app, packet_id)
+    page = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    empty = client.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={"csrf_token": csrf(page), "date": "", "mode": "letter"},
+    )
+    assert empty.status_code == 200
+    shown = empty.get_data(as_text=True)
+    assert 'href="#first-contact-date"' in shown
+    assert 'href="#first-contact-mode"' in shown
+    assert 'aria-describedby="first-contact-mode-error"' in shown
+    tomorrow = (today() + dt.timedelta(days=1)).isoformat()
+    future = client.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={"csrf_token": csrf(page), "date": tomorrow, "mode": "phone"},
+    )
+    assert future.status_code == 422
+    assert api_packet(http, people, packet_id)["first_contact"] is None
+
+
+def test_the_sender_sees_the_escort_but_may_not_record_the_contact(app, people, http, packet_id):
+    accepted_in_the_ui(app, packet_id)
+    sender = signed_in(app, "kalle.valmentaja")
+    page = sender.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert 'data-escort="open"' in page
+    assert f'action="/ui/packets/{packet_id}/first-contact"' not in page
+    refused = sender.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={"csrf_token": csrf(page), "date": today().isoformat(), "mode": "meeting"},
+    )
+    assert refused.status_code == 403
+    outsider = signed_in(app, "olli.sw")
+    hidden = outsider.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={
+            "csrf_token": csrf(outsider.get("/ui/").get_data(as_text=True)),
+            "date": today().isoformat(),
+            "mode": "meeting",
+        },
+    )
+    assert hidden.status_code == 404
+    assert api_packet(http, people, packet_id)["first_contact"] is None
+
+
+def test_no_form_before_acceptance(app, people, http, packet_id):
+    client = signed_in(app, "terhi.staff")
+    page = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert "data-escort" not in page
+    refused = client.post(
+        f"/ui/packets/{packet_id}/first-contact",
+        data={"csrf_token": csrf(page), "date": today().isoformat(), "mode": "meeting"},
+    )
+    assert refused.status_code == 409
+
+
+def test_the_start_page_shows_a_missing_first_contact_to_both(
+    app, people, http, packet_id, session
+):
+    accepted_in_the_ui(app, packet_id)
+    session.execute(
+        text("UPDATE packet SET first_contact_by = :d WHERE id = :i"),
+        {"d": today() - dt.timedelta(days=1), "i": packet_id},
+    )
+    session.commit()
+    for username in ("terhi.staff", "kalle.valmentaja"):
+        start = signed_in(app, username).get("/ui/").get_data(as_text=True)
+        assert 'data-escalation="first_contact_missing"' in start, username
+        assert f'data-packet="{packet_id}"' in start
+    page = signed_in(app, "terhi.staff").get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert "data-late" in page

@@ -170,6 +170,8 @@ def test_each_event_reaches_the_party_it_concerns(http, world, session):
         "successor": "aila.sw",
         "leads": counts["leads_moved"],
         "packets": counts["packets_moved"],
+        "escorts": counts["escorts_moved"],
+        "first_contacts": counts["first_contacts_moved"],
     }
 
 

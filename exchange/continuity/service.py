@@ -24,6 +24,7 @@ from exchange import audit, policy
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
 from exchange.consents.models import RECORDER, Consent, ConsentParty
+from exchange.continuity.escort import EscortService
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.packets import lifecycle
@@ -38,8 +39,9 @@ DUE_SOON_DAYS = 3
 
 
 def is_involved(session: Session, client_id: str, organization: str) -> bool:
-    """SPEC: holds or held the lead, is named in one of the client's consents once it is
-    active, recorded or approved one, or sent or received one of the client's packets; also:
+    """SPEC: holds or held the lead or the escort, is named in one of the client's consents
+    once it is active, recorded or approved one, or sent or received one of the client's packets (an
+    escort is always the sender of an accepted transfer, so the packet check covers it); also:
     provides or owns the next step of one of the client's service periods.
 
     A consent that nobody has approved yet (pending) or that was rejected opens nothing beyond
@@ -99,12 +101,15 @@ class DeactivationReport:
     leads_moved: int
     packets_moved: int
     successor: str | None
+    escorts_moved: int = 0
+    first_contacts_moved: int = 0
 
 
 class ContinuityService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.session = uow.session
+        self.escorts = EscortService(uow)
 
     # --- leads ---------------------------------------------------------------------
 
@@ -123,6 +128,10 @@ class ContinuityService:
                 ],
             )
         return user
+
+    def escort_of(self, client_id: str) -> Packet | None:
+        """The transfer whose sender escorts the client now (shown with the lead), or None."""
+        return self.escorts.of_client(client_id)
 
     def lead_of(self, identity: Identity, client_id: str) -> Lead | None:
         """The client's lead, for involved organizations only."""
@@ -272,7 +281,8 @@ class ContinuityService:
     def deactivate(
         self, identity: Identity, username: str, successor: str | None
     ) -> DeactivationReport:
-        """The worker leaves: their leads and open packets move; nobody falls through."""
+        """The worker leaves: their leads, open packets, escorts and pending first contacts
+        move; nobody falls through."""
         organization = identity.organization
         leaver = self.session.get(User, username, with_for_update=True)
         if leaver is None or leaver.organization_id != organization:
@@ -322,14 +332,15 @@ class ContinuityService:
                     reason=f"{username} left; now {successor or 'unassigned'}",
                 )
             )
+        escorts, first_contacts = self.escorts.move(identity, username, successor)
         audit.record(
             self.session,
             identity,
             "worker.deactivate",
             resource_type="user",
             resource_id=username,
-            reason=f"leads={len(leads)} packets={len(packets)} "
-            f"successor={successor or 'unassigned'}",
+            reason=f"leads={len(leads)} packets={len(packets)} escorts={escorts} "
+            f"first_contacts={first_contacts} successor={successor or 'unassigned'}",
         )
         notify(
             self.session,
@@ -340,10 +351,12 @@ class ContinuityService:
                 "successor": successor,
                 "leads": len(leads),
                 "packets": len(packets),
+                "escorts": escorts,
+                "first_contacts": first_contacts,
             },
         )
         self.session.flush()
-        return DeactivationReport(len(leads), len(packets), successor)
+        return DeactivationReport(len(leads), len(packets), successor, escorts, first_contacts)
 
     def activate(self, identity: Identity, username: str) -> User:
         """Undo a deactivation: the person may sign in and act again (their clients stay where
@@ -392,7 +405,8 @@ class ContinuityService:
         return list(self.session.execute(query).scalars())
 
     def escalations(self, identity: Identity, now: dt.datetime | None = None) -> dict[str, Any]:
-        """Expired transfers, transfers due within three days, and unassigned clients."""
+        """Expired transfers, transfers due within three days, unassigned clients, and accepted
+        transfers without a first contact past ``first_contact_by``."""
         organization = identity.organization
         today = local_date(now or utcnow())
         mine = or_(Packet.sender_org == organization, Packet.recipient_org == organization)
@@ -416,4 +430,5 @@ class ContinuityService:
             "expired_transfers": list(expired),
             "due_soon": list(due),
             "unassigned_clients": self.unassigned(identity),
+            "first_contact_missing": self.escorts.missing(organization, today),
         }

@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
-from exchange.packets.presenters import meta
+from exchange.packets.presenters import escalation, meta
 from exchange.services import services
 from schemas.packets import (
     ActivateOut,
@@ -25,10 +25,27 @@ blp = ApiBlueprint(
 )
 
 
-def lead_out(lead: Any) -> dict[str, Any]:
+def lead_out(lead: Any, client_id: str) -> dict[str, Any]:
+    """The lead with the escort shown beside it (the sender of an accepted transfer until the
+    receiver's first contact)."""
+    escort = services().continuity.escort_of(client_id)
+    shown = (
+        None
+        if escort is None
+        else {
+            "organization": escort.sender_org,
+            "worker": escort.escort_worker,
+            "first_contact_by": escort.first_contact_by,
+        }
+    )
     if lead is None:
-        return {"organization": None, "worker": None, "since": None}
-    return {"organization": lead.organization_id, "worker": lead.worker, "since": lead.since}
+        return {"organization": None, "worker": None, "since": None, "escort": shown}
+    return {
+        "organization": lead.organization_id,
+        "worker": lead.worker,
+        "since": lead.since,
+        "escort": shown,
+    }
 
 
 @blp.route("/clients/<string:client_id>/lead")
@@ -36,8 +53,10 @@ class ClientLead(MethodView):
     @blp.action("lead.read", errors=(404,))
     @blp.response(200, LeadOut)
     def get(self, client_id: str) -> dict[str, Any]:
-        """The client's current lead, for organizations involved with the client."""
-        return lead_out(services().continuity.lead_of(current_identity(), client_id))
+        """The client's current lead, for organizations involved with the client, with the
+        escort: the sender of the latest accepted transfer until the first contact."""
+        lead = services().continuity.lead_of(current_identity(), client_id)
+        return lead_out(lead, client_id)
 
     @blp.action("lead.assign", errors=(404, 409, 413, 415, 422))
     @blp.arguments(LeadAssign)
@@ -47,7 +66,7 @@ class ClientLead(MethodView):
 
         Moving a client to another organization is always a `transfer` packet."""
         lead = services().continuity.assign(current_identity(), client_id, body["worker"])
-        return lead_out(lead)
+        return lead_out(lead, client_id)
 
 
 @blp.route("/workers/<string:username>/deactivate")
@@ -56,14 +75,17 @@ class WorkerDeactivate(MethodView):
     @blp.arguments(DeactivateBody)
     @blp.response(200, DeactivateOut)
     def post(self, body: dict[str, Any], username: str) -> dict[str, Any]:
-        """A worker leaves: their leads and the packets addressed to them move to the successor,
-        or to the organization's unassigned queue when the successor is null."""
+        """A worker leaves: their leads, the packets addressed to them, the transfers they
+        escort and the first contacts they were to make move to the successor, or to the
+        organization's unassigned queue when the successor is null."""
         report = services().continuity.deactivate(current_identity(), username, body["successor"])
         return {
             "username": username,
             "successor": report.successor,
             "leads_moved": report.leads_moved,
             "packets_moved": report.packets_moved,
+            "escorts_moved": report.escorts_moved,
+            "first_contacts_moved": report.first_contacts_moved,
         }
 
 
@@ -94,7 +116,9 @@ class Escalations(MethodView):
     def get(self) -> dict[str, Any]:
         """Expired transfers, transfers due within three days, unassigned clients, service
         periods ending within 30 days without a next step, and clients due for a
-        multi-professional review (three periods in a row ended in the same service)."""
+        multi-professional review (three periods in a row ended in the same service), and
+        accepted transfers without a first contact past `first_contact_by`
+        (`first_contact_missing`, for the sender and the receiver alike)."""
         identity = current_identity()
         found = services().continuity.escalations(identity)
         packets = services().packets
@@ -107,4 +131,7 @@ class Escalations(MethodView):
             "unassigned_clients": found["unassigned_clients"],
             "periods_ending_without_next_step": periods.ending_without_next_step(identity),
             "review_needed": periods.review_needed(identity),
+            "first_contact_missing": [
+                escalation(row, packets.status_of(row)) for row in found["first_contact_missing"]
+            ],
         }

@@ -50,6 +50,18 @@ class Packet(Base):
     # synthesis sealed under the packet's data key (so it is re-wrapped and shredded with it).
     acknowledged_actions: Mapped[list[str] | None] = mapped_column(JSON)
     synthesis_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Escorted transfer (saattaen vaihto), on the transfer itself: after acceptance the
+    # sender organization (``escort_worker``) stays on until the receiver (``first_contact_worker``)
+    # records the first contact. ``first_contact_by`` comes from the payload or is set at
+    # acceptance; NULL on transfers accepted before escorts existed (no escort).
+    first_contact_by: Mapped[dt.date | None] = mapped_column(Date)
+    escort_worker: Mapped[str | None] = mapped_column(String(128))
+    first_contact_worker: Mapped[str | None] = mapped_column(String(128))
+    first_contact_on: Mapped[dt.date | None] = mapped_column(Date)
+    first_contact_mode: Mapped[str | None] = mapped_column(String(16))
+    first_contact_recorded_by: Mapped[str | None] = mapped_column(String(128))
+    # When the worker raised the first_contact_missing escalation (and notified the sender).
+    first_contact_missing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # Retention: the data key and ciphertext are destroyed; metadata and audit stay.
     shredded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -64,13 +76,14 @@ class Packet(Base):
         Index("ix_packet_recipient_org_received_at", "recipient_org", "received_at"),
         Index("ix_packet_sender_org_received_at", "sender_org", "received_at"),
         Index("ix_packet_status_respond_by", "status", "respond_by"),
+        Index("ix_packet_status_first_contact_by", "status", "first_contact_by"),
         Index("uq_packet_sender_org_dedupe_sha256", "sender_org", "dedupe_sha256", unique=True),
     )
 
 
 class PacketEvent(Base):
     """One step of a packet's life: sent, delivered, accepted, declined, withdrawn, expired,
-    blocked, reassigned."""
+    blocked, reassigned; after an accepted transfer first_contact and escalated."""
 
     __tablename__ = "packet_event"
 

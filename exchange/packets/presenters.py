@@ -27,6 +27,29 @@ def meta(row: Packet, status: str) -> dict[str, Any]:
         "received_at": row.received_at,
         "delivered_at": row.delivered_at,
         "warnings": row.warnings,
+        "first_contact_by": row.first_contact_by,
+        "first_contact": first_contact(row),
+    }
+
+
+def first_contact(row: Packet) -> dict[str, Any] | None:
+    """The receiver's recorded first contact after a transfer; None before (or never)."""
+    if row.first_contact_on is None:
+        return None
+    return {
+        "date": row.first_contact_on,
+        "mode": row.first_contact_mode,
+        "recorded_by": row.first_contact_recorded_by,
+    }
+
+
+def escalation(row: Packet, status: str) -> dict[str, Any]:
+    """A transfer whose first contact is missing: its metadata with who escorts whom."""
+    return {
+        **meta(row, status),
+        "escort": {"organization": row.sender_org, "worker": row.escort_worker},
+        "first_contact_worker": row.first_contact_worker,
+        "escalated_at": row.first_contact_missing_at,
     }
 
 

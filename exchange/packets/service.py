@@ -34,8 +34,10 @@ from consent.statutes import StatuteTable
 from consent.vocabulary import TRANSFER
 from exchange import audit, policy
 from exchange.clients.models import Client
+from exchange.config import SETTINGS
 from exchange.consents.models import Consent
 from exchange.consents.service import to_record
+from exchange.continuity.escort import EscortService
 from exchange.continuity.service import ContinuityService, named_client
 from exchange.errors import Conflict, Corrupted, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.packets import lifecycle
@@ -97,12 +99,20 @@ def request_digest(body: bytes) -> str:
 
 
 class PacketService:
-    def __init__(self, uow: UnitOfWork, keys: KeyStore, statutes: StatuteTable) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        keys: KeyStore,
+        statutes: StatuteTable,
+        first_contact_days: int = SETTINGS["FIRST_CONTACT_DAYS"].default,
+    ) -> None:
         self.uow = uow
         self.session = uow.session
         self.keys = keys
         self.statutes = statutes
+        self.first_contact_days = first_contact_days
         self.continuity = ContinuityService(uow)
+        self.escorts = EscortService(uow)
 
     # --- legal basis ------------------------------------------------------------------
 
@@ -327,6 +337,7 @@ class PacketService:
             recipient_org=recipient.id,
             recipient_user=payload["to"].get("worker"),
             respond_by=payload.get("respond_by"),
+            first_contact_by=payload.get("first_contact_by"),
             case_reference=payload.get("case_reference"),
             categories=categories,
             basis=[self._basis(d) for d in decision.decisions],
@@ -667,6 +678,8 @@ class PacketService:
         self._store_read_back(row, read_back)
         if row.kind == TRANSFER:
             self.continuity.take_over(identity, row.client_id, row.sender_org, row.id)
+            # Escorted transfer: the sender stays on until the receiver's first contact.
+            self.escorts.begin(identity, row, self.first_contact_days)
         row.decided_at, row.decided_by_user = utcnow(), username
         self._record(identity, row, lifecycle.ACCEPTED, "accepted", "packet.accept")
         return row
@@ -736,6 +749,12 @@ class PacketService:
             if synthesis
             else None
         )
+
+    def first_contact(self, identity: Identity, packet_id: str, date: dt.date, mode: str) -> Packet:
+        """The receiver of an accepted transfer met the client: the sender's escort ends."""
+        row = self.visible(identity, packet_id, "packet.first_contact", lock=True)
+        self._only_recipient(row, identity.organization, "packet.first_contact")
+        return self.escorts.record_first_contact(identity, row, date, mode)
 
     def decline(self, identity: Identity, packet_id: str, reason: str) -> Packet:
         """The recipient refuses, with a reason; a transfer's sender keeps the lead."""

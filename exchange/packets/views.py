@@ -18,8 +18,10 @@ from exchange.services import services
 from exchange.unit import current_unit
 from schemas.packets import (
     ACCEPT_EXAMPLE,
+    FIRST_CONTACT_EXAMPLE,
     AcceptBody,
     DeclineBody,
+    FirstContactBody,
     PacketEvents,
     PacketListArgs,
     PacketMeta,
@@ -56,7 +58,11 @@ class Packets(MethodView):
             "required": True,
             "content": {
                 JOSE: {
-                    "schema": {"type": "string", "description": "Compact JWS over the packet JSON"}
+                    "schema": {
+                        "type": "string",
+                        "description": "Compact JWS over the packet JSON "
+                        "(#/components/schemas/PacketPayload, with its example)",
+                    }
                 }
             },
         },
@@ -161,7 +167,8 @@ class PacketAccept(MethodView):
     @blp.response(200, PacketMeta)
     def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
         """Accept a packet, reading back its plan; for a `transfer` the acting user becomes
-        the client's lead.
+        the client's lead and the sender its escort until the first contact (by the
+        payload's `first_contact_by`, or 14 days from now: `EXCHANGE_FIRST_CONTACT_DAYS`).
 
         `acknowledged_actions` must name every action of the packet's plan sections and no
         other id, or the answer is 422 `read_back_incomplete` with `missing` and `unknown`
@@ -172,6 +179,20 @@ class PacketAccept(MethodView):
         packets = services().packets
         read_back = ReadBack(tuple(body["acknowledged_actions"]), body.get("synthesis"))
         row = packets.accept(identity, packet_id, read_back)
+        return meta(row, packets.status_of(row))
+
+
+@blp.route("/packets/<string:packet_id>/first-contact")
+class PacketFirstContact(MethodView):
+    @blp.action("packet.first_contact", errors=(404, 409, 413, 415, 422))
+    @blp.arguments(FirstContactBody, example=FIRST_CONTACT_EXAMPLE)
+    @blp.response(200, PacketMeta)
+    def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
+        """The receiver of an accepted transfer records the first contact with the client
+        (`meeting`, `phone`, `video` or `home_visit`; not in the future): the sender's escort
+        ends, and so does a `first_contact_missing` escalation. Once only."""
+        packets = services().packets
+        row = packets.first_contact(current_identity(), packet_id, body["date"], body["mode"])
         return meta(row, packets.status_of(row))
 
 

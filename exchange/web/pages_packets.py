@@ -18,12 +18,16 @@ from flask import flash, get_flashed_messages, redirect, render_template, reques
 from flask_babel import format_date, format_decimal
 from flask_wtf import FlaskForm
 from jinja2 import Undefined
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import DateField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
+from adapters.db import utcnow
+from consent.model import local_date
 from consent.texts import PURPOSE_LABELS
+from consent.vocabulary import FIRST_CONTACT_MODES
 from exchange import policy
 from exchange.acting import current_identity
+from exchange.continuity import escort
 from exchange.errors import FieldError, Invalid
 from exchange.packets import lifecycle
 from exchange.packets.presenters import history
@@ -44,6 +48,13 @@ class AssignForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
     """Make a worker of the organization the client's lead (the select is in the template)."""
 
     worker = StringField("worker", validators=[DataRequired(), Length(max=128)])
+
+
+class FirstContactForm(FlaskForm):  # type: ignore[misc]
+    """The receiver met the client (the service checks the date against the transfer)."""
+
+    date = DateField("date", validators=[DataRequired()])
+    mode = StringField("mode", validators=[DataRequired(), AnyOf(FIRST_CONTACT_MODES)])
 
 
 class DeactivateForm(FlaskForm):  # type: ignore[misc]
@@ -141,6 +152,7 @@ def _packet_page(
     decline: ReasonForm | None = None,
     accept_error: Invalid | None = None,
     accept_form: dict[str, Any] | None = None,
+    first_contact: FirstContactForm | None = None,
 ) -> str:
     user = signed_in()
     packet_service = services().packets
@@ -152,6 +164,8 @@ def _packet_page(
     row = opened.packet
     status = packet_service.status_of(row)
     read_back = packet_service.read_back(row)
+    today = local_date(utcnow())
+    escorted = escort.is_open(row)
     return render_template(
         "web/packets_packet.html",
         user=user,
@@ -167,6 +181,13 @@ def _packet_page(
         is_recipient=row.recipient_org == user.organization_id,
         is_sender=row.sender_org == user.organization_id,
         decline=decline or ReasonForm(formdata=None),
+        escorted=escorted,
+        first_contact_late=escorted
+        and row.first_contact_by is not None
+        and row.first_contact_by < today,
+        first_contact=first_contact or FirstContactForm(formdata=None),
+        contact_modes=FIRST_CONTACT_MODES,
+        today=today,
         notices=_notices(),
         **_helpers(),
     )
@@ -219,6 +240,21 @@ def packet_decline(packet_id: str) -> Any:
         return _packet_page(packet_id, decline=form)
     services().packets.decline(current_identity(), packet_id, form.reason.data)
     flash("declined", NOTICE)
+    return redirect(url_for("web.packet", packet_id=packet_id))
+
+
+@blp.post("/packets/<string:packet_id>/first-contact")
+@page("packet.first_contact")
+def packet_first_contact(packet_id: str) -> Any:
+    form = FirstContactForm()
+    if not form.validate_on_submit():
+        if form.errors.get("csrf_token"):
+            return _bad_form()
+        # As for declining: the page again with the errors at the fields (it reads the packet,
+        # and that read stays in the audit log); nothing was recorded.
+        return _packet_page(packet_id, first_contact=form)
+    services().packets.first_contact(current_identity(), packet_id, form.date.data, form.mode.data)
+    flash("first_contact", NOTICE)
     return redirect(url_for("web.packet", packet_id=packet_id))
 
 
@@ -298,6 +334,8 @@ def worker_deactivate() -> Any:
         "successor": report.successor,
         "leads_moved": report.leads_moved,
         "packets_moved": report.packets_moved,
+        "escorts_moved": report.escorts_moved,
+        "first_contacts_moved": report.first_contacts_moved,
     }
     flash(json.dumps(counts), DEACTIVATED)
     return redirect(url_for("web.leads"))

@@ -1,7 +1,7 @@
 """read-back at acceptance: the acknowledged plan actions and the sealed synthesis
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 
 Both columns stay NULL for packets accepted before read-back existed.
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
