@@ -1,13 +1,22 @@
-"""Responsibility never lapses (SPEC section 3): a stateful model of transfers and staff changes.
+"""Responsibility never lapses (SPEC section 3): a stateful model of transfers, read-back,
+escorts until the first contact, staff changes and deadlines.
 
 Three organizations, each with two workers and an administrator, exchange
-three clients back and forth: transfers are sent, read, accepted, declined and
-withdrawn, leads are assigned, workers leave with or without a successor.
+three clients back and forth: transfers (some with plan actions to read back,
+some naming their own ``first_contact_by``) are sent, read, accepted with a
+complete or an incomplete read-back, declined and withdrawn; receivers record
+first contacts (or try to, as the wrong party, too early, twice or with a date
+in the future); leads are assigned, workers leave with or without a successor,
+and days pass (every deadline moves a day or more into the past and the
+worker's deadline and escort jobs run).
 Every answer is compared with a model of what the SPEC says must happen, and
 after every step the database and the API must agree that each client who has
 ever had a lead still has exactly one, held by an active worker of the lead
 organization or visible in that organization's unassigned queue; that no
-packet has disappeared; and that no open transfer waits for a worker who left.
+packet has disappeared; that no open transfer waits for a worker who left; and
+that every accepted transfer has a first contact, or an escort whose
+``first_contact_by`` has not passed, or an open ``first_contact_missing``
+escalation that both organizations see.
 
 Each hypothesis example builds its own application on its own rolled-back
 connection (function-scoped fixtures would be shared by all examples).
@@ -35,6 +44,7 @@ from sqlalchemy import text
 from consent.model import local_date
 from consent.vocabulary import PACKET_STATUSES
 from exchange import create_app
+from exchange.background import deadlines, escorts
 from exchange.packets.lifecycle import OPEN
 from tests.conftest import Org, org_factory, rolled_back, runtime_of, sign_packet
 
@@ -42,11 +52,13 @@ ORGS = {"inv-a": "provider", "inv-b": "employment_services", "inv-c": "social_se
 HETUS = ("010190-900P", "150585-9122", "311299-934B")
 JOSE = "application/jose"
 UNSEEN = object()
+FIRST_CONTACT_DAYS = 14  # EXCHANGE_FIRST_CONTACT_DAYS, the default
+MODES = ("meeting", "phone", "video", "home_visit")
 # Every example builds an application (about a second), so shrinking a failure can take
 # minutes; without the shrink phase a failure is reported at once, with all its steps.
 MACHINE_SETTINGS = settings(
-    max_examples=15,
-    stateful_step_count=25,
+    max_examples=12,
+    stateful_step_count=35,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
@@ -74,6 +86,27 @@ class PacketModel:
     recipient: str
     addressed: str | None
     status: str
+    sender_worker: str = ""
+    respond_by: dt.date = dt.date.min
+    actions: tuple[str, ...] = ()
+    # The escort (an accepted transfer): due date, who escorts, who is to make the contact.
+    first_contact_by: dt.date | None = None
+    escort_worker: str | None = None
+    first_contact_worker: str | None = None
+    first_contact: bool = False
+    accepted_turn: int = 0
+
+    @property
+    def escorted(self) -> bool:
+        return self.status == "accepted" and self.kind == "transfer" and not self.first_contact
+
+    def missing(self) -> bool:
+        """Escorted past first_contact_by: the escalation must be open."""
+        return (
+            self.escorted
+            and self.first_contact_by is not None
+            and (self.first_contact_by < today())
+        )
 
 
 def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
@@ -121,7 +154,7 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                         "decision": "permit",
                         "sources": list(ORGS),
                         "recipients": list(ORGS),
-                        "categories": ["assessment"],
+                        "categories": ["assessment", "plan"],
                         "purposes": ["service_planning"],
                         "valid_until": (today() + dt.timedelta(days=200)).isoformat(),
                         "method": "signed_paper",
@@ -170,6 +203,8 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             to_worker: str | None,
             days: int,
             kind: str = "transfer",
+            actions: tuple[str, ...] = (),
+            first_contact_by: dt.date | None = None,
         ) -> Any:
             to: dict[str, str] = {"organization": recipient}
             if to_worker is not None:
@@ -193,6 +228,25 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                     }
                 ],
             }
+            if actions:
+                payload["sections"].append(
+                    {
+                        "type": "plan",
+                        "kind": "employment_plan",
+                        "goals": [{"text": "Work trial", "target_date": "2027-06-01"}],
+                        "actions": [
+                            {
+                                "id": action,
+                                "text": f"Action {action}",
+                                "owner": "receiver",
+                                "due": (today() + dt.timedelta(days=20)).isoformat(),
+                            }
+                            for action in actions
+                        ],
+                    }
+                )
+            if first_contact_by is not None:
+                payload["first_contact_by"] = first_contact_by.isoformat()
             org = self.orgs[sender]
             return self.http.post(
                 "/v1/packets",
@@ -226,7 +280,21 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 st.none() | st.sampled_from(workers_of(recipient)), label="to_worker"
             )
             days = data.draw(st.integers(1, 30), label="respond_in_days")
-            response = self.send(client, sender, worker, recipient, to_worker, days)
+            actions = data.draw(st.sampled_from([(), ("a1",), ("a1", "a2")]), label="actions")
+            later = data.draw(st.none() | st.integers(0, 10), label="first_contact_after")
+            respond_by = today() + dt.timedelta(days=days)
+            first_contact_by = None if later is None else respond_by + dt.timedelta(days=later)
+            response = self.send(
+                client,
+                sender,
+                worker,
+                recipient,
+                to_worker,
+                days,
+                "transfer",
+                actions,
+                first_contact_by,
+            )
             if not self.active[worker] or (to_worker is not None and not self.active[to_worker]):
                 body = self.expect(response, 422, step="send_transfer_from_the_lead")
                 fields = {error["field"] for error in body["errors"]}
@@ -235,7 +303,17 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             body = self.expect(response, 201, step="send_transfer_from_the_lead")
             assert body["status"] == "sent"
             self.packets[body["id"]] = PacketModel(
-                body["id"], client, "transfer", sender, recipient, to_worker, "sent"
+                body["id"],
+                client,
+                "transfer",
+                sender,
+                recipient,
+                to_worker,
+                "sent",
+                worker,
+                respond_by,
+                actions,
+                first_contact_by,
             )
             if lead is None:
                 self.leads[client] = (sender, worker)
@@ -265,7 +343,15 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             response = self.send(client, sender, worker, recipient, None, 7, kind="information")
             body = self.expect(response, 201, step="send_information")
             self.packets[body["id"]] = PacketModel(
-                body["id"], client, "information", sender, recipient, None, "sent"
+                body["id"],
+                client,
+                "information",
+                sender,
+                recipient,
+                None,
+                "sent",
+                worker,
+                today() + dt.timedelta(days=7),
             )
 
         @precondition(lambda self: bool(self.packets))
@@ -283,13 +369,35 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: bool(self.packets))
         @rule(data=st.data())
         def accept(self, data: st.DataObject) -> None:
-            packet = self.draw_packet(data)
+            self._accept(self.draw_packet(data), data)
+
+        @precondition(
+            lambda self: any(
+                p.kind == "transfer" and p.status in OPEN for p in self.packets.values()
+            )
+        )
+        @rule(data=st.data())
+        def accept_open_transfer(self, data: st.DataObject) -> None:
+            """Hand-overs are the point: an open transfer is accepted more often than the rest
+            of the packets are acted on."""
+            open_transfers = [p for p in self.open_packets() if p.kind == "transfer"]
+            self._accept(data.draw(st.sampled_from(open_transfers), label="packet"), data)
+
+        def _accept(self, packet: PacketModel, data: st.DataObject) -> None:
             left = [user for user in workers_of(packet.recipient) if not self.active[user]]
             active = self.active_users(packet.recipient)
             users = left if left and data.draw(st.integers(0, 3), label="left") == 0 else active
             user = data.draw(st.sampled_from(users), label="acting")
+            # The read-back: every action (mostly), one left out, or an id the plan lacks.
+            read_back = data.draw(st.sampled_from(["all", "all", "all", "short", "extra"]))
+            acknowledged = list(packet.actions)
+            if read_back == "short" and acknowledged:
+                acknowledged.pop()
+            if read_back == "extra":
+                acknowledged.append("zz")
             response = self.http.post(
                 f"/v1/packets/{packet.id}/accept",
+                json={"acknowledged_actions": acknowledged, "synthesis": "Read back."},
                 headers=self.orgs[packet.recipient].client.headers(user),
             )
             if not self.active[user]:
@@ -298,6 +406,13 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 return
             if packet.status not in OPEN:
                 self.expect(response, 409, f"packet_{packet.status}", step="accept")
+                return
+            missing = [a for a in packet.actions if a not in acknowledged]
+            unknown = [a for a in acknowledged if a not in packet.actions]
+            if missing or unknown:
+                # Nothing moves: the lead stays, the packet stays open.
+                body = self.expect(response, 422, "read_back_incomplete", step="accept")
+                assert (body["missing"], body["unknown"]) == (missing, unknown)
                 return
             transfer = packet.kind == "transfer"
             if transfer and self.leads[packet.client][0] != packet.sender:
@@ -308,6 +423,14 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             assert body["status"] == "accepted"
             if transfer:
                 self.leads[packet.client] = (packet.recipient, user)
+                # The sender escorts until the receiver's first contact.
+                if packet.first_contact_by is None:
+                    packet.first_contact_by = today() + dt.timedelta(days=FIRST_CONTACT_DAYS)
+                packet.escort_worker = (
+                    packet.sender_worker if self.active[packet.sender_worker] else None
+                )
+                packet.first_contact_worker = user
+                packet.accepted_turn = self.turn
 
         @precondition(lambda self: bool(self.packets))
         @rule(data=st.data())
@@ -361,15 +484,134 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             moved_packets = [
                 p for p in self.open_packets() if p.recipient == org and p.addressed == leaver
             ]
-            assert (body["leads_moved"], body["packets_moved"]) == (
-                len(moved_leads),
-                len(moved_packets),
-            )
+            moved_escorts = [
+                p
+                for p in self.packets.values()
+                if p.escorted and p.sender == org and p.escort_worker == leaver
+            ]
+            moved_contacts = [
+                p
+                for p in self.packets.values()
+                if p.escorted and p.recipient == org and p.first_contact_worker == leaver
+            ]
+            assert (
+                body["leads_moved"],
+                body["packets_moved"],
+                body["escorts_moved"],
+                body["first_contacts_moved"],
+            ) == (len(moved_leads), len(moved_packets), len(moved_escorts), len(moved_contacts))
             self.active[leaver] = False
             for client in moved_leads:
                 self.leads[client] = (org, successor)
             for packet in moved_packets:
                 packet.addressed = successor
+            for packet in moved_escorts:
+                packet.escort_worker = successor
+            for packet in moved_contacts:
+                packet.first_contact_worker = successor
+
+        @precondition(lambda self: bool(self.packets))
+        @rule(data=st.data())
+        def record_first_contact(self, data: st.DataObject) -> None:
+            """Mostly the receiver of an accepted transfer; sometimes the wrong party, too
+            early, twice, or with a date in the future."""
+            escorted = [p for p in self.packets.values() if p.escorted]
+            pool = (
+                escorted
+                if escorted and data.draw(st.integers(0, 3), label="escorted") > 0
+                else list(self.packets.values())
+            )
+            packet = data.draw(st.sampled_from(pool), label="packet")
+            third = next(o for o in ORGS if o not in (packet.sender, packet.recipient))
+            org = data.draw(
+                st.sampled_from([packet.recipient] * 4 + [packet.sender, third]), label="as"
+            )
+            future = data.draw(st.integers(0, 5), label="future") == 0
+            self._first_contact(packet, org, future, data)
+
+        @precondition(lambda self: any(p.escorted for p in self.packets.values()))
+        @rule(data=st.data())
+        def first_contact_by_the_receiver(self, data: st.DataObject) -> None:
+            """The escort's end, the step the whole transfer is for."""
+            escorted = [p for p in self.packets.values() if p.escorted]
+            packet = data.draw(st.sampled_from(escorted), label="packet")
+            self._first_contact(packet, packet.recipient, False, data)
+
+        def _first_contact(
+            self, packet: PacketModel, org: str, future: bool, data: st.DataObject
+        ) -> None:
+            third = next(o for o in ORGS if o not in (packet.sender, packet.recipient))
+            user = data.draw(st.sampled_from(self.active_users(org)), label="acting")
+            day = today() + dt.timedelta(days=1 if future else 0)
+            response = self.http.post(
+                f"/v1/packets/{packet.id}/first-contact",
+                json={"date": day.isoformat(), "mode": data.draw(st.sampled_from(MODES))},
+                headers=self.orgs[org].client.headers(user),
+            )
+            step = "record_first_contact"
+            if org == third:
+                self.expect(response, 404, step=step)
+                return
+            if org == packet.sender:
+                self.expect(response, 403, step=step)
+                return
+            if packet.kind != "transfer":
+                self.expect(response, 409, "not_a_transfer", step=step)
+                return
+            if packet.status != "accepted":
+                self.expect(response, 409, f"packet_{packet.status}", step=step)
+                return
+            if packet.first_contact:
+                self.expect(response, 409, "first_contact_recorded", step=step)
+                return
+            if future:
+                body = self.expect(response, 422, step=step)
+                assert [error["field"] for error in body["errors"]] == ["date"]
+                return
+            self.expect(response, 200, step=step)
+            packet.first_contact = True
+
+        @precondition(lambda self: bool(self.packets))
+        @rule(data=st.data())
+        def days_pass(self, data: st.DataObject) -> None:
+            """A day or a week passes; or, while a transfer is escorted, just enough days for
+            its first_contact_by to pass."""
+            escorted = [p for p in self.packets.values() if p.escorted and p.first_contact_by]
+            if escorted and data.draw(st.booleans(), label="past_a_first_contact_by"):
+                packet = data.draw(st.sampled_from(escorted), label="escorted")
+                assert packet.first_contact_by is not None
+                days = max(1, (packet.first_contact_by - today()).days + 1)
+            else:
+                days = data.draw(st.sampled_from([1, 7]), label="days")
+            self._days_pass(days)
+
+        def _days_pass(self, days: int) -> None:
+            """Every deadline moves ``days`` into the past (as if the days had passed), and the
+            worker's deadline and escort jobs run: open packets past respond_by expire, escorts
+            past first_contact_by escalate."""
+            with self.rt.db.transaction() as session:
+                session.execute(
+                    text(
+                        "UPDATE packet SET respond_by = respond_by - CAST(:d AS INTEGER),"
+                        " first_contact_by = first_contact_by - CAST(:d AS INTEGER)"
+                    )
+                    if self.rt.db.engine.dialect.name == "postgresql"
+                    else text(
+                        "UPDATE packet SET respond_by = date(respond_by, '-' || :d || ' days'),"
+                        " first_contact_by = date(first_contact_by, '-' || :d || ' days')"
+                    ),
+                    {"d": days},
+                )
+            shift = dt.timedelta(days=days)
+            for packet in self.packets.values():
+                packet.respond_by -= shift
+                if packet.first_contact_by is not None:
+                    packet.first_contact_by -= shift
+                if packet.status in OPEN and packet.respond_by < today():
+                    packet.status = "expired"
+            ran = deadlines(self.rt)
+            raised = escorts(self.rt)
+            event(f"days_pass: expired {ran['expired']}, escalated {raised}")
 
         @rule(data=st.data())
         def assign_lead(self, data: st.DataObject) -> None:
@@ -435,6 +677,40 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 assert row.status in PACKET_STATUSES
                 assert (row.status, row.recipient_user) == (packet.status, packet.addressed), packet
             assert stranded == []
+            self.escorts_agree()
+
+        def escorts_agree(self) -> None:
+            """Every accepted transfer has a first contact, or an escort whose first_contact_by
+            has not passed, or an open first_contact_missing escalation (raised by the
+            worker); and the escort is the one the model expects."""
+            with self.rt.db.sessions() as session:
+                rows = {
+                    row.id: row
+                    for row in session.execute(
+                        text(
+                            "SELECT id, first_contact_by, escort_worker, first_contact_worker,"
+                            " first_contact_on, first_contact_missing_at FROM packet"
+                            " WHERE kind = 'transfer' AND status = 'accepted'"
+                        )
+                    )
+                }
+            accepted = {p.id: p for p in self.packets.values() if p.escorted or p.first_contact}
+            assert set(rows) == set(accepted)
+            for packet_id, row in rows.items():
+                packet = accepted[packet_id]
+                by = row.first_contact_by
+                by = by if isinstance(by, dt.date) else dt.date.fromisoformat(by)
+                assert (
+                    row.first_contact_on is not None
+                    or by >= today()
+                    or row.first_contact_missing_at is not None
+                ), packet
+                assert (row.first_contact_on is not None) == packet.first_contact, packet
+                assert by == packet.first_contact_by, packet
+                assert (row.escort_worker, row.first_contact_worker) == (
+                    packet.escort_worker,
+                    packet.first_contact_worker,
+                ), packet
 
         @invariant()
         def api_agrees(self) -> None:
@@ -452,6 +728,7 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                 )
                 body = self.expect(response, 200)
                 assert (body["organization"], body["worker"]) == (lead or (None, None))
+                assert body["escort"] == self.escort_of(client)
             for index, (org_id, org) in enumerate(self.orgs.items()):
                 # A client led by the organization is in its queue exactly when no active
                 # worker of it is named.
@@ -467,6 +744,16 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                     assert {item["client_id"] for item in self.expect(response, 200)["items"]} == (
                         queue
                     )
+                # Both organizations of a transfer see its missing first contact.
+                missing = {
+                    p.id
+                    for p in self.packets.values()
+                    if p.missing() and org_id in (p.sender, p.recipient)
+                }
+                if self.due(("escalations", org_id), missing, index):
+                    response = self.http.get("/v1/escalations", headers=org.client.headers())
+                    listed = self.expect(response, 200)["first_contact_missing"]
+                    assert {item["id"] for item in listed} == missing
                 # Every packet has one recipient: the inboxes together show every packet.
                 inbox = {
                     p.id: (p.status, p.addressed)
@@ -487,6 +774,25 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                         addressed = item["to"]["worker"]
                         if item["kind"] == "transfer" and item["status"] in OPEN and addressed:
                             assert self.active[addressed], item
+
+        def escort_of(self, client: str) -> dict[str, Any] | None:
+            """The escort of the client's latest accepted transfer, while it goes on."""
+            accepted = [
+                p
+                for p in self.packets.values()
+                if p.client == client and p.kind == "transfer" and p.status == "accepted"
+            ]
+            if not accepted:
+                return None
+            latest = max(accepted, key=lambda p: p.accepted_turn)
+            if not latest.escorted:
+                return None
+            assert latest.first_contact_by is not None
+            return {
+                "organization": latest.sender,
+                "worker": latest.escort_worker,
+                "first_contact_by": latest.first_contact_by.isoformat(),
+            }
 
         def due(self, view: tuple[str, str], expected: Any, index: int) -> bool:
             """True when ``view`` should now show something else, or it is its turn."""
