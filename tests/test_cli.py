@@ -580,6 +580,7 @@ def test_worker_once_runs_one_round(demo_cli):
         "checkpoint": None,
         "expired": 0,
         "shredded": 0,
+        "first_contact_missing": 0,
         "notifications_relayed": 0,
         "notifications_handled": 0,
         "failing": [],
@@ -595,6 +596,7 @@ def test_worker_once_exits_1_when_a_job_failed_after_running_the_others(demo_cli
         "checkpoint": None,
         "expired": 0,
         "shredded": 0,
+        "first_contact_missing": 0,
         "failing": ["webhooks"],
     }
     assert "worker job webhooks failing: ConnectionError" in result.stderr
