@@ -370,6 +370,25 @@ def test_retention_shreds_the_synthesis_with_the_content(http, world, session, r
     assert (event["acknowledged_actions"], event["synthesis"]) == (["a1", "a2"], None)
 
 
+def test_a_packet_whose_content_was_shredded_cannot_be_read_back(http, world, session, rt):
+    """Its actions are gone with the content, so no read-back can cover them: refused."""
+    granted = consent(http, world)
+    packet_id = sent_with_actions(http, world)
+    session.execute(
+        text("UPDATE packet SET received_at = :t WHERE id = :i"),
+        {"t": dt.datetime.now(dt.UTC) - dt.timedelta(days=4000), "i": packet_id},
+    )
+    uow = UnitOfWork(lambda: session)
+    assert PacketService(uow, rt.keys, rt.statutes).shred_expired(uow.claimed, 3650) == 1
+    session.commit()
+    response = accept(http, world, packet_id, {"acknowledged_actions": ["a1", "a2"]})
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "packet_content_shredded"
+    assert lead(http, world, granted["client_id"])["organization"] == "kisalli"
+    denied = audit_rows(rt, action="packet.accept", outcome="denied", resource_id=packet_id)
+    assert [row.reason for row in denied] == ["content_shredded"]
+
+
 def test_a_withdrawn_consent_withholds_the_synthesis(http, world):
     granted = consent(http, world)
     packet_id = sent_with_actions(http, world)
@@ -394,6 +413,7 @@ def test_the_documented_examples_load(http):
     spec = http.get("/openapi.json").get_json()
     operation = spec["paths"]["/v1/packets/{packet_id}/accept"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["example"] == ACCEPT_EXAMPLE
+    assert operation["requestBody"]["required"] is False  # no body for a packet without actions
     assert spec["components"]["schemas"]["PlanSection"]["example"] == PLAN_EXAMPLE
 
 

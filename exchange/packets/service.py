@@ -684,7 +684,7 @@ class PacketService:
         self._record(identity, row, lifecycle.ACCEPTED, "accepted", "packet.accept")
         return row
 
-    def actions(self, row: Packet, action: str = "packet.accept") -> list[dict[str, Any]]:
+    def _actions(self, row: Packet, action: str = "packet.accept") -> list[dict[str, Any]]:
         """The actions of the packet's plan sections (the stored JWS is opened for them)."""
         if row.shredded_at is not None:
             raise self.uow.refuse(
@@ -710,7 +710,7 @@ class PacketService:
                 "The synthesis is too long or empty; nothing was accepted.",
                 errors=[FieldError("synthesis", f"Use 1 to {SYNTHESIS_MAX_LENGTH} characters.")],
             )
-        expected = [str(action["id"]) for action in self.actions(row)]
+        expected = [str(action["id"]) for action in self._actions(row)]
         given = list(dict.fromkeys(read_back.acknowledged_actions))
         missing = [action_id for action_id in expected if action_id not in given]
         unknown = [action_id for action_id in given if action_id not in expected]

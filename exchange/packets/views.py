@@ -163,7 +163,8 @@ def _act(packet_id: str, action: str, reason: str = "") -> dict[str, Any]:
 @blp.route("/packets/<string:packet_id>/accept")
 class PacketAccept(MethodView):
     @blp.action("packet.accept", errors=(404, 409, 413, 415, 422))
-    @blp.arguments(AcceptBody, example=ACCEPT_EXAMPLE)
+    # Not required: a packet without actions is accepted with no body, as before read-back.
+    @blp.arguments(AcceptBody, example=ACCEPT_EXAMPLE, required=False)
     @blp.response(200, PacketMeta)
     def post(self, body: dict[str, Any], packet_id: str) -> dict[str, Any]:
         """Accept a packet, reading back its plan; for a `transfer` the acting user becomes
