@@ -11,6 +11,9 @@ Lifecycle::
                      \\--reject--> rejected   \\--(valid_until passes)--> expired
     deny:    active at once (blocking is always safe) --withdraw--> withdrawn
 
+Only a person of the consent's approver organization approves or rejects it, and the
+person who recorded it never approves it (four eyes): :func:`decision_refusal`.
+
 ``expired`` is never stored: it is computed from ``valid_until`` at the moment
 asked about, so no scheduled job is needed for a consent to stop counting.
 """
@@ -74,6 +77,8 @@ class ConsentRecord:
     withdrawn_at: dt.datetime | None = None  # withdrawn, or superseded by a new consent
     approved_at: dt.datetime | None = None
     rejected_at: dt.datetime | None = None
+    # Whose social worker decides a pending permit; None only in records made without one.
+    approver_organization: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def status_at(self, moment: dt.datetime) -> str:
@@ -121,8 +126,12 @@ def initial_status(decision: str) -> str:
     return ACTIVE if decision == DENY else PENDING
 
 
-def approve(record: ConsentRecord, approver: str, moment: dt.datetime) -> ConsentRecord:
-    """``pending → active``; the approver must not be the person who recorded it (four eyes)."""
+def approve(
+    record: ConsentRecord, approver: str, moment: dt.datetime, organization: str | None = None
+) -> ConsentRecord:
+    """``pending → active`` by ``approver`` of ``organization``: a person of the approver
+    organization who did not record it (four eyes)."""
+    _require_approver_organization(record, organization)
     _require(record, PENDING, "approve", moment)
     # Fails closed: a record without a known recorder cannot pass the four-eyes check.
     if record.recorded_by_user is None or approver == record.recorded_by_user:
@@ -137,10 +146,42 @@ def approve(record: ConsentRecord, approver: str, moment: dt.datetime) -> Consen
     return replace(record, status=ACTIVE, approved_by_user=approver, approved_at=moment)
 
 
-def reject(record: ConsentRecord, moment: dt.datetime) -> ConsentRecord:
-    """``pending → rejected``."""
+def reject(
+    record: ConsentRecord, moment: dt.datetime, organization: str | None = None
+) -> ConsentRecord:
+    """``pending → rejected`` by a person of the approver organization."""
+    _require_approver_organization(record, organization)
     _require(record, PENDING, "reject", moment)
     return replace(record, status=REJECTED, rejected_at=moment)
+
+
+def decision_refusal(
+    record: ConsentRecord, organization: str, person: str, moment: dt.datetime, action: str
+) -> TransitionNotAllowed | None:
+    """Why ``person`` of ``organization`` may not ``action`` (``approve`` or ``reject``) the
+    consent at ``moment``; None when they may. The one rule every door asks, the API and the
+    web page alike, before offering or doing a decision."""
+    try:
+        if action == "approve":
+            approve(record, person, moment, organization)
+        elif action == "reject":
+            reject(record, moment, organization)
+        else:
+            raise ValueError(f"not a decision: {action}")
+    except TransitionNotAllowed as refused:
+        return refused
+    return None
+
+
+def _require_approver_organization(record: ConsentRecord, organization: str | None) -> None:
+    # Asked before the status, so that an organization that may never decide is told so
+    # whatever the consent's state. A record naming no approver organization (the domain's
+    # own tests) leaves the decision to whoever the caller allows.
+    if record.approver_organization is not None and organization != record.approver_organization:
+        raise TransitionNotAllowed(
+            "Only a social worker of the consent's approver organization can approve or reject it.",
+            code="not_the_approver",
+        )
 
 
 def withdraw(record: ConsentRecord, moment: dt.datetime) -> ConsentRecord:

@@ -93,6 +93,32 @@ class ConsentCreate(StrictSchema):
         validate=validate.Length(min=1, max=40),
         metadata={"description": "Id of an earlier consent this one replaces once in force"},
     )
+    approver_organization = fields.String(
+        validate=ORG_ID,
+        metadata={
+            "description": "The organization whose social worker approves or rejects a "
+            "permit (a registered organization). Default: the recorder's own"
+        },
+    )
+
+
+# The consent body of the API documents (SPEC section 4): a provider records, the client's
+# own social services approves. The organization ids are the demo registry's.
+CONSENT_EXAMPLE: dict[str, Any] = {
+    "client": {"hetu": "010190-900P"},
+    "grantor": {"type": "self"},
+    "decision": "permit",
+    "sources": ["lieto-kisalli"],
+    "recipients": ["te-vs"],
+    "categories": ["assessment", "plan", "contact_persons"],
+    "purposes": ["employment_services"],
+    "valid_from": "2026-12-01",
+    "valid_until": "2027-11-30",
+    "method": "signed_paper",
+    "evidence": {"reference": "paper form 2026/114"},
+    "language": "fi",
+    "approver_organization": "varha-aikuissosiaalityo",
+}
 
 
 class Reason(StrictSchema):
@@ -155,6 +181,9 @@ class ConsentOut(Schema):
     language = fields.String()
     consent_text = fields.Nested(ConsentTextOut)
     supersedes = fields.String(allow_none=True)
+    approver_organization = fields.String(
+        metadata={"description": "Whose social worker approves or rejects the permit"}
+    )
     recorded = fields.Nested(PartyOut)
     decided = fields.Nested(PartyOut, allow_none=True)
     withdrawn = fields.Nested(PartyOut, allow_none=True)

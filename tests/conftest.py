@@ -326,8 +326,9 @@ def grant_consent(
     **fields: Any,
 ) -> dict[str, Any]:
     """A permit from ``source`` to ``recipient``, recorded by ``source_user`` and approved by
-    ``approver`` (a social worker of the recipient); the approved consent. ``fields`` replace
-    the body's defaults (method, evidence, language, grantor, ...)."""
+    ``approver`` (a social worker of the recipient, named as its approver organization); the
+    approved consent. ``fields`` replace the body's defaults (method, evidence, language,
+    grantor, ...)."""
     body = {
         "client": {"hetu": hetu},
         "decision": "permit",
@@ -338,6 +339,7 @@ def grant_consent(
         "valid_until": (local_date(utcnow()) + dt.timedelta(days=days)).isoformat(),
         "method": "electronic_strong_auth",
         "language": "fi",
+        "approver_organization": recipient.id,
     } | fields
     recorded = http.post("/v1/consents", json=body, headers=source.client.headers(source_user))
     assert recorded.status_code == 201, recorded.get_json()

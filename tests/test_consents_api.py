@@ -40,6 +40,7 @@ def world(make_org):
 
 
 def consent_body(**changes):
+    """A provider records, employment services approves (unless ``changes`` say otherwise)."""
     body = {
         "client": {"hetu": HETU},
         "grantor": {"type": "self"},
@@ -53,9 +54,10 @@ def consent_body(**changes):
         "method": "signed_paper",
         "evidence": {"reference": "paper form 2026/114"},
         "language": "fi",
+        "approver_organization": "te-vs",
     }
     body.update(changes)
-    return body
+    return {name: value for name, value in body.items() if value is not None}
 
 
 def record(http, org, user="kalle.valmentaja", **changes):
@@ -229,7 +231,7 @@ def test_malformed_consent_json_is_400(http, world):
 # --- approval (four eyes) ----------------------------------------------------------------
 
 
-def test_social_worker_of_another_party_approves(http, world, rt):
+def test_social_worker_of_the_named_approver_organization_approves(http, world, rt):
     consent = record(http, world["provider"])
     response = approve(http, world["te"], consent["id"], "tuomas.sw")
     assert response.status_code == 200
@@ -241,13 +243,15 @@ def test_social_worker_of_another_party_approves(http, world, rt):
 
 
 def test_recorder_cannot_approve_their_own_consent(http, world, rt):
-    consent = record(http, world["provider"], user="liisa.sw")
+    consent = record(http, world["provider"], user="liisa.sw", approver_organization="kisalli")
     response = approve(http, world["provider"], consent["id"], "liisa.sw")
     assert response.status_code == 403
     assert response.get_json()["code"] == "four_eyes_required"
     assert audit_rows(rt, action="consent.approve", outcome="denied")
     # A social worker of the same organization may approve what a colleague recorded.
-    colleagues = record(http, world["provider"], user="kalle.valmentaja")
+    colleagues = record(
+        http, world["provider"], user="kalle.valmentaja", approver_organization="kisalli"
+    )
     assert approve(http, world["provider"], colleagues["id"], "liisa.sw").status_code == 200
 
 
@@ -361,6 +365,7 @@ def test_lists_show_only_visible_consents(http, world):
         recipients=["kela"],
         purposes=["benefit_processing"],
         categories=["benefits"],
+        approver_organization=None,
     )
     outsider_list = http.get("/v1/consents", headers=world["outsider"].client.headers()).get_json()
     assert outsider_list == {"items": [], "next_cursor": None}

@@ -28,7 +28,8 @@ def today() -> dt.date:
 @pytest.fixture
 def world(make_org: Any) -> dict[str, Org]:
     """The recorder (also a source), a second source named only in the consent, the recipient
-    that approves or rejects it, and an organization that has nothing to do with the client."""
+    that is named to approve or reject it, and an organization that has nothing to do with the
+    client."""
     return {
         "recorder": make_org(
             RECORDER,
@@ -62,6 +63,7 @@ def consent_body(client: dict[str, str] | None = None, **changes: Any) -> dict[s
         "method": "signed_paper",
         "evidence": {"reference": "paper form 2026/114"},
         "language": "fi",
+        "approver_organization": RECIPIENT,
     }
     body.update(changes)
     return body

@@ -97,6 +97,7 @@ def test_no_identity_code_in_the_database_or_any_log_line(
             "valid_until": until,
             "method": "electronic_strong_auth",
             "language": "fi",
+            "approver_organization": "story-agency",
         },
         headers=provider.client.headers("sam.staff"),
     )

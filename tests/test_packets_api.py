@@ -64,6 +64,7 @@ def consent(
         "purposes": ["employment_services"],
         "valid_until": (today() + dt.timedelta(days=300)).isoformat(),
         "method": "electronic_strong_auth",
+        "approver_organization": "te-vs",
     }
     recorded = http.post(
         "/v1/consents", json=body, headers=world["provider"].client.headers("kalle.valmentaja")

@@ -120,6 +120,7 @@ def world(make_org: Any, http: Any) -> World:
             "method": "signed_paper",
             "evidence": {"reference": "paper form 2026/114"},
             "language": "fi",
+            "approver_organization": RECIPIENT,
         },
         headers=sender.client.headers(SENDER_WORKER),
     )

@@ -253,6 +253,7 @@ def test_a_refused_submission_does_not_hold_its_idempotency_key(committing_app, 
             "method": "signed_paper",
             "evidence": {"reference": "form 2026/34"},
             "language": "fi",
+            "approver_organization": RECIPIENT,
         },
         headers=sender.client.headers(SENDER_WORKER),
     ).get_json()
@@ -294,6 +295,7 @@ def test_competing_transfers_accepted_at_once_move_the_lead_only_once(committing
                 "method": "signed_paper",
                 "evidence": {"reference": f"form 2026/5{n}"},
                 "language": "fi",
+                "approver_organization": "sote-conc",
             },
             headers=sender.client.headers(SENDER_WORKER),
         ).get_json()

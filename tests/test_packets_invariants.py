@@ -160,6 +160,7 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
                         "method": "signed_paper",
                         "evidence": {"reference": "form 2026/1"},
                         "language": "fi",
+                        "approver_organization": "inv-b",
                     },
                     headers=self.orgs["inv-a"].client.headers("inv-a.w1"),
                 )

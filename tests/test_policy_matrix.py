@@ -127,11 +127,13 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
             "evidence": {"reference": "paper form 2026/1"},
             "language": "fi",
         } | extra
+        if approve:
+            body["approver_organization"] = PARTNER
         recorded = _ok(
             http.post("/v1/consents", json=body, headers=home.client.headers(f"{HOME}.staff")),
             201,
         )
-        if approve:
+        if approve:  # by the partner, named its approver organization
             _ok(
                 http.post(
                     f"/v1/consents/{recorded['id']}/approve",

@@ -431,6 +431,7 @@ def fresh_consent(cluster: Cluster) -> None:
         "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
         "method": "electronic_strong_auth",
         "language": "fi",
+        "approver_organization": "te-vs",
     }
     recorded = requests.post(
         instance + "/v1/consents",

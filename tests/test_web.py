@@ -37,7 +37,7 @@ def people(make_org, session):
     return {"provider": provider, "te": te, "outsider": outsider}
 
 
-def record_consent(http, org, user):
+def record_consent(http, org, user, approver="te-vs"):
     body = {
         "client": {"hetu": "010190-900P"},
         "decision": "permit",
@@ -48,6 +48,7 @@ def record_consent(http, org, user):
         "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
         "method": "electronic_strong_auth",
         "language": "fi",
+        "approver_organization": approver,
     }
     response = http.post("/v1/consents", json=body, headers=org.client.headers(user))
     assert response.status_code == 201
@@ -145,7 +146,7 @@ def test_social_worker_approves_on_the_start_page_path(app, people, http, rt):
 
 
 def test_four_eyes_is_shown_and_enforced(app, people, http):
-    consent = record_consent(http, people["provider"], "liisa.sw")
+    consent = record_consent(http, people["provider"], "liisa.sw", approver="kisalli")
     client = app.test_client()
     sign_in(client, "liisa.sw")
     page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)

@@ -147,6 +147,7 @@ def api_consent(http, people, *, approve=True):
         "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
         "method": "electronic_strong_auth",
         "language": "fi",
+        "approver_organization": "te-vs",
     }
     made = http.post(
         "/v1/consents", json=body, headers=people["provider"].client.headers("kalle.valmentaja")

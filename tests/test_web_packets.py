@@ -81,6 +81,7 @@ def consent(http, people):
         "purposes": ["employment_services"],
         "valid_until": (today() + dt.timedelta(days=300)).isoformat(),
         "method": "electronic_strong_auth",
+        "approver_organization": "te-vs",
     }
     recorded = http.post(
         "/v1/consents", json=body, headers=people["provider"].client.headers("kalle.valmentaja")

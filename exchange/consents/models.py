@@ -12,7 +12,10 @@ from adapters.db import Base, UTCDateTime, utcnow
 
 # The roles an organization can have on a consent; each one may see it (SPEC section 4).
 RECORDER = "recorder"
-APPROVER = "approver"
+APPROVER = "approver"  # approved or rejected it
+# Named to approve it (``approver_organization``). It sees the consent while it waits, but is
+# not involved with the client through it until it has approved it (APPROVER, once in force).
+NAMED_APPROVER = "named_approver"
 SOURCE = "source"
 RECIPIENT = "recipient"
 
@@ -44,6 +47,10 @@ class Consent(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     recorded_by_org: Mapped[str] = mapped_column(ForeignKey("organization.id"))
     recorded_by_user: Mapped[str] = mapped_column(String(128))
+    # Whose social worker approves or rejects a pending permit; by default the recorder's own.
+    # Checked against the registry when recorded; no foreign key, as for the other stamps'
+    # organizations, because SQLite cannot add one to a table that others reference.
+    approver_organization: Mapped[str] = mapped_column(String(64))
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     decided_by_org: Mapped[str | None] = mapped_column(String(64))
     decided_by_user: Mapped[str | None] = mapped_column(String(128))
@@ -63,7 +70,11 @@ class Consent(Base):
         lazy="selectin",
     )
 
-    __table_args__ = (Index("ix_consent_client_id_status", "client_id", "status"),)
+    __table_args__ = (
+        Index("ix_consent_client_id_status", "client_id", "status"),
+        # The approval queue: the pending consents an organization is to decide.
+        Index("ix_consent_approver_organization_status", "approver_organization", "status"),
+    )
 
 
 class ConsentParty(Base):

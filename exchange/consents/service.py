@@ -28,6 +28,7 @@ from exchange.clients.models import Client
 from exchange.clients.service import ClientService
 from exchange.consents.models import (
     APPROVER,
+    NAMED_APPROVER,
     RECIPIENT,
     RECORDER,
     SOURCE,
@@ -50,6 +51,8 @@ AUDIT_ACTIONS = {
     "rejected": "consent.reject",
     "withdrawn": "consent.withdraw",
 }
+# Refusals of a transition that concern who asks, not the consent's state: 403, not 409.
+NOT_YOURS_TO_DECIDE = frozenset({"four_eyes_required", "not_the_approver"})
 
 
 def to_record(row: Consent) -> ConsentRecord:
@@ -74,6 +77,7 @@ def to_record(row: Consent) -> ConsentRecord:
         # or the rejection of one that never was.
         approved_at=row.decided_at if row.status != model.REJECTED else None,
         rejected_at=row.decided_at if row.status == model.REJECTED else None,
+        approver_organization=row.approver_organization,
     )
 
 
@@ -113,20 +117,26 @@ class ConsentService:
         return {row.id: row for row in rows}
 
     def awaiting_approval(self, identity: Identity) -> list[Consent]:
-        """Pending consents the caller's organization may see, oldest first (its approval
-        queue)."""
+        """The caller's organization's approval queue: the pending consents it is named to
+        approve, oldest first."""
         query = (
             select(Consent)
             .where(
+                Consent.approver_organization == identity.organization,
                 Consent.status == model.PENDING,
-                exists().where(
-                    ConsentParty.consent_id == Consent.id,
-                    ConsentParty.organization_id == identity.organization,
-                ),
             )
-            .order_by(Consent.recorded_at)
+            .order_by(Consent.recorded_at, Consent.id)
         )
         return list(self.session.execute(query).scalars())
+
+    def decision_refusal(
+        self, identity: Identity, row: Consent, action: str = "approve"
+    ) -> TransitionNotAllowed | None:
+        """Why the acting person may not ``action`` (``approve`` or ``reject``) this consent
+        they can see; None when they may (the rule is ``consent.model.decision_refusal``)."""
+        return model.decision_refusal(
+            to_record(row), identity.organization, identity.person, utcnow(), action
+        )
 
     def visible(self, identity: Identity, consent_id: str, action: str = "consent.read") -> Consent:
         """The consent if the caller's organization may see it; otherwise 404 (audited)."""
@@ -156,13 +166,18 @@ class ConsentService:
         today = local_date(now)
         valid_from: dt.date = body.get("valid_from") or today
         self._check_terms(body, valid_from, today)
-        orgs = self._organizations({*body["sources"], *body["recipients"]})
+        approver = body.get("approver_organization") or organization
+        orgs = self._organizations({*body["sources"], *body["recipients"], approver})
         unknown = [
             FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
             for group in ("sources", "recipients")
             for index, org_id in enumerate(body[group])
             if org_id not in orgs
         ]
+        if approver not in orgs:
+            unknown.append(
+                FieldError("approver_organization", f"Unknown organization {approver!r}.")
+            )
         if unknown:
             raise Invalid("The consent names unknown organizations.", errors=unknown)
         client = self._client(identity, body["client"], create=True)
@@ -214,8 +229,9 @@ class ConsentService:
             recorded_at=now,
             recorded_by_org=organization,
             recorded_by_user=username,
+            approver_organization=approver,
         )
-        parties = {(organization, RECORDER)}
+        parties = {(organization, RECORDER), (approver, NAMED_APPROVER)}
         parties |= {(org_id, SOURCE) for org_id in body["sources"]}
         parties |= {(org_id, RECIPIENT) for org_id in body["recipients"]}
         row.parties = [ConsentParty(organization_id=o, role=r) for o, r in sorted(parties)]
@@ -277,7 +293,7 @@ class ConsentService:
             denial = Denial(
                 AUDIT_ACTIONS[action], "consent", row.id, client_ref=row.client_id, reason=exc.code
             )
-            if exc.code == "four_eyes_required":
+            if exc.code in NOT_YOURS_TO_DECIDE:
                 raise self.uow.refuse(Forbidden(exc.message, code=exc.code), denial) from exc
             raise self.uow.refuse(Conflict(exc.message, code=exc.code), denial) from exc
         row.status = updated.status
@@ -305,11 +321,16 @@ class ConsentService:
         return now
 
     def approve(self, identity: Identity, consent_id: str) -> Consent:
-        """``pending → active`` by a social worker who did not record it."""
+        """``pending → active`` by a social worker of the approver organization who did not
+        record it; another organization that sees the consent is refused (403)."""
         organization, username = identity.organization, identity.person
         row = self.visible(identity, consent_id, "consent.approve")
         now = self._transition(
-            identity, row, lambda r: model.approve(r, username, utcnow()), "approved", None
+            identity,
+            row,
+            lambda r: model.approve(r, username, utcnow(), organization),
+            "approved",
+            None,
         )
         row.decided_at, row.decided_by_org, row.decided_by_user = now, organization, username
         if (organization, APPROVER) not in {(p.organization_id, p.role) for p in row.parties}:
@@ -318,11 +339,12 @@ class ConsentService:
         return row
 
     def reject(self, identity: Identity, consent_id: str, reason: str) -> Consent:
-        """``pending → rejected``, with the reason."""
+        """``pending → rejected`` by a social worker of the approver organization, with the
+        reason."""
         organization, username = identity.organization, identity.person
         row = self.visible(identity, consent_id, "consent.reject")
         now = self._transition(
-            identity, row, lambda r: model.reject(r, utcnow()), "rejected", reason
+            identity, row, lambda r: model.reject(r, utcnow(), organization), "rejected", reason
         )
         row.decided_at, row.decided_by_org, row.decided_by_user = now, organization, username
         row.decision_reason = reason

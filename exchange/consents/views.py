@@ -16,6 +16,7 @@ from exchange.http import ApiBlueprint
 from exchange.runtime import runtime
 from exchange.services import services
 from schemas.consents import (
+    CONSENT_EXAMPLE,
     ConsentCheckOut,
     ConsentCheckRequest,
     ConsentCreate,
@@ -61,6 +62,7 @@ def present(row: Consent) -> dict[str, Any]:
             "text": row.text,
         },
         "supersedes": row.supersedes,
+        "approver_organization": row.approver_organization,
         "recorded": stamp(row.recorded_by_org, row.recorded_by_user, row.recorded_at),
         "decided": stamp(row.decided_by_org, row.decided_by_user, row.decided_at),
         "withdrawn": stamp(row.withdrawn_by_org, row.withdrawn_by_user, row.withdrawn_at),
@@ -71,12 +73,13 @@ def present(row: Consent) -> dict[str, Any]:
 @blp.route("/consents")
 class Consents(MethodView):
     @blp.action("consent.record", errors=(404, 413, 415, 422))
-    @blp.arguments(ConsentCreate)
+    @blp.arguments(ConsentCreate, example=CONSENT_EXAMPLE)
     @blp.response(201, ConsentOut)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Record a consent.
 
-        A `permit` is recorded as `pending` and needs a social worker's approval;
+        A `permit` is recorded as `pending` and needs the approval of a social worker
+        of its `approver_organization` (default: your own) other than the recorder;
         a `deny` (disclosure ban) is `active` at once. The plain-language text the
         client saw is stored with its template version and hash."""
         row = services().consents.record(current_identity(), body)
@@ -89,7 +92,9 @@ class Consents(MethodView):
         """List the consents your organization may see (newest first).
 
         Filters: `client_id`, `status` (`expired` is computed), `expiring_within`
-        (days; active consents ending that soon, for reminders)."""
+        (days; active consents ending that soon, for reminders). `status=pending`
+        without `client_id` is the approval queue: the pending consents your
+        organization is named to approve, with the others it may see."""
         page = services().consents.list_visible(current_identity(), args)
         return {"items": [present(row) for row in page.items], "next_cursor": page.next_cursor}
 
@@ -110,7 +115,9 @@ class ConsentApprove(MethodView):
     def post(self, consent_id: str) -> dict[str, Any]:
         """Approve a pending consent (`pending → active`).
 
-        The acting user must be a social worker and not the person who recorded it."""
+        The acting user must be a social worker of the consent's approver organization
+        (403 `not_the_approver` otherwise) and not the person who recorded it (403
+        `four_eyes_required`)."""
         row = services().consents.approve(current_identity(), consent_id)
         return present(row)
 
@@ -121,7 +128,10 @@ class ConsentReject(MethodView):
     @blp.arguments(Reason)
     @blp.response(200, ConsentOut)
     def post(self, body: dict[str, Any], consent_id: str) -> dict[str, Any]:
-        """Reject a pending consent, with the reason (`pending → rejected`)."""
+        """Reject a pending consent, with the reason (`pending → rejected`).
+
+        The acting user must be a social worker of the consent's approver organization
+        (403 `not_the_approver` otherwise)."""
         row = services().consents.reject(current_identity(), consent_id, body["reason"])
         return present(row)
 

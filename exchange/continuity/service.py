@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,7 @@ from consent.vocabulary import TRANSFER
 from exchange import audit, policy
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
-from exchange.consents.models import RECORDER, Consent, ConsentParty
+from exchange.consents.models import NAMED_APPROVER, RECORDER, Consent, ConsentParty
 from exchange.continuity.escort import EscortService
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
@@ -47,7 +47,9 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
     A consent that nobody has approved yet (pending) or that was rejected opens nothing beyond
     itself: only its recorder is involved through it. Sources, recipients and the approving
     organization count once the consent has been in force (active, expired, withdrawn or
-    superseded); the organization that rejected one does not."""
+    superseded); the organization that rejected one does not, nor does the one named to
+    approve it (``approver_organization``) unless it has approved it: a ban, active at once,
+    names an approver organization that never approved anything."""
     checks = [
         exists().where(
             LeadHistory.client_id == client_id, LeadHistory.organization_id == organization
@@ -57,7 +59,11 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
             Consent.client_id == client_id,
             ConsentParty.consent_id == Consent.id,
             ConsentParty.organization_id == organization,
-            or_(ConsentParty.role == RECORDER, Consent.status.in_(ONCE_IN_FORCE)),
+            or_(
+                ConsentParty.role == RECORDER,
+                # Named to approve is not having approved: only the APPROVER role counts.
+                and_(ConsentParty.role != NAMED_APPROVER, Consent.status.in_(ONCE_IN_FORCE)),
+            ),
         ),
         exists().where(
             Packet.client_id == client_id,

@@ -218,14 +218,22 @@ def start() -> str:
 @page("consent.read")
 def consent(consent_id: str) -> str:
     user = signed_in()
-    row = services().consents.read(current_identity(), consent_id)
+    identity = current_identity()
+    found = services()
+    row = found.consents.read(identity, consent_id)
+    may_decide = _can("consent.approve")
+    # The role comes from the policy, the rest from the consent's own rule, as in the action.
+    refused = found.consents.decision_refusal(identity, row) if may_decide else None
     return render_template(
         "web/consent.html",
         user=user,
         consent=row,
         status=to_record(row).status_at(utcnow()),
-        own=row.recorded_by_user == user.username,
-        may_decide=_can("consent.approve"),
+        approver_name=found.registry.names([row.approver_organization]).get(
+            row.approver_organization, row.approver_organization
+        ),
+        may_decide=may_decide,
+        refused=refused.code if refused is not None else None,
         action=ActionForm(),
         reject=ReasonForm(),
     )

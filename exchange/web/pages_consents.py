@@ -53,6 +53,7 @@ _PLAIN_FIELDS = {
     "valid_until",
     "method",
     "language",
+    "approver_organization",
 }
 _NESTED_FIELDS = {
     "client": "hetu",
@@ -82,6 +83,7 @@ _FIELD_ORDER = (
     "evidence_reference",
     "evidence_witness_name",
     "language",
+    "approver_organization",
 )
 
 
@@ -106,6 +108,7 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
     evidence_reference = StringField(filters=[_strip])
     evidence_witness_name = StringField(filters=[_strip])
     language = StringField(filters=[_strip])
+    approver_organization = StringField(filters=[_strip])
 
     def problems(self) -> dict[str, list[str]]:
         """What is missing or unreadable, by field (after ``validate``), in the UI language."""
@@ -166,6 +169,9 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
             "evidence": evidence,
             "language": self.language.data,
         }
+        # Left out, the recorder's own organization approves (as over the API).
+        if self.approver_organization.data:
+            body["approver_organization"] = self.approver_organization.data
         if self.valid_from.data:
             body["valid_from"] = self.valid_from.data.isoformat()
         return body
@@ -243,6 +249,7 @@ def _labels() -> dict[str, str]:
         "evidence_reference": gettext("Reference of the signed paper form"),
         "evidence_witness_name": gettext("Name of the witness"),
         "language": gettext("Language of the text the client sees"),
+        "approver_organization": gettext("Organization that approves the consent"),
     }
 
 
@@ -280,13 +287,18 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     """The text and the exchange summary of a consent not yet saved, or what stops it."""
     today = model.local_date(utcnow())
     valid_from: dt.date = loaded.get("valid_from") or today
-    names = services().registry.names([*loaded["sources"], *loaded["recipients"]])
+    approver = loaded.get("approver_organization")
+    names = services().registry.names(
+        [*loaded["sources"], *loaded["recipients"], *([approver] if approver else [])]
+    )
     problems = [
         FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
         for group in ("sources", "recipients")
         for index, org_id in enumerate(loaded[group])
         if org_id not in names
     ]
+    if approver and approver not in names:
+        problems.append(FieldError("approver_organization", f"Unknown organization {approver!r}."))
     terms = model.Terms(
         decision=loaded["decision"],
         grantor_type=loaded["grantor"]["type"],
@@ -342,7 +354,10 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
 def consent_new() -> Any:
     """Record a consent; **Preview** shows the client's text and saves nothing."""
     if request.method != "POST":
-        return _render_form(ConsentForm(language=select_locale()), {}, [], None, 200)
+        form = ConsentForm(
+            language=select_locale(), approver_organization=current_identity().organization
+        )
+        return _render_form(form, {}, [], None, 200)
     form = ConsentForm()
     if not form.validate() and "csrf_token" in form.errors:
         message = gettext("The form had expired. Please try again.")

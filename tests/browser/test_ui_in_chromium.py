@@ -279,6 +279,7 @@ def test_the_whole_story(server, browser, lang):
     coach.check("input[name=purposes][value=employment_services]")
     coach.fill("input[name=valid_until]", (dt.date.today() + dt.timedelta(days=180)).isoformat())
     coach.check("input[name=method][value=electronic_strong_auth]")
+    coach.select_option("select[name=approver_organization]", "te-vs")  # they approve it
     coach.locator("button[name=preview]").click()
     assert (
         "Turun seudun työllisyyspalvelut" in coach.locator("#preview-title + p + div").inner_text()
