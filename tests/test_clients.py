@@ -530,3 +530,11 @@ def test_the_document_describes_the_record_and_reveal(http):
     assert revealed["x-action"] == "client.reveal"
     assert revealed["security"] == [{"oauth2": ["clients:manage"]}]
     assert "auditor" not in revealed["x-roles"]
+
+
+def test_a_get_of_the_lookup_path_is_405_not_a_client_read(home, http, rt):
+    response = http.get(LOOKUP, headers=home.client.headers("kalle.staff"))
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+    assert audit_rows(rt, action="client.read") == []
+    assert http.get("/v1/clients/lookupx", headers=home.client.headers()).status_code == 404

@@ -332,7 +332,7 @@ PERIOD = {
 
 API_ROUTES = [
     Route("POST", "/v1/clients/lookup", "/v1/clients/lookup", json={"hetu": FRESH_HETU}),
-    Route("GET", "/v1/clients/<string:client_id>", "/v1/clients/{client}"),
+    Route("GET", "/v1/clients/<client_record_id:client_id>", "/v1/clients/{client}"),
     Route("POST", "/v1/clients/<string:client_id>/reveal", "/v1/clients/{client}/reveal"),
     Route(
         "GET",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask.blueprints import BlueprintSetupState
 from flask.views import MethodView
+from werkzeug.routing import BaseConverter
 
 from exchange.acting import current_identity
 from exchange.http import ApiBlueprint
@@ -18,6 +20,19 @@ from schemas.clients import (
 )
 
 blp = ApiBlueprint("clients", __name__, url_prefix="/v1/clients", description="Clients (persons)")
+
+
+class RecordIdConverter(BaseConverter):
+    """A client id in ``/v1/clients/<id>``: any path part but ``lookup``, so that a GET of
+    ``/v1/clients/lookup`` stays 405 (POST only) instead of reading a client named "lookup"."""
+
+    regex = r"(?!lookup$)[^/]+"
+
+
+@blp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    # Recorded before the routes below, so it is in place when they are added.
+    state.app.url_map.converters["client_record_id"] = RecordIdConverter
 
 
 @blp.route("/lookup")
@@ -37,7 +52,7 @@ class ClientLookup(MethodView):
         return {"id": client.id}
 
 
-@blp.route("/<string:client_id>")
+@blp.route("/<client_record_id:client_id>")
 class ClientRead(MethodView):
     @blp.action("client.read", errors=(404,))
     @blp.response(200, ClientOut)
