@@ -16,6 +16,7 @@ __all__ = [
     "InvalidIdentifier",
     "business_id_check_digit",
     "hetu_check_char",
+    "mask_hetu",
     "normalize_hetu",
     "parse_hetu",
     "validate_business_id",
@@ -113,6 +114,18 @@ def parse_hetu(text: str) -> Hetu:
 def normalize_hetu(text: str) -> str:
     """Return the canonical form of a valid personal identity code."""
     return parse_hetu(text).value
+
+
+# What a masked code keeps: the birth date, the century sign and the first digit of the
+# individual number (DDMMYYC N); the rest of the individual number and the check character,
+# which together with the date single out the person, are hidden.
+HETU_MASK_KEEP = 8
+HETU_MASK = "***"
+
+
+def mask_hetu(text: str) -> str:
+    """The code with only its date part shown: ``010190-900P`` becomes ``010190-9***``."""
+    return parse_hetu(text).value[:HETU_MASK_KEEP] + HETU_MASK
 
 
 def business_id_check_digit(digits7: str) -> int | None:

@@ -344,14 +344,26 @@ def keys_init() -> None:
 
 @keys.command("rewrap")
 def keys_rewrap() -> None:
-    """Wrap every stored data key with the newest key-encryption key (after ``keys rotate``)."""
+    """Wrap every stored data key (packet content, client names) with the newest
+    key-encryption key (after ``keys rotate``)."""
     from exchange.services import Services
 
     app = _app()
     rt = _runtime(app)
     with app.app_context(), unit_of_work(rt.db.sessions, CLI, "keys.rewrap") as uow:
-        count = Services(rt, uow).packets.rewrap_all()
-    click.echo(json.dumps({"rewrapped": count, "kek_version": rt.keys.kek_version}))
+        found = Services(rt, uow)
+        packets = found.packets.rewrap_all()
+        names = found.clients.rewrap_names()
+    click.echo(
+        json.dumps(
+            {
+                "rewrapped": packets + names,
+                "packets": packets,
+                "client_names": names,
+                "kek_version": rt.keys.kek_version,
+            }
+        )
+    )
 
 
 @keys.command("rotate")

@@ -97,14 +97,31 @@ USERS = [
     ("riikka.raportoija", "varha-aikuissosiaalityo", "Riikka Raportoija", ["reporter"]),
 ]
 
-# Birth dates and individual numbers of the synthetic demo clients (900-999 only).
+# Birth dates, individual numbers (900-999 only) and names of the synthetic demo clients.
+# The surnames are made up (Esimerkki "example", Testinen, Malli "model", ...) so that no
+# demo client can be taken for a real person.
 CLIENTS = [
-    ("010190", "-", "900"),
-    ("150585", "-", "912"),
-    ("311299", "-", "934"),
-    ("050603", "A", "956"),
-    ("220877", "-", "978"),
+    ("010190", "-", "900", "Aada Esimerkki"),
+    ("150585", "-", "912", "Eero Testinen"),
+    ("311299", "-", "934", "Helmi Mallinen"),
+    ("050603", "A", "956", "Onni Kokeilija"),
+    ("220877", "-", "978", "Sanni Näytteinen"),
 ]
+# Names of the synthetic clients of the demo's service periods: first name by number, surname
+# by tens, so that the 130-odd clients have different names.
+FIRST_NAMES = (
+    "Aino",
+    "Eino",
+    "Ilona",
+    "Juho",
+    "Kerttu",
+    "Lauri",
+    "Mette",
+    "Niilo",
+    "Pihla",
+    "Ville",
+)
+SURNAMES = ("Esimerkki", "Testinen", "Mallinen", "Kokeilija", "Näytteinen", "Harjoitus")
 
 
 def business_id(base: str) -> str:
@@ -141,7 +158,8 @@ def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
     recorded = uow.session.execute(select(func.count()).select_from(ServicePeriod)).scalar_one()
     if recorded:  # the demo ran before: nothing twice
         return int(recorded)
-    periods = Services(rt, uow).periods
+    found = Services(rt, uow)
+    periods, clients = found.periods, found.clients
     today = local_date(utcnow())
     born = dt.date(1975, 1, 1)
     count = 0
@@ -153,6 +171,7 @@ def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
     def period(n: int, ended: dt.date, outcome: str | None, months: int = 5) -> str:
         organization, username = PERIOD_PROVIDERS[n % len(PERIOD_PROVIDERS)]
         identity = Identity(organization=organization, username=username, request_id="demo")
+        clients.lookup(identity, person(n), synthetic_name(n))
         start = ended - dt.timedelta(days=30 * months)
         body = {
             "client": {"hetu": person(n)},
@@ -183,6 +202,11 @@ def demo_periods(uow: UnitOfWork, rt: Runtime) -> int:
 
 def synthetic_hetu(date: str, sign: str, individual: str) -> str:
     return f"{date}{sign}{individual}{hetu_check_char(date + individual)}"
+
+
+def synthetic_name(n: int) -> str:
+    """A made-up name for the demo's ``n``-th period client."""
+    return f"{FIRST_NAMES[n % len(FIRST_NAMES)]} {SURNAMES[n // len(FIRST_NAMES) % len(SURNAMES)]}"
 
 
 def _write_secret(path: Path, content: Any) -> None:
@@ -264,9 +288,10 @@ def run_demo(rt: Runtime, directory: Path) -> str:
             username="sari.sosiaalityontekija",
             request_id="demo",
         )
-        hetus = [synthetic_hetu(*parts) for parts in CLIENTS]
-        for hetu in hetus:
-            service.lookup(registrar, hetu)
+        hetus = []
+        for date, sign, individual, name in CLIENTS:
+            hetus.append(synthetic_hetu(date, sign, individual))
+            service.lookup(registrar, hetus[-1], name)
     with unit_of_work(rt.db.sessions, DEMO, "period.record") as uow:
         periods = demo_periods(uow, rt)
     with unit_of_work(rt.db.sessions, DEMO, "audit.checkpoint") as uow:

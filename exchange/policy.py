@@ -90,6 +90,10 @@ ACTIONS: Mapping[str, Action] = _declare(
     Action("home.read", "See what needs you now", person=REQUIRED, roles=ANY_ROLE),
     # --- clients ------------------------------------------------------------------------
     Action("client.lookup", "Find or register a client", ("clients:manage", *CONSENTS_WRITE)),
+    # Name and masked identity code: as the lead, for any system of an involved organization.
+    Action("client.read", "See a client's name", (), person=OPTIONAL, visibility=INVOLVED),
+    # The full identity code: a person who works with clients, never a system alone.
+    Action("client.reveal", "Show a client's identity code", MANAGE, visibility=INVOLVED),
     Action(
         "client.access_report",
         "Print a client's access report",

@@ -604,10 +604,22 @@ def test_worker_once_exits_1_when_a_job_failed_after_running_the_others(demo_cli
 
 
 def test_keys_rewrap_after_rotation(demo_cli):
+    named = int(
+        demo_cli.query("SELECT count(*) FROM client WHERE name_ciphertext IS NOT NULL")[0][0]
+    )
+    assert named > 0, "the demo's clients have synthetic names"
     assert demo_cli("keys", "rotate").exit_code == 0
     result = demo_cli("keys", "rewrap")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"rewrapped": 0, "kek_version": 2}
+    assert json.loads(result.stdout) == {
+        "rewrapped": named,
+        "packets": 0,
+        "client_names": named,
+        "kek_version": 2,
+    }
+    assert demo_cli.query("SELECT DISTINCT name_kek_version FROM client") == [(2,)]
+    again = demo_cli("keys", "rewrap")
+    assert json.loads(again.stdout)["rewrapped"] == 0
 
 
 # --- periods import -------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """A whole story, then a search for every identity code it used: in the database (every
 table, and on SQLite the files themselves) and in every log line. None may be found.
 
-The story: look-ups, a consent, a packet, a read, wrong and mistyped codes (refused), and
-an auditor who searches by identity code instead of the opaque id, over the API and in the
-web UI, with exports.
+The story: look-ups (one with the client's name), a consent, a packet, a read, the client's
+record and its revealed identity code, wrong and mistyped codes (refused), and an auditor who
+searches by identity code instead of the opaque id, over the API and in the web UI, with
+exports. The client's name is searched for in the database too: it is stored only encrypted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SECOND = hetu("280288", "962")  # only looked up
 UNKNOWN = hetu("010101", "973")  # searched for by the auditor; nobody has it
 MISTYPED = CLIENT[:-1] + ("A" if CLIENT[-1] != "A" else "B")  # a wrong check character
 CODES = [CLIENT, SECOND, UNKNOWN, MISTYPED]
+NAME = "Ilona Harjoitusnimi"  # given with CLIENT's look-up
 
 
 @pytest.fixture
@@ -74,11 +76,13 @@ def test_no_identity_code_in_the_database_or_any_log_line(
     with rt.db.transaction() as session:
         session.get(User, "aud.itor").password_hash = hash_password(PASSWORD)
 
-    for code in (CLIENT, SECOND):
+    ids = []
+    for body in ({"hetu": CLIENT, "name": NAME}, {"hetu": SECOND}):
         looked = http.post(
-            "/v1/clients/lookup", json={"hetu": code}, headers=provider.client.headers("sam.staff")
+            "/v1/clients/lookup", json=body, headers=provider.client.headers("sam.staff")
         )
         assert looked.status_code == 200
+        ids.append(looked.get_json()["id"])
     refused = http.post(
         "/v1/clients/lookup", json={"hetu": MISTYPED}, headers=provider.client.headers("sam.staff")
     )
@@ -123,6 +127,10 @@ def test_no_identity_code_in_the_database_or_any_log_line(
     read = http.get(f"/v1/packets/{sent.get_json()['id']}", headers=agency.client.headers("tea.sw"))
     assert read.status_code == 200
     assert read.get_json()["sections"]  # the content is there, encrypted at rest
+    record = http.get(f"/v1/clients/{ids[0]}", headers=agency.client.headers("tea.sw"))
+    assert record.get_json()["name"] == NAME
+    revealed = http.post(f"/v1/clients/{ids[0]}/reveal", headers=agency.client.headers("tea.sw"))
+    assert revealed.get_json()["hetu"] == CLIENT  # the answer has it; no log line or event may
 
     with rt.db.transaction() as session:
         seal(session, keys=rt.keys)
@@ -150,6 +158,7 @@ def test_no_identity_code_in_the_database_or_any_log_line(
 
     leaks = _in_database(committed_database) + _in_logs(caplog.records)
     assert leaks == []
+    assert _in_database(committed_database, [NAME]) == [], "the name is stored only encrypted"
 
 
 def _variants(code: str) -> set[str]:
@@ -160,7 +169,7 @@ def _mentions(text: str, code: str) -> bool:
     return any(variant in text for variant in _variants(code))
 
 
-def _in_database(url: str) -> list[str]:
+def _in_database(url: str, codes: list[str] = CODES) -> list[str]:
     found = []
     engine = create_engine(url)
     with engine.connect() as connection:
@@ -168,7 +177,7 @@ def _in_database(url: str) -> list[str]:
             rows = connection.execute(text(f'SELECT * FROM "{table}"'))  # schema names
             for row in rows:
                 cells = " ".join(str(cell) for cell in row)
-                found += [f"{table}: {code}" for code in CODES if _mentions(cells, code)]
+                found += [f"{table}: {code}" for code in codes if _mentions(cells, code)]
     engine.dispose()
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -177,7 +186,7 @@ def _in_database(url: str) -> list[str]:
                 raw = file.read_bytes()
                 found += [
                     f"{file.name}: {code}"
-                    for code in CODES
+                    for code in codes
                     if any(variant.encode() in raw for variant in _variants(code))
                 ]
     return found

@@ -349,6 +349,8 @@ PERIOD = {
 
 API_ROUTES = [
     Route("POST", "/v1/clients/lookup", "/v1/clients/lookup", json={"hetu": FRESH_HETU}),
+    Route("GET", "/v1/clients/<client_record_id:client_id>", "/v1/clients/{client}"),
+    Route("POST", "/v1/clients/<string:client_id>/reveal", "/v1/clients/{client}/reveal"),
     Route(
         "GET",
         "/v1/clients/<string:client_id>/access-report",
@@ -670,6 +672,8 @@ def test_route_answers_every_caller_as_the_policy_says(world: World, route: Rout
 # SPEC section 4: the scopes of each operation, and the roles it names for the person acting.
 SPEC_SCOPES = {
     "client.lookup": {"clients:manage", "consents:write"},
+    "client.read": set(),
+    "client.reveal": {"clients:manage"},
     "client.access_report": {"consents:read"},
     "lead.read": set(),
     "lead.assign": {"clients:manage"},
@@ -714,6 +718,9 @@ SPEC_ROLES = {
     "consent.approve": {"social_worker"},
     "consent.reject": {"social_worker"},
     "client.access_report": {"social_worker"},
+    # Auditors are not casework people: the client's record and identity code are casework.
+    "client.read": {"social_worker", "staff", "admin"},
+    "client.reveal": {"social_worker", "staff", "admin"},
     "worker.deactivate": {"admin", "social_worker"},
     "worker.activate": {"admin"},
     "audit.search": {"auditor"},
@@ -724,6 +731,7 @@ SPEC_ROLES = {
 # whose signed payload names the worker.
 SPEC_PERSON_REQUIRED = {
     "client.lookup",
+    "client.reveal",
     "lead.assign",
     "worker.deactivate",
     "worker.activate",
@@ -763,6 +771,8 @@ SPEC_HIDDEN = {
     "packet.first_contact",
     "lead.read",
     "client.access_report",
+    "client.read",
+    "client.reveal",
 }
 
 

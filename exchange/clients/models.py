@@ -1,10 +1,11 @@
-"""Client table: the HETU only encrypted, with a keyed hash for look-up."""
+"""Client table: the HETU only encrypted, with a keyed hash for look-up; the name (when one
+was given) only inside an envelope, like packet content."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import LargeBinary, String
+from sqlalchemy import Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from adapters.db import Base, UTCDateTime, utcnow
@@ -17,3 +18,8 @@ class Client(Base):
     hetu_lookup: Mapped[str] = mapped_column(String(64), unique=True)
     hetu_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The name under its own data key (wrapped by a versioned KEK, re-wrapped by
+    # `exchange keys rewrap`); all three NULL while no name was given.
+    name_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    name_kek_version: Mapped[int | None] = mapped_column(Integer)

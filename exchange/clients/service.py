@@ -1,18 +1,41 @@
-"""Client look-up: the identity code in, an opaque id out; the code kept only encrypted."""
+"""Client look-up: the identity code in, an opaque id out; the code kept only encrypted.
+
+A client may also have a name. It is stored like packet content: under its own data key,
+wrapped by the current key-encryption key, the ciphertext bound to the client. Reading a
+client gives the name and the identity code masked to its date part; the full code is shown
+only by ``reveal``, which is audited as ``client.reveal``.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from adapters import envelope
 from adapters.crypto import keyed_hash, seal, unseal
 from adapters.keys import KeyStore
+from consent.identifiers import mask_hetu
 from exchange import audit
 from exchange.clients.models import Client
 from exchange.policy import Identity
 from exchange.unit import UnitOfWork
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """What an involved organization sees of a client."""
+
+    id: str
+    name: str | None
+    hetu_masked: str
+
+
+def name_object(client_id: str) -> str:
+    """The envelope's object id of a client's name: its own, never a packet's."""
+    return f"client-name:{client_id}"
 
 
 class ClientService:
@@ -35,8 +58,9 @@ class ClientService:
             select(Client).where(Client.hetu_lookup == self._lookup_key(hetu))
         ).scalar_one_or_none()
 
-    def lookup(self, identity: Identity, hetu: str) -> tuple[Client, bool]:
-        """The client's record, created on first sight; audited as ``client.lookup``."""
+    def lookup(self, identity: Identity, hetu: str, name: str | None = None) -> tuple[Client, bool]:
+        """The client's record, created on first sight; a given ``name`` is stored (replacing
+        any earlier one) in the same transaction. Audited as ``client.lookup``."""
         client, created = self.find(hetu), False
         if client is None:
             client_id = str(uuid.uuid4())
@@ -56,6 +80,8 @@ class ClientService:
                 client = self.find(hetu)
                 if client is None:
                     raise
+        if name is not None:
+            self._set_name(client, name)
         audit.record(
             self.session,
             identity,
@@ -66,8 +92,86 @@ class ClientService:
         )
         return client, created
 
+    def _set_name(self, client: Client, name: str) -> None:
+        sealed = envelope.encrypt(self.keys, name_object(client.id), client.id, name.encode())
+        client.name_ciphertext = sealed.ciphertext
+        client.name_wrapped_key = sealed.wrapped_key
+        client.name_kek_version = sealed.kek_version
+
+    def name_of(self, client: Client) -> str | None:
+        """The client's name, when one was given."""
+        sealed = _sealed_name(client)
+        if sealed is None:
+            return None
+        return envelope.decrypt(self.keys, name_object(client.id), client.id, sealed).decode()
+
     def hetu_of(self, client: Client) -> str:
         """Decrypt a client's identity code (for receipts addressed to the client)."""
         return unseal(
             self.keys.hetu_encryption_key, client.hetu_encrypted, self._aad(client.id)
         ).decode()
+
+    def _involved(self, identity: Identity, client_id: str, action: str) -> Client:
+        """The client, when the caller's organization is involved with them; 404 otherwise
+        (the same rule as the client's lead and access report)."""
+        # continuity.service builds on this module (it registers clients named by HETU).
+        from exchange.continuity.service import client_not_found, is_involved
+
+        client = self.session.get(Client, client_id)
+        if client is None or not is_involved(self.session, client.id, identity.organization):
+            raise client_not_found(self.uow, client_id, action)
+        return client
+
+    def read(self, identity: Identity, client_id: str) -> ClientRecord:
+        """The client's name and masked identity code; audited as ``client.read``, as every
+        read of a client's record is."""
+        client = self._involved(identity, client_id, "client.read")
+        audit.record(
+            self.session,
+            identity,
+            "client.read",
+            resource_type="client",
+            resource_id=client.id,
+            client_ref=client.id,
+        )
+        return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
+
+    def reveal(self, identity: Identity, client_id: str) -> str:
+        """The client's full identity code; audited as ``client.reveal`` (the code itself
+        never reaches the event)."""
+        client = self._involved(identity, client_id, "client.reveal")
+        audit.record(
+            self.session,
+            identity,
+            "client.reveal",
+            resource_type="client",
+            resource_id=client.id,
+            client_ref=client.id,
+        )
+        return self.hetu_of(client)
+
+    def rewrap_names(self) -> int:
+        """Wrap every older name's data key with the current KEK (after ``keys rotate``)."""
+        rows = self.session.execute(
+            select(Client).where(Client.name_kek_version < self.keys.kek_version)
+        ).scalars()
+        count = 0
+        for row in rows:
+            sealed = _sealed_name(row)
+            if sealed is None:
+                continue
+            moved = envelope.rewrap(self.keys, name_object(row.id), sealed)
+            row.name_wrapped_key, row.name_kek_version = moved.wrapped_key, moved.kek_version
+            count += 1
+        return count
+
+
+def _sealed_name(client: Client) -> envelope.Sealed | None:
+    ciphertext, wrapped, version = (
+        client.name_ciphertext,
+        client.name_wrapped_key,
+        client.name_kek_version,
+    )
+    if ciphertext is None or wrapped is None or version is None:
+        return None
+    return envelope.Sealed(ciphertext, wrapped, version)
