@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Select, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
@@ -78,6 +78,19 @@ class ConsentParty(Base):
     consent: Mapped[Consent] = relationship(back_populates="parties")
 
     __table_args__ = (Index("ix_consent_party_organization_id", "organization_id", "consent_id"),)
+
+
+def consents_party_to(organization: str) -> Select[str]:
+    """The ids of the consents ``organization`` is party to: it recorded one, approved or
+    rejected it (the approving organization), or is one of its sources or recipients. The one
+    statement of that rule (the auditor's scope uses it); an index-only scan of
+    ``ix_consent_party_organization_id``."""
+    return select(ConsentParty.consent_id).where(ConsentParty.organization_id == organization)
+    # APPROVER ORGANIZATION: the organization named to approve a consent
+    # (``Consent.approver_organization``) is party to it from the moment it is recorded. If
+    # that column is not also written as a consent_party row (role APPROVER) when the consent
+    # is recorded, add it here, with an index on the column:
+    #     .union(select(Consent.id).where(Consent.approver_organization == organization))
 
 
 class ConsentEvent(Base):

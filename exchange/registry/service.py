@@ -100,9 +100,8 @@ def _check_references(session: Session, data: dict[str, Any]) -> None:
 def _check_supervisors(session: Session, data: dict[str, Any]) -> None:
     """A supervisor organization only audits: its clients may hold only ``audit:read`` and its
     people only the ``auditor`` role, whether they are in this file or already registered."""
-    kinds: dict[str, str] = {
-        org_id: kind for org_id, kind in session.execute(select(Organization.id, Organization.kind))
-    }
+    rows = session.execute(select(Organization.id, Organization.kind)).all()
+    kinds: dict[str, str] = {row.id: row.kind for row in rows}
     kinds |= {entry["id"]: entry["kind"] for entry in data["organizations"]}
     supervisors = {org_id for org_id, kind in kinds.items() if kind == SUPERVISOR}
     if not supervisors:
