@@ -23,6 +23,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy import create_engine, make_url, text
 
@@ -33,6 +34,7 @@ from adapters.keys import KeyStore, init_keys
 from exchange.audit import checkpoint, seal, verify
 from exchange.audit.query import AuditQueries
 from exchange.migrate import upgrade
+from exchange.policy import Identity
 
 ORGANIZATIONS = 10
 
@@ -130,12 +132,17 @@ def main() -> int:
         timings = []
         rng = random.Random(7)
         with db.transaction() as session:
-            queries = AuditQueries(session, keys, "http://bench")
+            # The auditor's query code needs only the unit of work's session.
+            unit = SimpleNamespace(session=session)
+            queries = AuditQueries(unit, keys, "http://bench")  # type: ignore[arg-type]
             for _ in range(args.queries):
                 client = rng.randrange(args.clients)
                 organization = f"org-{client % ORGANIZATIONS}"
                 begin = time.perf_counter_ns()
-                page = queries.page(organization, {"client_id": f"client-{client}", "limit": 100})
+                page = queries.page(
+                    Identity(organization=organization),
+                    {"client_id": f"client-{client}", "limit": 100},
+                )
                 timings.append((time.perf_counter_ns() - begin) / 1e6)
                 assert page["items"], "every synthetic client has events"
                 session.expunge_all()

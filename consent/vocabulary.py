@@ -10,7 +10,15 @@ ORGANIZATION_KINDS = (
     "health_care",
     "education",
     "other",
+    "supervisor",
 )
+
+# The service operator's or a supervisory authority's audit unit: it only reads the audit log
+# (all of it), so its systems hold only these scopes and its people only these roles, and it
+# is never a party to an exchange (packet sender or recipient, consent source or recipient).
+SUPERVISOR = "supervisor"
+SUPERVISOR_SCOPES = ("audit:read",)
+SUPERVISOR_ROLES = ("auditor",)
 
 CATEGORIES = ("assessment", "plan", "contact_persons", "service_period", "benefits", "health")
 

@@ -47,6 +47,8 @@ ORGANIZATIONS = [
     ("kela-turku", "Kela, Turun palvelupiste", "kela", "0246246", "EC"),
     ("lieto-kisalli", "Liedon kunta, Kisälli (työtoimintakeskus)", "provider", "0204819", "OKP"),
     ("turku-nuorten-paja", "Turun nuorten työpaja", "provider", "2345678", "EC"),
+    # The service operator's audit unit: reads the whole audit log, takes part in nothing.
+    ("palvelun-valvonta", "Palvelun ylläpitäjä, valvontayksikkö", "supervisor", "3141592", "EC"),
 ]
 
 SCOPES = {
@@ -68,6 +70,7 @@ SCOPES = {
         "clients:manage",
     ],
     "kela": ["consents:read", "packets:receive", "clients:manage"],
+    "supervisor": ["audit:read"],
     "provider": [
         "consents:read",
         "consents:write",
@@ -95,6 +98,7 @@ USERS = [
     ("liisa.sosiaaliohjaaja", "lieto-kisalli", "Liisa Sosiaaliohjaaja", ["social_worker"]),
     ("niko.pajaohjaaja", "turku-nuorten-paja", "Niko Pajaohjaaja", ["staff"]),
     ("riikka.raportoija", "varha-aikuissosiaalityo", "Riikka Raportoija", ["reporter"]),
+    ("ville.valvoja", "palvelun-valvonta", "Ville Valvoja", ["auditor"]),
 ]
 
 # Birth dates, individual numbers (900-999 only) and names of the synthetic demo clients.

@@ -73,7 +73,7 @@ class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib is untyped
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        allowed = set(self.row.scopes)
+        allowed = self.row.grantable_scopes
         if not scope:
             return " ".join(sorted(allowed))
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
@@ -144,7 +144,7 @@ class ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     def validate_token_request(self) -> None:
         super().validate_token_request()
         requested = set(scope_to_list(self.request.payload.scope) or [])
-        if not requested <= set(self.request.client.row.scopes):
+        if not requested <= self.request.client.row.grantable_scopes:
             raise InvalidScopeError(description="A requested scope is not granted to this client.")
 
 
@@ -281,7 +281,7 @@ def authenticate() -> Principal:
             Denial("auth.access", resource_type="oauth_client", reason="client_inactive"),
         )
     # Scopes removed from the client since issuance stop working at once.
-    scopes = frozenset(scope_to_list(claims.get("scope") or "")) & frozenset(row.scopes)
+    scopes = frozenset(scope_to_list(claims.get("scope") or "")) & row.grantable_scopes
     principal = Principal(row.client_id, row.organization_id, scopes)
     g.principal = principal
     unit.claim(

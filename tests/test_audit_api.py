@@ -133,8 +133,12 @@ def test_filters(http, world, rt):
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert http.get(f"/v1/audit/events?from={future}", headers=headers).get_json()["items"] == []
     assert http.get(f"/v1/audit/events?to={future}", headers=headers).get_json()["items"]
-    other = http.get("/v1/audit/events?organization=te-vs", headers=headers).get_json()
-    assert other == {"items": [], "next_cursor": None}
+    # Another organization's events in the scope: te-vs read the packet kisalli sent.
+    other = http.get("/v1/audit/events?organization=te-vs", headers=headers).get_json()["items"]
+    assert {e["actor_organization"] for e in other} == {"te-vs"}
+    assert ("packet.read", world["packet_id"]) in {(e["action"], e["resource_id"]) for e in other}
+    none = http.get("/v1/audit/events?organization=outsider", headers=headers).get_json()
+    assert none == {"items": [], "next_cursor": None}
     assert http.get("/v1/audit/events?outcome=maybe", headers=headers).status_code == 422
 
 
@@ -241,9 +245,16 @@ def test_inclusion_proof_verifies_against_the_checkpoint(http, world):
         [bytes.fromhex(p) for p in body["proof"]],
         bytes.fromhex(body["root_hash"]),
     )
-    # Another organization's event is not theirs to prove.
+    # The recipient's auditor may prove the sending of a packet it received; an organization
+    # that is no party to it may not.
     assert (
         http.get(f"/v1/audit/events/{event['seq']}/proof", headers=auditor(world, "te")).status_code
+        == 200
+    )
+    assert (
+        http.get(
+            f"/v1/audit/events/{event['seq']}/proof", headers=auditor(world, "outsider")
+        ).status_code
         == 404
     )
 

@@ -74,7 +74,10 @@ def sequence_numbers(html: str) -> list[int]:
 # --- search ---------------------------------------------------------------------------------
 
 
-def test_auditor_searches_only_their_own_organization(app, world, rt):
+def test_auditor_sees_own_organization_and_its_consents(app, world, rt, http):
+    # The outsider's own business: no event about kisalli's or te-vs's packets or consents.
+    outsider = world["outsider"]
+    assert http.get("/v1/consents", headers=outsider.client.headers("olli.sw")).status_code == 200
     client = browser(app, "aino.auditoija")
     response = client.get("/ui/audit")
     assert response.status_code == 200
@@ -83,19 +86,25 @@ def test_auditor_searches_only_their_own_organization(app, world, rt):
     rows = result_rows(html)
     assert rows
     assert any("kalle.valmentaja" in row for row in rows)
-    assert not any("tuomas.sw" in row or "anton.auditor" in row for row in rows)
+    assert not any("olli.sw" in row or "anton.auditor" in row for row in rows)
     assert "/ui/packets" not in html
     assert HETU not in html
-    # te-vs approved the consent: not kisalli's event, so not in kisalli's search.
-    approvals = client.get("/ui/audit?action=consent.approve").get_data(as_text=True)
-    assert result_rows(approvals) == []
+    # te-vs approved and read the consent kisalli recorded: events about kisalli's consent.
+    approvals = result_rows(client.get("/ui/audit?action=consent.approve").get_data(as_text=True))
+    assert len(approvals) == 1
+    assert "tuomas.sw" in approvals[0]
+    assert "te-vs" in approvals[0]
     records = client.get("/ui/audit?action=consent.record&outcome=allowed").get_data(as_text=True)
     assert len(result_rows(records)) == 1
     assert "consent.record" in result_rows(records)[0]
-    # The other organization's auditor sees the approval but not the recording.
+    by_te = result_rows(client.get("/ui/audit?organization=te-vs").get_data(as_text=True))
+    assert by_te
+    assert all("te-vs" in row and "kalle.valmentaja" not in row for row in by_te)
+    # te-vs is the consent's recipient: its auditor sees the recording too, not the outsider.
     other = browser(app, "anton.auditor").get("/ui/audit").get_data(as_text=True)
     assert any("tuomas.sw" in row for row in result_rows(other))
-    assert not any("kalle.valmentaja" in row for row in result_rows(other))
+    assert any("kalle.valmentaja" in row for row in result_rows(other))
+    assert not any("olli.sw" in row for row in result_rows(other))
 
 
 def test_searches_are_audited_as_audit_read(app, world, rt):

@@ -49,6 +49,8 @@ class AuditEvent(Base):
             "seq",
         ),
         Index("ix_audit_event_actor_organization_seq", "actor_organization", "seq"),
+        # An auditor's scope: the events about the packets and consents of its organization.
+        Index("ix_audit_event_resource_id_resource_type", "resource_id", "resource_type"),
         # The sealer's work queue: only unsealed rows are in this index.
         Index(
             "ix_audit_event_unsealed",

@@ -8,18 +8,24 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true, union_all
+from sqlalchemy.orm import aliased
 
 from adapters.db import rfc3339
 from adapters.keys import KeyStore
 from consent.identifiers import InvalidIdentifier, normalize_hetu
+from consent.vocabulary import SUPERVISOR
 from exchange.audit import merkle
 from exchange.audit import service as log
 from exchange.audit.models import AuditCheckpoint, AuditEvent
+from exchange.consents.models import consents_party_to
 from exchange.errors import Denial, FieldError, Invalid, NotFound
+from exchange.packets.models import packets_party_to
 from exchange.policy import Identity
+from exchange.registry.models import Organization
 from exchange.unit import UnitOfWork
 
 EXPORT_FIELDS = ("seq", *log.HASHED_FIELDS[1:], "leaf_hash")
@@ -38,9 +44,63 @@ def looks_like_hetu(value: str) -> bool:
 EXPORT_BATCH = 2000
 
 
+# The resource types whose ``resource_id`` is a packet id, and those whose id is a consent id.
+PACKET_RESOURCES = ("packet", "packet_events")
+CONSENT_RESOURCES = ("consent", "consent_receipt")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which events an auditor sees: with ``organization`` None (a supervisor's auditor) the
+    whole log; otherwise the events of that organization's people and systems, and every event
+    about a packet or consent it is party to (whoever acted: who read what it sent)."""
+
+    organization: str | None
+
+    def branches(self, actor_organization: str | None = None) -> list[ColumnElement[bool]]:
+        """The scope as disjoint conditions, each one an index can answer on its own; with
+        ``actor_organization`` (the search's ``organization`` filter), only events by it."""
+        own = self.organization
+        if own is None:
+            return (
+                [AuditEvent.actor_organization == actor_organization]
+                if actor_organization
+                else [true()]
+            )
+        if actor_organization == own:
+            return [AuditEvent.actor_organization == own]
+        others = (
+            AuditEvent.actor_organization == actor_organization
+            if actor_organization is not None
+            else or_(AuditEvent.actor_organization.is_(None), AuditEvent.actor_organization != own)
+        )
+        about = [
+            and_(
+                others,
+                AuditEvent.resource_type.in_(PACKET_RESOURCES),
+                AuditEvent.resource_id.in_(packets_party_to(own)),
+            ),
+            and_(
+                others,
+                AuditEvent.resource_type.in_(CONSENT_RESOURCES),
+                AuditEvent.resource_id.in_(consents_party_to(own)),
+            ),
+        ]
+        return (
+            about
+            if actor_organization is not None
+            else [AuditEvent.actor_organization == own, *about]
+        )
+
+    def contains(self) -> ColumnElement[bool]:
+        """The scope as one condition (for a single event)."""
+        return or_(*self.branches())
+
+
 class AuditQueries:
-    """An auditor's view of the log: only events their own organization's people and systems
-    caused; every search, export, verification and proof is itself audited."""
+    """An auditor's view of the log (``Scope``): its own organization's events and those about
+    the packets and consents it is party to, or all of it for a supervisor's auditor; every
+    search, export, verification and proof is itself audited."""
 
     def __init__(self, uow: UnitOfWork, keys: KeyStore, issuer: str) -> None:
         self.uow = uow
@@ -50,26 +110,51 @@ class AuditQueries:
 
     # --- searching ----------------------------------------------------------------------
 
-    def _query(self, organization: str, args: dict[str, Any]) -> Select[Any]:
-        query = select(AuditEvent).where(
-            AuditEvent.seq.is_not(None), AuditEvent.actor_organization == organization
-        )
+    def scope(self, identity: Identity) -> Scope:
+        """What ``identity``'s auditor may see of the log."""
+        organization = self.session.get(Organization, identity.organization)
+        if organization is not None and organization.kind == SUPERVISOR:
+            return Scope(None)
+        return Scope(identity.organization)
+
+    def _filters(self, args: dict[str, Any]) -> list[ColumnElement[bool]]:
+        filters: list[ColumnElement[bool]] = [AuditEvent.seq.is_not(None)]
         if "client_id" in args:
-            query = query.where(AuditEvent.client_ref == args["client_id"])
+            filters.append(AuditEvent.client_ref == args["client_id"])
         if "actor" in args:
-            query = query.where(
+            filters.append(
                 or_(
                     AuditEvent.actor_user == args["actor"], AuditEvent.actor_client == args["actor"]
                 )
             )
         for name in ("action", "outcome"):
             if name in args:
-                query = query.where(getattr(AuditEvent, name) == args[name])
+                filters.append(getattr(AuditEvent, name) == args[name])
         if "from_" in args:
-            query = query.where(AuditEvent.occurred_at >= rfc3339(args["from_"]))
+            filters.append(AuditEvent.occurred_at >= rfc3339(args["from_"]))
         if "to" in args:
-            query = query.where(AuditEvent.occurred_at < rfc3339(args["to"]))
-        return query
+            filters.append(AuditEvent.occurred_at < rfc3339(args["to"]))
+        return filters
+
+    def _query(
+        self, scope: Scope, args: dict[str, Any], after: int | None, limit: int
+    ) -> Select[AuditEvent]:
+        """The first ``limit`` matches in the scope after sequence number ``after``, in log
+        order. Each branch of the scope is its own ordered, limited query (so each uses its
+        index and stops early), and the branches are merged: a UNION ALL, as they are
+        disjoint."""
+        filters = self._filters(args)
+        if after is not None:
+            filters.append(AuditEvent.seq > after)
+        branches = [
+            select(AuditEvent).where(branch, *filters).order_by(AuditEvent.seq).limit(limit)
+            for branch in scope.branches(args.get("organization"))
+        ]
+        if len(branches) == 1:
+            return branches[0]
+        merged = union_all(*(select(branch.subquery()) for branch in branches)).subquery()
+        event = aliased(AuditEvent, merged)
+        return select(event).order_by(merged.c.seq).limit(limit)
 
     def audit_search(self, identity: Identity, args: dict[str, Any]) -> None:
         """An auditor's search is itself an audited read. A client named by identity code is
@@ -99,17 +184,16 @@ class AuditQueries:
         )
 
     def page(self, identity: Identity, args: dict[str, Any]) -> dict[str, Any]:
-        query = self._query(identity.organization, args)
-        if "cursor" in args:
-            query = query.where(AuditEvent.seq > int(args["cursor"]))
         limit = args["limit"]
-        rows = list(self.session.execute(query.order_by(AuditEvent.seq).limit(limit + 1)).scalars())
+        after = int(args["cursor"]) if "cursor" in args else None
+        query = self._query(self.scope(identity), args, after, limit + 1)
+        rows = list(self.session.execute(query).scalars())
         next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
         return {"items": rows[:limit], "next_cursor": next_cursor}
 
     def export(self, identity: Identity, args: dict[str, Any]) -> tuple[Iterator[str], str]:
         """Every match as CSV or JSON lines, produced batch by batch (never all in memory)."""
-        base = self._query(identity.organization, args)
+        scope = self.scope(identity)
         session = self.session
 
         def rows() -> Iterator[AuditEvent]:
@@ -120,11 +204,7 @@ class AuditQueries:
             try:
                 while True:
                     batch = list(
-                        session.execute(
-                            base.where(AuditEvent.seq > last)
-                            .order_by(AuditEvent.seq)
-                            .limit(EXPORT_BATCH)
-                        ).scalars()
+                        session.execute(self._query(scope, args, last, EXPORT_BATCH)).scalars()
                     )
                     if not batch:
                         return
@@ -226,9 +306,7 @@ class AuditQueries:
 
     def inclusion(self, identity: Identity, seq: int, tree_size: int | None) -> dict[str, Any]:
         event = self.session.execute(
-            select(AuditEvent).where(
-                AuditEvent.seq == seq, AuditEvent.actor_organization == identity.organization
-            )
+            select(AuditEvent).where(AuditEvent.seq == seq, self.scope(identity).contains())
         ).scalar_one_or_none()
         if event is None or event.leaf_hash is None:
             raise self.uow.refuse(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Select, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
@@ -89,6 +89,14 @@ class ConsentParty(Base):
     consent: Mapped[Consent] = relationship(back_populates="parties")
 
     __table_args__ = (Index("ix_consent_party_organization_id", "organization_id", "consent_id"),)
+
+
+def consents_party_to(organization: str) -> Select[str]:
+    """The ids of the consents ``organization`` is party to: it recorded one, was named to
+    approve it (``approver_organization``, a NAMED_APPROVER row written at recording), approved
+    or rejected it, or is one of its sources or recipients. The one statement of that rule
+    (the auditor's scope uses it); an index-only scan of ``ix_consent_party_organization_id``."""
+    return select(ConsentParty.consent_id).where(ConsentParty.organization_id == organization)
 
 
 class ConsentEvent(Base):

@@ -41,6 +41,7 @@ from exchange.continuity.service import is_involved
 from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.policy import Identity
 from exchange.registry.models import Organization
+from exchange.registry.service import supervisor_errors
 from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 
@@ -180,6 +181,20 @@ class ConsentService:
             )
         if unknown:
             raise Invalid("The consent names unknown organizations.", errors=unknown)
+        supervisors = supervisor_errors(
+            [
+                *(
+                    (f"{group}[{index}]", orgs[org_id])
+                    for group in ("sources", "recipients")
+                    for index, org_id in enumerate(body[group])
+                ),
+                ("approver_organization", orgs[approver]),
+            ]
+        )
+        if supervisors:
+            raise Invalid(
+                "A supervisor organization cannot be named in a consent.", errors=supervisors
+            )
         client = self._client(identity, body["client"], create=True)
         if client is None:
             raise Invalid("No such client.", errors=[FieldError("client.id", "Unknown client id.")])
@@ -465,6 +480,13 @@ class ConsentService:
         ]
         if unknown:
             raise Invalid("The check names unknown organizations.", errors=unknown)
+        supervisors = supervisor_errors(
+            (name, orgs[body[name]]) for name in ("source", "recipient")
+        )
+        if supervisors:
+            raise Invalid(
+                "A supervisor organization takes no part in disclosures.", errors=supervisors
+            )
         client = self._client(identity, body["client"], create=False)
         if client is None and "id" in body["client"]:
             raise self.uow.refuse(

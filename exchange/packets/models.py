@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Select,
+    String,
+    Text,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
@@ -78,6 +90,14 @@ class Packet(Base):
         Index("ix_packet_status_respond_by", "status", "respond_by"),
         Index("ix_packet_status_first_contact_by", "status", "first_contact_by"),
         Index("uq_packet_sender_org_dedupe_sha256", "sender_org", "dedupe_sha256", unique=True),
+    )
+
+
+def packets_party_to(organization: str) -> Select[str]:
+    """The ids of the packets ``organization`` sent or received (the sender and recipient
+    indexes, combined)."""
+    return select(Packet.id).where(
+        or_(Packet.sender_org == organization, Packet.recipient_org == organization)
     )
 
 

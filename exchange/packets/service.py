@@ -31,7 +31,7 @@ from adapters.pagination import Page, newest_first
 from consent.decision import Decision, DisclosureRequest, decide
 from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
-from consent.vocabulary import TRANSFER
+from consent.vocabulary import SUPERVISOR, TRANSFER
 from exchange import audit, policy
 from exchange.clients.models import Client
 from exchange.config import SETTINGS
@@ -47,6 +47,7 @@ from exchange.packets.signing import sign_receipt, verify_packet
 from exchange.periods.models import ServicePeriod
 from exchange.policy import Identity
 from exchange.registry.models import Organization, User
+from exchange.registry.service import supervisor_errors
 from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 from schemas import flatten_errors, strictjson
@@ -408,9 +409,16 @@ class PacketService:
         worker = self.session.get(User, payload["from_"]["worker"])
         if worker is None or not worker.active or worker.organization_id != organization:
             errors.append(FieldError("from.worker", "Not an active worker of your organization."))
+        # A supervisor holds no packets:send; this also holds for a client row written past
+        # the registry loader.
+        errors += supervisor_errors(
+            [("from.organization", self.session.get(Organization, organization))]
+        )
         recipient = self.session.get(Organization, payload["to"]["organization"])
         if recipient is None:
             errors.append(FieldError("to.organization", "Unknown organization."))
+        elif recipient.kind == SUPERVISOR:
+            errors += supervisor_errors([("to.organization", recipient)])
         elif recipient.id == organization:
             errors.append(FieldError("to.organization", "Send to another organization."))
         elif "worker" in payload["to"]:

@@ -20,6 +20,7 @@ from exchange.errors import Conflict, Denial, FieldError, Invalid, NotFound
 from exchange.periods.models import CLOSED, OPEN, ServicePeriod
 from exchange.policy import Identity
 from exchange.registry.models import Organization
+from exchange.registry.service import supervisor_errors
 from exchange.unit import UnitOfWork
 
 ENDING_SOON_DAYS = 30
@@ -196,10 +197,16 @@ class PeriodService:
         return row
 
     def _set_next_step(self, row: ServicePeriod, step: dict[str, str]) -> None:
-        if self.session.get(Organization, step["owner"]) is None:
+        owner = self.session.get(Organization, step["owner"])
+        if owner is None:
             raise Invalid(
                 "The next step's owner is not a registered organization.",
                 errors=[FieldError("next_step.owner", "No such organization.")],
+            )
+        supervisors = supervisor_errors([("next_step.owner", owner)])
+        if supervisors:
+            raise Invalid(
+                "A supervisor organization owns no client's next step.", errors=supervisors
             )
         row.next_step, row.next_step_owner = step["path"], step["owner"]
 

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
+from consent.vocabulary import SUPERVISOR, SUPERVISOR_SCOPES
 
 
 class Organization(Base):
@@ -38,6 +39,16 @@ class OAuthClient(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
+
+    @property
+    def grantable_scopes(self) -> frozenset[str]:
+        """The scopes a token of this client may carry: its registered ones, and for a
+        supervisor's client never more than ``audit:read``, whatever the row says (the
+        registry loader refuses more; this holds even for a row written past it)."""
+        scopes = frozenset(self.scopes)
+        if self.organization.kind == SUPERVISOR:
+            return scopes & frozenset(SUPERVISOR_SCOPES)
+        return scopes
 
 
 class User(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.db import utcnow
+from consent.vocabulary import SUPERVISOR, SUPERVISOR_ROLES, SUPERVISOR_SCOPES
 from exchange.errors import FieldError, Invalid
 from exchange.policy import Identity
 from exchange.registry.models import OAuthClient, Organization, User
@@ -23,6 +24,19 @@ from schemas import flatten_errors
 from schemas.registry import RegistryFile
 
 passwords = PasswordHasher()
+
+# Why a request may not name a supervisor organization as a party (422 on the field naming it).
+SUPERVISOR_NOT_A_PARTY = "is a supervisor organization: it audits and takes no part in exchanges."
+
+
+def supervisor_errors(named: Iterable[tuple[str, Organization | None]]) -> list[FieldError]:
+    """A field error for every (field path, organization) naming a supervisor organization,
+    which can never send, receive, give or be given information, nor own a client's step."""
+    return [
+        FieldError(path, f"{org.id!r} {SUPERVISOR_NOT_A_PARTY}")
+        for path, org in named
+        if org is not None and org.kind == SUPERVISOR
+    ]
 
 
 @dataclass
@@ -83,6 +97,73 @@ def _check_references(session: Session, data: dict[str, Any]) -> None:
         raise Invalid("The registry file has invalid entries; nothing was loaded.", errors=errors)
 
 
+def _check_supervisors(session: Session, data: dict[str, Any]) -> None:
+    """A supervisor organization only audits: its clients may hold only ``audit:read`` and its
+    people only the ``auditor`` role, whether they are in this file or already registered."""
+    rows = session.execute(select(Organization.id, Organization.kind)).all()
+    kinds: dict[str, str] = {row.id: row.kind for row in rows}
+    kinds |= {entry["id"]: entry["kind"] for entry in data["organizations"]}
+    supervisors = {org_id for org_id, kind in kinds.items() if kind == SUPERVISOR}
+    if not supervisors:
+        return
+    scopes, roles = ", ".join(SUPERVISOR_SCOPES), ", ".join(SUPERVISOR_ROLES)
+    errors = []
+    listed_clients = {entry["client_id"] for entry in data["oauth_clients"]}
+    listed_users = {entry["username"] for entry in data["users"]}
+    for index, client in enumerate(data["oauth_clients"]):
+        extra = sorted(set(client["scopes"]) - set(SUPERVISOR_SCOPES))
+        if client["organization"] in supervisors and extra:
+            errors.append(
+                FieldError(
+                    f"oauth_clients[{index}].scopes",
+                    f"Client {client['client_id']!r} of the supervisor organization "
+                    f"{client['organization']!r} may hold only {scopes}, not {', '.join(extra)}.",
+                )
+            )
+    for index, user in enumerate(data["users"]):
+        extra = sorted(set(user["roles"]) - set(SUPERVISOR_ROLES))
+        if user["organization"] in supervisors and extra:
+            errors.append(
+                FieldError(
+                    f"users[{index}].roles",
+                    f"User {user['username']!r} of the supervisor organization "
+                    f"{user['organization']!r} may hold only the role {roles}, "
+                    f"not {', '.join(extra)}.",
+                )
+            )
+    # An organization turned supervisor by this file must not keep registered clients or
+    # people that the file does not correct.
+    for index, org in enumerate(data["organizations"]):
+        if org["kind"] != SUPERVISOR:
+            continue
+        clients = session.execute(
+            select(OAuthClient).where(OAuthClient.organization_id == org["id"])
+        ).scalars()
+        people = session.execute(select(User).where(User.organization_id == org["id"])).scalars()
+        held = [
+            f"client {row.client_id!r} ({', '.join(extra)})"
+            for row in clients
+            if row.client_id not in listed_clients
+            and (extra := sorted(set(row.scopes) - set(SUPERVISOR_SCOPES)))
+        ]
+        held += [
+            f"user {row.username!r} ({', '.join(extra)})"
+            for row in people
+            if row.username not in listed_users
+            and (extra := sorted(set(row.roles) - set(SUPERVISOR_ROLES)))
+        ]
+        if held:
+            errors.append(
+                FieldError(
+                    f"organizations[{index}].kind",
+                    f"Organization {org['id']!r} cannot become a supervisor while it has "
+                    f"{'; '.join(held)} registered; supervisors hold only {scopes} and {roles}.",
+                )
+            )
+    if errors:
+        raise Invalid("The registry file has invalid entries; nothing was loaded.", errors=errors)
+
+
 def _upsert(
     session: Session,
     model: type[Any],
@@ -110,6 +191,7 @@ def load_registry(session: Session, data: Any) -> LoadReport:
     """Validate the whole file, then insert or update each entry; the caller commits."""
     registry = _validate(data)
     _check_references(session, registry)
+    _check_supervisors(session, registry)
     report = LoadReport()
     for org in registry["organizations"]:
         _upsert(
@@ -176,6 +258,17 @@ class RegistryService:
         return list(
             self.session.execute(select(Organization).order_by(Organization.name)).scalars()
         )
+
+    def parties(self) -> list[Organization]:
+        """The organizations that may take part in exchanges (all but supervisors), by name."""
+        return [row for row in self.organizations() if row.kind != SUPERVISOR]
+
+    def supervisors(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are supervisor organizations."""
+        query = select(Organization.id).where(
+            Organization.id.in_(set(ids)), Organization.kind == SUPERVISOR
+        )
+        return set(self.session.execute(query).scalars())
 
     def names(self, ids: Iterable[str]) -> dict[str, str]:
         """The names of the registered organizations among ``ids``."""

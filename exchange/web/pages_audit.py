@@ -1,7 +1,9 @@
 """Auditor pages (search, export, verification, proofs) and the client's access report.
 
 The same ``AuditQueries`` as ``/v1/audit`` with the signed-in auditor as the
-principal: an auditor sees only their own organization's events, and every search,
+principal: an auditor sees the same events as there (``AuditQueries.scope``: its own
+organization's, and those about the packets and consents it is party to; a supervisor's
+auditor all of them), and every search,
 export, verification and proof is itself audited (``audit.read``). Filters are
 checked by the API's own ``AuditQueryArgs``. Times are typed in Finnish time
 (Europe/Helsinki) and searched in UTC. Nothing here links to packet content.
@@ -30,7 +32,7 @@ from schemas.audit import AuditQueryArgs, ProofArgs
 
 FINLAND = ZoneInfo("Europe/Helsinki")
 PAGE_SIZE = 50
-FILTERS = ("client_id", "action", "outcome", "actor", "from", "to")
+FILTERS = ("client_id", "organization", "action", "outcome", "actor", "from", "to")
 
 
 def _filters() -> dict[str, str]:
@@ -96,6 +98,7 @@ def audit() -> Any:
     summary = [(name, message) for name in (*FILTERS, "cursor") for message in errors.get(name, [])]
     html = render_template(
         "web/audit_search.html",
+        everything=search.scope(identity).organization is None,
         given=given,
         errors=errors,
         summary=summary,

@@ -35,6 +35,7 @@ from exchange.acting import current_identity
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
 from exchange.errors import FieldError, Invalid
+from exchange.registry.service import SUPERVISOR_NOT_A_PARTY
 from exchange.runtime import runtime
 from exchange.services import services
 from exchange.web import ReasonForm, blp, select_locale
@@ -219,6 +220,12 @@ def _say(message: str) -> str:
         )
     if message.startswith("Unknown organization"):
         return str(gettext("This organization is not registered."))
+    if message.endswith(SUPERVISOR_NOT_A_PARTY):
+        return str(
+            gettext(
+                "A supervisory organization only audits; it cannot give or receive information."
+            )
+        )
     return message
 
 
@@ -274,7 +281,7 @@ def _render_form(
         general=general,
         summary=summary,
         labels=labels,
-        organizations=[(org.id, org.name) for org in services().registry.organizations()],
+        organizations=[(org.id, org.name) for org in services().registry.parties()],
         categories=[(code, category_label(ui, code)) for code in CATEGORIES],
         purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
         preview=preview,
@@ -291,6 +298,7 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     names = services().registry.names(
         [*loaded["sources"], *loaded["recipients"], *([approver] if approver else [])]
     )
+    supervisors = services().registry.supervisors(names)
     problems = [
         FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
         for group in ("sources", "recipients")
@@ -299,6 +307,16 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     ]
     if approver and approver not in names:
         problems.append(FieldError("approver_organization", f"Unknown organization {approver!r}."))
+    problems += [
+        FieldError(f"{group}[{index}]", f"{org_id!r} {SUPERVISOR_NOT_A_PARTY}")
+        for group in ("sources", "recipients")
+        for index, org_id in enumerate(loaded[group])
+        if org_id in supervisors
+    ]
+    if approver in supervisors:
+        problems.append(
+            FieldError("approver_organization", f"{approver!r} {SUPERVISOR_NOT_A_PARTY}")
+        )
     terms = model.Terms(
         decision=loaded["decision"],
         grantor_type=loaded["grantor"]["type"],

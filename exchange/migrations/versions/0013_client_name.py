@@ -1,7 +1,7 @@
 """client name: an optional name, envelope-encrypted like packet content
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 
 Three nullable columns: clients registered before this revision (and those looked up without
 a name) have none.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """escorted transfer: the sender escorts an accepted transfer until the first contact
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 
 The escort lives in columns of the transfer packet, not in a table of its own. A
 transfer has at most one escort, it starts when that packet is accepted and ends when
@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
