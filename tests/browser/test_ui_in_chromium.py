@@ -216,12 +216,35 @@ def _send_transfer(server: dict[str, Any], hetu: str) -> str:
                 "summary": "Motivoitunut, tarvitsee tukea aamuihin.",
             },
             {
+                "type": "plan",
+                "kind": "employment_plan",
+                "goals": [
+                    {"text": "Työkokeilu keittiössä", "target_date": "2027-03-01"},
+                ],
+                "next_step": "work trial",
+                "actions": [
+                    {
+                        "id": "a1",
+                        "text": "Sovi ensitapaaminen asiakkaan kanssa",
+                        "owner": "receiver",
+                        "due": (today + dt.timedelta(days=7)).isoformat(),
+                    },
+                    {
+                        "id": "a2",
+                        "text": "Lähetä työkokeilusopimus työnantajalle",
+                        "owner": "sender",
+                        "due": (today + dt.timedelta(days=5)).isoformat(),
+                    },
+                ],
+            },
+            {
                 "type": "contact_persons",
                 "persons": [
                     {"name": "Kalle Valmentaja", "role": "coach", "phone": "+358 40 123 4567"}
                 ],
             },
         ],
+        "first_contact_by": (today + dt.timedelta(days=20)).isoformat(),
     }
     token = jws.serialize_compact(
         {"alg": "Ed25519", "kid": key.kid, "typ": "handover+jws"},
@@ -258,23 +281,43 @@ STORY = {
     "fi": ("010190-900P", "fi-FI", "Hyväksy", "Hyväksy"),
     "sv": ("020290-9016", "sv-FI", "Godkänn", "Godkänn"),
 }
+RELEASE_2 = {
+    # language: (the approval queue, the escort heading, the record-first-contact button,
+    # the read-back heading)
+    "fi": (
+        "Hyväksyntää odottavat suostumukset",
+        "Saattaen vaihto",
+        "Kirjaa ensitapaaminen",
+        "Vastaanottajan kuittaus",
+    ),
+    "sv": (
+        "Samtycken som väntar på godkännande",
+        "Överföring med följe",
+        "Registrera den första kontakten",
+        "Mottagarens kvittering",
+    ),
+}
 
 
 @pytest.mark.parametrize("lang", ["fi", "sv"])
 def test_the_whole_story(server, browser, lang):
-    """A coach records a consent, a social worker approves it, the provider sends a transfer,
-    the employment services expert accepts it, and an auditor sees it in the log, exports it
-    as CSV and opens an event's inclusion proof: all in Finnish, then all in Swedish."""
+    """A coach records a consent naming the employment services to approve it, their social
+    worker approves it from the approval queue, the provider sends a transfer with a plan of
+    two actions, the employment services expert reads the plan back and accepts it, the coach
+    stays on as the escort until the expert records the first contact, the coach sees the
+    read-back and the first contact, and an auditor sees it in the log, exports it as CSV and
+    opens an event's inclusion proof: all in Finnish, then all in Swedish."""
     import datetime as dt
 
     hetu, locale, approve, accept = STORY[lang]
+    queue, escort_heading, record_contact, read_back_heading = RELEASE_2[lang]
     coach = _signed_in(browser, server, "kalle.valmentaja", locale)
     coach.goto(server["url"] + "/ui/consents/new")
     coach.fill("input[name=hetu]", hetu)
     coach.check("input[name=decision][value=permit]")
     coach.check("input[name=sources][value=lieto-kisalli]")
     coach.check("input[name=recipients][value=te-vs]")
-    for category in ("assessment", "contact_persons"):
+    for category in ("assessment", "plan", "contact_persons"):
         coach.check(f"input[name=categories][value={category}]")
     coach.check("input[name=purposes][value=employment_services]")
     coach.fill("input[name=valid_until]", (dt.date.today() + dt.timedelta(days=180)).isoformat())
@@ -291,6 +334,7 @@ def test_the_whole_story(server, browser, lang):
     coach.context.close()
 
     worker = _signed_in(browser, server, "tuomas.sosiaalityontekija", locale)
+    assert worker.get_by_role("heading", name=queue).count() == 1
     check_accessibility(worker, f"story-2-start-social-worker-{lang}")
     worker.locator("main table a[href*='/ui/consents/']").first.click()
     worker.get_by_role("button", name=approve).click()
@@ -306,16 +350,43 @@ def test_the_whole_story(server, browser, lang):
     today = dt.date.today()
     assert f"{today.day}.{today.month}.{today.year}" in expert.content()  # Finnish date format
     check_accessibility(expert, f"story-4-packet-{lang}")
+    # The read-back: one action left unticked is refused, and nothing moves.
+    expert.check("#action-a1")
+    expert.evaluate("document.querySelector('#action-a2').removeAttribute('required')")
+    expert.get_by_role("button", name=accept).click()
+    assert expert.locator("[role=alert], .notice.error").count() >= 1
+    assert expert.get_by_role("heading", name=escort_heading).count() == 0
+    check_accessibility(expert, f"story-5-read-back-refused-{lang}")
+    expert.check("#action-a1")
+    expert.check("#action-a2")
+    expert.fill("#synthesis", "Työkokeilu tammikuusta; soitan asiakkaalle tällä viikolla.")
     expert.get_by_role("button", name=accept).click()
     expert.wait_for_url(f"**/ui/packets/{packet_id}*")
-    check_accessibility(expert, f"story-5-packet-accepted-{lang}")
+    # Accepted: the coach escorts until the expert records the first contact.
+    assert expert.get_by_role("heading", name=escort_heading).count() == 1
+    assert "lieto-kisalli (kalle.valmentaja)" in expert.content()
+    check_accessibility(expert, f"story-6-packet-accepted-escorted-{lang}")
+    expert.select_option("#first-contact-mode", "meeting")
+    expert.get_by_role("button", name=record_contact).click()
+    expert.wait_for_url(f"**/ui/packets/{packet_id}*")
+    assert expert.locator("[data-first-contact=meeting]").count() == 1
+    assert expert.get_by_role("button", name=record_contact).count() == 0
+    check_accessibility(expert, f"story-7-first-contact-{lang}")
     expert.context.close()
+
+    coach = _signed_in(browser, server, "kalle.valmentaja", locale)
+    coach.goto(server["url"] + f"/ui/packets/{packet_id}")
+    assert coach.get_by_role("heading", name=read_back_heading).count() == 1
+    assert "soitan asiakkaalle" in coach.locator("[data-synthesis]").inner_text()
+    assert coach.locator("[data-first-contact=meeting]").count() == 1
+    check_accessibility(coach, f"story-8-sender-sees-read-back-{lang}")
+    coach.context.close()
 
     auditor = _signed_in(browser, server, "anni.auditoija", locale)
     auditor.goto(server["url"] + "/ui/audit?action=packet.accept")
     assert "packet.accept" in auditor.content()
     assert "terhi.asiantuntija" in auditor.content()
-    check_accessibility(auditor, f"story-6-audit-{lang}")
+    check_accessibility(auditor, f"story-9-audit-{lang}")
     with auditor.expect_download() as download:
         auditor.locator("a[href*='/ui/audit/export']").click()
     exported = Path(download.value.path()).read_text(encoding="utf-8")
@@ -330,7 +401,7 @@ def test_the_whole_story(server, browser, lang):
         auditor.reload()
     proof.click()
     auditor.wait_for_url("**/ui/audit/events/*/proof*")
-    check_accessibility(auditor, f"story-7-inclusion-proof-{lang}")
+    check_accessibility(auditor, f"story-10-inclusion-proof-{lang}")
     auditor.context.close()
 
 
