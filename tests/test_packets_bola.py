@@ -199,6 +199,15 @@ PROBES = [
         "transfer",
         id="withdraw",
     ),
+    pytest.param(
+        "post",
+        "/v1/packets/{id}/first-contact",
+        {"date": "2026-01-02", "mode": "meeting"},
+        THIRD_SW,
+        "packet.first_contact",
+        "transfer",
+        id="first-contact",
+    ),
     pytest.param("get", "/v1/clients/{id}/lead", None, None, "lead.read", "client", id="lead"),
     pytest.param(
         "post",
@@ -380,6 +389,7 @@ def test_third_organization_sees_empty_lists_and_no_escalations(http, world):
         "unassigned_clients": [],
         "periods_ending_without_next_step": [],
         "review_needed": [],
+        "first_contact_missing": [],
     }
     # The same lists are not empty for the parties, so the emptiness above means something.
     inbox = http.get(
