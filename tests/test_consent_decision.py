@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consent.decision import Decision, DisclosureRequest, decide
@@ -53,6 +53,7 @@ def make_record(
     recorded_at: dt.datetime = dt.datetime(2026, 11, 30, 9, 0, tzinfo=UTC),
     client_id: str = "client-1",
     recorded_by_user: str | None = "kalle",
+    approved_at: dt.datetime | None = None,
 ) -> ConsentRecord:
     return ConsentRecord(
         id=id,
@@ -67,6 +68,7 @@ def make_record(
         valid_until=valid_until,
         recorded_at=recorded_at,
         recorded_by_user=recorded_by_user,
+        approved_at=approved_at,
     )
 
 
@@ -183,6 +185,41 @@ def test_withdrawn_or_expired_ban_no_longer_blocks() -> None:
     expired = make_record("ban", decision=DENY, valid_until=TODAY - dt.timedelta(days=1))
     for gone in (withdrawn, expired):
         assert only(decide([permit, gone], NO_STATUTES, make_request())).consent_id == "permit"
+
+
+# A permit and a ban both dated for the Finnish day 31 December only, the ban recorded at
+# noon (UTC) that day. At midnight in Helsinki the day has begun but the ban does not
+# exist yet: it is in force from its recording, not from the start of its first date.
+HELSINKI_MIDNIGHT = dt.datetime(2026, 12, 30, 22, 0, tzinfo=UTC)  # 00:00 on 31 December
+SAME_DAY_PERMIT = make_record(
+    "c6", sources=["org-a"], recipients=["org-a"], valid_from=TODAY, valid_until=TODAY
+)
+SAME_DAY_BAN = dataclasses.replace(SAME_DAY_PERMIT, id="c0", decision=DENY, recorded_at=NOW)
+
+
+@pytest.mark.parametrize(
+    ("at", "consent_id", "reason_code"),
+    [
+        (HELSINKI_MIDNIGHT - dt.timedelta(microseconds=1), None, "no_consent"),  # 30 December
+        (HELSINKI_MIDNIGHT, "c6", "consent"),
+        (NOW - dt.timedelta(microseconds=1), "c6", "consent"),
+        (NOW, "c0", "ban"),
+    ],
+)
+def test_ban_blocks_from_its_recording_not_from_the_start_of_its_first_date(
+    at: dt.datetime, consent_id: str | None, reason_code: str
+) -> None:
+    request = make_request(at=at, source="org-a", recipient="org-a")
+    for records in ([SAME_DAY_BAN, SAME_DAY_PERMIT], [SAME_DAY_PERMIT, SAME_DAY_BAN]):
+        result = only(decide(records, NO_STATUTES, request))
+        assert (result.consent_id, result.reason_code) == (consent_id, reason_code)
+
+
+def test_permit_allows_from_its_approval() -> None:
+    approved = approve(make_record(status=PENDING), "sanna.sosiaalityontekija", NOW)
+    before = make_request(at=NOW - dt.timedelta(microseconds=1))
+    assert only(decide([approved], NO_STATUTES, before)).reason_code == "no_consent"
+    assert only(decide([approved], NO_STATUTES, make_request(at=NOW))).consent_id == "c1"
 
 
 # --- rule 3: consent -------------------------------------------------------------------
@@ -361,18 +398,27 @@ def record_fields(
     statuses: Sequence[str] = (ACTIVE, PENDING, ACTIVE, REJECTED, ACTIVE, WITHDRAWN),
 ) -> ConsentRecord:
     valid_from = TODAY + dt.timedelta(days=draw(st.integers(-2, 1)))
+    decision = draw(st.sampled_from(decisions))
+    status = draw(st.sampled_from(statuses))
+    # Few distinct values, so that ties in the citation order do occur.
+    recorded_at = NOW - dt.timedelta(days=draw(st.integers(0, 2)))
+    # An approved permit's approval time: not kept (approved before such times were), or up
+    # to two days after its recording, so that requests fall on both sides of it.
+    approved_at = None
+    if decision == PERMIT and status in (ACTIVE, WITHDRAWN) and draw(st.booleans()):
+        approved_at = recorded_at + dt.timedelta(hours=draw(st.integers(0, 48)))
     return make_record(
         "unnumbered",
-        decision=draw(st.sampled_from(decisions)),
-        status=draw(st.sampled_from(statuses)),
+        decision=decision,
+        status=status,
         sources=draw(ORG_SETS),
         recipients=draw(ORG_SETS),
         categories=draw(CAT_SETS),
         purposes=draw(PURP_SETS),
         valid_from=valid_from,
         valid_until=valid_from + dt.timedelta(days=draw(st.integers(0, 3))),
-        # Few distinct values, so that ties in the citation order do occur.
-        recorded_at=NOW - dt.timedelta(days=draw(st.integers(0, 2))),
+        recorded_at=recorded_at,
+        approved_at=approved_at,
     )
 
 
@@ -411,16 +457,26 @@ statute_tables = st.sampled_from([NO_STATUTES, KELA_TABLE, default_statutes()])
 PROPERTY = settings(max_examples=200, deadline=None)
 
 
+def in_force_by_hand(record: ConsentRecord, at: dt.datetime) -> bool:
+    """Stored active, already started at ``at`` (a ban from its recording, a permit from its
+    approval where that time is kept), and the Finnish date of ``at`` within its dates."""
+    day = at.astimezone(HELSINKI).date()
+    start = record.recorded_at if record.decision == DENY else record.approved_at
+    return (
+        record.status == ACTIVE
+        and (start is None or start <= at)
+        and record.valid_from <= day <= record.valid_until
+    )
+
+
 def expected_by_consent(
     records: list[ConsentRecord], request: DisclosureRequest, category: str
 ) -> bool:
-    """An independent statement of the rule, with the dates compared by hand."""
-    day = request.at.astimezone(HELSINKI).date()
+    """An independent statement of the rule, with the times and dates compared by hand."""
     live = [
         record
         for record in records
-        if record.status == ACTIVE
-        and record.valid_from <= day <= record.valid_until
+        if in_force_by_hand(record, request.at)
         and request.source in record.sources
         and request.recipient in record.recipients
         and request.purpose in record.purposes
@@ -433,18 +489,24 @@ def expected_by_consent(
 
 @PROPERTY
 @given(records=record_lists(), request=requests)
+@example(  # a ban recorded later the same Finnish day does not block at its midnight
+    records=[SAME_DAY_BAN, SAME_DAY_PERMIT],
+    request=make_request(at=HELSINKI_MIDNIGHT, source="org-a", recipient="org-a"),
+)
+@example(
+    records=[SAME_DAY_BAN, SAME_DAY_PERMIT],
+    request=make_request(at=NOW, source="org-a", recipient="org-a"),
+)
 def test_consent_decisions_match_the_rule_and_the_validity_dates(
     records: list[ConsentRecord], request: DisclosureRequest
 ) -> None:
-    day = request.at.astimezone(HELSINKI).date()
     by_id = {record.id: record for record in records}
     for item in decide(records, NO_STATUTES, request).decisions:
         assert item.allowed == expected_by_consent(records, request, item.category)
         if item.allowed:
             cited = by_id[item.consent_id or ""]
             assert cited.decision == PERMIT
-            assert cited.status == ACTIVE
-            assert cited.valid_from <= day <= cited.valid_until
+            assert in_force_by_hand(cited, request.at)
             assert cited.covers(request.source, request.recipient, request.purpose, item.category)
 
 
