@@ -33,36 +33,18 @@ from schemas.packets import (
     PacketPayload,
 )
 from tests.conftest import audit_rows, grant_consent, org_factory, runtime_of, sign_packet
-from tests.test_packets_api import consent, payload, send, today
+from tests.test_packets_api import consent, payload, send, three_organizations, today
 
 HETU = "010190-900P"
 
 
 @pytest.fixture
 def world(make_org, session):
-    provider = make_org(
-        "kisalli",
-        kind="provider",
-        users=[
-            ("kalle.valmentaja", ["staff"]),
-            ("kaija.valmentaja", ["staff"]),
-            ("liisa.sw", ["social_worker"]),
-        ],
-    )
-    te = make_org(
-        "te-vs",
-        kind="employment_services",
-        users=[
-            ("terhi.asiantuntija", ["staff"]),
-            ("timo.asiantuntija", ["staff"]),
-            ("tuomas.sw", ["social_worker", "admin"]),
-        ],
-    )
-    kela = make_org("kela", kind="kela", users=[("kaisa.kela", ["staff"])])
+    found = three_organizations(make_org)
     for org in ("kisalli", "te-vs"):
         session.get(Organization, org).webhook_url = f"https://{org}.example.fi/hooks"
     session.commit()
-    return {"provider": provider, "te": te, "kela": kela}
+    return found
 
 
 def accepted(http, world, **changes):

@@ -25,8 +25,8 @@ def today() -> dt.date:
     return local_date(dt.datetime.now(dt.UTC))
 
 
-@pytest.fixture
-def world(make_org):
+def three_organizations(make_org):
+    """kisalli (a provider), te-vs (employment services) and kela, with their people."""
     provider = make_org(
         "kisalli",
         kind="provider",
@@ -47,6 +47,11 @@ def world(make_org):
     )
     kela = make_org("kela", kind="kela", users=[("kaisa.kela", ["staff"])])
     return {"provider": provider, "te": te, "kela": kela}
+
+
+@pytest.fixture
+def world(make_org):
+    return three_organizations(make_org)
 
 
 def consent(
