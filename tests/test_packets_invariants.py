@@ -573,18 +573,20 @@ def make_machine(app_config: dict[str, Any]) -> type[RuleBasedStateMachine]:
             packet.first_contact = True
 
         @precondition(lambda self: bool(self.packets))
-        @rule(data=st.data())
-        def days_pass(self, data: st.DataObject) -> None:
-            """A day or a week passes; or, while a transfer is escorted, just enough days for
-            its first_contact_by to pass."""
-            escorted = [p for p in self.packets.values() if p.escorted and p.first_contact_by]
-            if escorted and data.draw(st.booleans(), label="past_a_first_contact_by"):
-                packet = data.draw(st.sampled_from(escorted), label="escorted")
-                assert packet.first_contact_by is not None
-                days = max(1, (packet.first_contact_by - today()).days + 1)
-            else:
-                days = data.draw(st.sampled_from([1, 7]), label="days")
+        @rule(days=st.sampled_from([1, 7]))
+        def days_pass(self, days: int) -> None:
+            """A day or a week passes."""
             self._days_pass(days)
+
+        @precondition(lambda self: any(p.escorted for p in self.packets.values()))
+        @rule(data=st.data())
+        def first_contact_by_passes(self, data: st.DataObject) -> None:
+            """No first contact comes: just enough days pass for an escorted transfer's
+            first_contact_by to be behind us."""
+            escorted = [p for p in self.packets.values() if p.escorted]
+            packet = data.draw(st.sampled_from(escorted), label="escorted")
+            assert packet.first_contact_by is not None
+            self._days_pass(max(1, (packet.first_contact_by - today()).days + 1))
 
         def _days_pass(self, days: int) -> None:
             """Every deadline moves ``days`` into the past (as if the days had passed), and the
