@@ -111,44 +111,35 @@ class ClientService:
             self.keys.hetu_encryption_key, client.hetu_encrypted, self._aad(client.id)
         ).decode()
 
-    def _involved(self, identity: Identity, client_id: str, action: str) -> Client:
-        """The client, when the caller's organization is involved with them; 404 otherwise
-        (the same rule as the client's lead and access report)."""
+    def _opened(self, identity: Identity, client_id: str, action: str) -> Client:
+        """The client, when the caller's organization is involved with them (the same rule as
+        the client's lead and access report), with ``action`` audited; 404 otherwise."""
         # continuity.service builds on this module (it registers clients named by HETU).
         from exchange.continuity.service import client_not_found, is_involved
 
         client = self.session.get(Client, client_id)
         if client is None or not is_involved(self.session, client.id, identity.organization):
             raise client_not_found(self.uow, client_id, action)
+        audit.record(
+            self.session,
+            identity,
+            action,
+            resource_type="client",
+            resource_id=client.id,
+            client_ref=client.id,
+        )
         return client
 
     def read(self, identity: Identity, client_id: str) -> ClientRecord:
         """The client's name and masked identity code; audited as ``client.read``, as every
         read of a client's record is."""
-        client = self._involved(identity, client_id, "client.read")
-        audit.record(
-            self.session,
-            identity,
-            "client.read",
-            resource_type="client",
-            resource_id=client.id,
-            client_ref=client.id,
-        )
+        client = self._opened(identity, client_id, "client.read")
         return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
 
     def reveal(self, identity: Identity, client_id: str) -> str:
         """The client's full identity code; audited as ``client.reveal`` (the code itself
         never reaches the event)."""
-        client = self._involved(identity, client_id, "client.reveal")
-        audit.record(
-            self.session,
-            identity,
-            "client.reveal",
-            resource_type="client",
-            resource_id=client.id,
-            client_ref=client.id,
-        )
-        return self.hetu_of(client)
+        return self.hetu_of(self._opened(identity, client_id, "client.reveal"))
 
     def rewrap_names(self) -> int:
         """Wrap every older name's data key with the current KEK (after ``keys rotate``)."""
