@@ -8,7 +8,7 @@ outer transaction is rolled back after each test.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,8 +21,10 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    inspect,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -114,6 +116,23 @@ def make_engine(url: str) -> Engine:
             "tcp_user_timeout": 10_000,
         },
     )
+
+
+def insert_unless_exists(
+    session: Session, entity: type[Base], values: dict[str, Any], unique: Sequence[str]
+) -> bool:
+    """INSERT ``values`` as a row of ``entity`` unless a row with the same ``unique`` columns
+    exists: one statement, no savepoint (``ON CONFLICT DO NOTHING``). A conflicting row that
+    another transaction is still writing is waited for. True when the row was inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(entity)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=list(unique))
+        .returning(*inspect(entity).primary_key)
+    )
+    return session.execute(statement).first() is not None
 
 
 class Database:

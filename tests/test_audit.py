@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 
 import exchange.audit
 from exchange.audit import Actor, checkpoint, merkle, record, seal, verify
-from exchange.audit.service import canonical, chain, event_fields
+from exchange.audit.service import PENDING, canonical, chain, event_fields, pending_events
 from tests.conftest import audit_rows
 
 LOOKUP = "/v1/clients/lookup"
@@ -298,9 +298,9 @@ def test_failed_audit_write_fails_the_action(org, http, session, monkeypatch):
     original = exchange.audit.record
 
     def broken(session_, *args, **kwargs):
-        event = original(session_, *args, **kwargs)
-        event.action = None  # NOT NULL: the insert fails at commit
-        return event
+        original(session_, *args, **kwargs)
+        assert pending_events(session_)[-1]["action"] == "client.lookup"
+        session_.info[PENDING][-1]["action"] = None  # NOT NULL: the insert fails at commit
 
     monkeypatch.setattr(exchange.audit, "record", broken)
     response = http.post(LOOKUP, json={"hetu": "010190-900P"}, headers=headers)
@@ -327,3 +327,30 @@ def test_reason_is_bounded(rt):
     with rt.db.transaction() as s:
         record(s, ACTOR, "consent.reject", reason="x" * 2000)
     assert len(audit_rows(rt)[-1].reason) == 500
+
+
+def test_events_are_written_at_commit_in_one_statement_and_a_rolled_back_savepoint_drops_its_own(
+    rt,
+):
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    event.listen(rt.db.engine, "before_cursor_execute", count)
+    try:
+        with rt.db.transaction() as s:
+            record(s, ACTOR, "consent.read", resource_id="kept-1")
+            with s.begin_nested():
+                record(s, ACTOR, "consent.read", resource_id="kept-2")
+            savepoint = s.begin_nested()
+            record(s, ACTOR, "consent.read", resource_id="dropped")
+            savepoint.rollback()
+            record(s, ACTOR, "consent.read", resource_id="kept-3")
+            assert [e["resource_id"] for e in pending_events(s)] == ["kept-1", "kept-2", "kept-3"]
+    finally:
+        event.remove(rt.db.engine, "before_cursor_execute", count)
+    assert sum("INSERT INTO audit_event" in statement for statement in statements) == 1
+    rows = sorted(audit_rows(rt, action="consent.read"), key=lambda row: row.id)
+    kept = [row.resource_id for row in rows]
+    assert kept == ["kept-1", "kept-2", "kept-3"]

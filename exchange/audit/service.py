@@ -25,13 +25,13 @@ import json
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, event, func, insert, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from adapters.db import rfc3339, utcnow
 from adapters.keys import SIGNING_ALG, KeyStore
@@ -107,29 +107,81 @@ def record(
     basis_type: str | None = None,
     basis_ref: str | None = None,
     reason: str | None = None,
-) -> AuditEvent:
+) -> None:
     """Add an audit event to the session's transaction (sealed into the log just after commit);
-    ``who`` acts: an identity, or an actor where no identity is established yet."""
+    ``who`` acts: an identity, or an actor where no identity is established yet.
+
+    The events of one transaction are written together when it commits, as one multi-row
+    INSERT (``_write_pending``): in the same transaction as the change they describe, so a
+    failed audit write still fails the action, and a rollback drops them with it."""
     if outcome not in AUDIT_OUTCOMES:
         raise ValueError(f"audit outcome must be one of {AUDIT_OUTCOMES}")
     actor = who if isinstance(who, Actor) else Actor.of(who)
-    event = AuditEvent(
-        occurred_at=rfc3339(utcnow()),
-        request_id=escape(actor.request_id, 64),
-        actor_organization=escape(actor.organization, 64),
-        actor_client=escape(actor.client_id, 128),
-        actor_user=escape(actor.username, 128),
-        action=escape(action, 64),
-        outcome=outcome,
-        resource_type=escape(resource_type, 64),
-        resource_id=escape(resource_id, 128),
-        client_ref=escape(client_ref, 64),
-        basis_type=escape(basis_type, 16),
-        basis_ref=escape(basis_ref, 200),
-        reason=escape(reason, 500),
+    if not session.in_transaction():
+        session.begin()  # no SQL yet; ending it without a commit drops the events
+    session.info.setdefault(PENDING, []).append(
+        {
+            "occurred_at": rfc3339(utcnow()),
+            "request_id": escape(actor.request_id, 64),
+            "actor_organization": escape(actor.organization, 64),
+            "actor_client": escape(actor.client_id, 128),
+            "actor_user": escape(actor.username, 128),
+            "action": escape(action, 64),
+            "outcome": outcome,
+            "resource_type": escape(resource_type, 64),
+            "resource_id": escape(resource_id, 128),
+            "client_ref": escape(client_ref, 64),
+            "basis_type": escape(basis_type, 16),
+            "basis_ref": escape(basis_ref, 200),
+            "reason": escape(reason, 500),
+        }
     )
-    session.add(event)
-    return event
+
+
+# The session.info keys of the events recorded in the current transaction, not yet written,
+# and of how many there were when each open savepoint began.
+PENDING = "audit.pending"
+MARKS = "audit.savepoint_marks"
+# A Core insert of plain rows: no ORM objects, no RETURNING, one executemany.
+AUDIT_INSERT = insert(cast(Table, AuditEvent.__table__))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Write the transaction's audit events in one statement, just before it commits (a
+    savepoint's release keeps them for the transaction's own commit)."""
+    if session.in_nested_transaction():
+        return
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        session.execute(AUDIT_INSERT, pending)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(MARKS, {})[transaction] = len(session.info.get(PENDING, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_savepoints_events(session: Session, previous: SessionTransaction) -> None:
+    """A savepoint rolled back drops the events recorded since it began."""
+    mark = session.info.get(MARKS, {}).pop(previous, None)
+    if mark is not None and PENDING in session.info:
+        del session.info[PENDING][mark:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction that ends without committing (rolled back, closed) drops its events."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
+        session.info.pop(MARKS, None)
+
+
+def pending_events(session: Session) -> list[dict[str, Any]]:
+    """The events recorded in the session's open transaction, not yet written (oldest first)."""
+    return list(session.info.get(PENDING, ()))
 
 
 CONTENT_FIELDS = HASHED_FIELDS[1:]

@@ -4,11 +4,15 @@ was given) only inside an envelope, like packet content."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Integer, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from exchange.consents.models import Consent
 
 
 class Client(Base):
@@ -23,3 +27,6 @@ class Client(Base):
     name_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     name_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     name_kek_version: Mapped[int | None] = mapped_column(Integer)
+    # The client's consent records, never loaded behind the caller's back: a look-up that
+    # decides on them right after loads them with the client, in one statement.
+    consents: Mapped[list[Consent]] = relationship(viewonly=True, lazy="raise")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import envelope
 from adapters.crypto import keyed_hash, seal, unseal
@@ -20,6 +22,7 @@ from adapters.keys import KeyStore
 from consent.identifiers import mask_hetu
 from exchange import audit
 from exchange.clients.models import Client
+from exchange.consents.models import Consent
 from exchange.policy import Identity
 from exchange.unit import UnitOfWork
 
@@ -52,16 +55,19 @@ class ClientService:
         # Binds the ciphertext to its row: a code copied onto another client will not open.
         return b"client.hetu:" + client_id.encode()
 
-    def find(self, hetu: str) -> Client | None:
-        """The client with this (validated, canonical) identity code, if known."""
-        return self.session.execute(
-            select(Client).where(Client.hetu_lookup == self._lookup_key(hetu))
-        ).scalar_one_or_none()
+    def find(self, hetu: str, *, with_consents: bool = False) -> Client | None:
+        """The client with this (validated, canonical) identity code, if known; with
+        ``with_consents`` its consent records come in the same statement."""
+        query = select(Client).where(Client.hetu_lookup == self._lookup_key(hetu))
+        return first_client(self.session, query, with_consents)
 
-    def lookup(self, identity: Identity, hetu: str, name: str | None = None) -> tuple[Client, bool]:
+    def lookup(
+        self, identity: Identity, hetu: str, name: str | None = None, *, with_consents: bool = False
+    ) -> tuple[Client, bool]:
         """The client's record, created on first sight; a given ``name`` is stored (replacing
-        any earlier one) in the same transaction. Audited as ``client.lookup``."""
-        client, created = self.find(hetu), False
+        any earlier one) in the same transaction. Audited as ``client.lookup``. With
+        ``with_consents``, ``client.consents`` is loaded too."""
+        client, created = self.find(hetu, with_consents=with_consents), False
         if client is None:
             client_id = str(uuid.uuid4())
             candidate = Client(
@@ -75,9 +81,10 @@ class ClientService:
                 with self.session.begin_nested():
                     self.session.add(candidate)
                 client, created = candidate, True
+                set_committed_value(client, "consents", [])
             except IntegrityError:
                 # Another request created the same person a moment ago: use theirs.
-                client = self.find(hetu)
+                client = self.find(hetu, with_consents=with_consents)
                 if client is None:
                     raise
         if name is not None:
@@ -155,6 +162,17 @@ class ClientService:
             row.name_wrapped_key, row.name_kek_version = moved.wrapped_key, moved.kek_version
             count += 1
         return count
+
+
+def first_client(session: Session, query: Select[Client], with_consents: bool) -> Client | None:
+    """The one client ``query`` selects, if any; with ``with_consents`` its consent records
+    are joined in (their own parties and events are not loaded)."""
+    if with_consents:
+        query = query.options(
+            joinedload(Client.consents).options(lazyload(Consent.parties), lazyload(Consent.events))
+        )
+    client: Client | None = session.execute(query).unique().scalar_one_or_none()
+    return client
 
 
 def _sealed_name(client: Client) -> envelope.Sealed | None:

@@ -37,7 +37,7 @@ from exchange.consents.models import (
     ConsentParty,
 )
 from exchange.consents.receipts import build_receipt, sign_receipt
-from exchange.continuity.service import is_involved
+from exchange.continuity.service import involved_client
 from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.policy import Identity
 from exchange.registry.models import Organization
@@ -100,18 +100,23 @@ class ConsentService:
 
     # --- look-ups ------------------------------------------------------------------
 
-    def _client(self, identity: Identity, ref: dict[str, str], *, create: bool) -> Client | None:
+    def _client(
+        self,
+        identity: Identity,
+        ref: dict[str, str],
+        *,
+        create: bool,
+        with_consents: bool = False,
+    ) -> Client | None:
         """The client named by identity code, or by an id the caller's organization may know:
-        an id of a client it is not involved with is treated as unknown."""
+        an id of a client it is not involved with is treated as unknown. With
+        ``with_consents``, ``client.consents`` comes in the same statement."""
         if "hetu" in ref:
             clients = ClientService(self.uow, self.keys)
             if create:
-                return clients.lookup(identity, ref["hetu"])[0]
-            return clients.find(ref["hetu"])
-        client = self.session.get(Client, ref["id"])
-        if client is None or not is_involved(self.session, client.id, identity.organization):
-            return None
-        return client
+                return clients.lookup(identity, ref["hetu"], with_consents=with_consents)[0]
+            return clients.find(ref["hetu"], with_consents=with_consents)
+        return involved_client(self.session, ref["id"], identity.organization, with_consents)
 
     def _organizations(self, ids: set[str]) -> dict[str, Organization]:
         rows = self.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
@@ -487,13 +492,13 @@ class ConsentService:
             raise Invalid(
                 "A supervisor organization takes no part in disclosures.", errors=supervisors
             )
-        client = self._client(identity, body["client"], create=False)
+        client = self._client(identity, body["client"], create=False, with_consents=True)
         if client is None and "id" in body["client"]:
             raise self.uow.refuse(
                 NotFound("No such client.", code="client_not_found"),
                 Denial("consent.check", "client", body["client"]["id"][:128]),
             )
-        records = self.client_records(client.id) if client is not None else []
+        records = [to_record(row) for row in client.consents] if client is not None else []
         request = DisclosureRequest(
             source=body["source"],
             source_kind=orgs[body["source"]].kind,

@@ -110,7 +110,7 @@ class EscortService:
         row.first_contact_on, row.first_contact_mode = date, mode
         row.first_contact_recorded_by = identity.person
         note = f"{mode} on {date.isoformat()}" + (" (late)" if late else "")
-        row.events.append(
+        row.events.add(
             PacketEvent(
                 at=utcnow(),
                 action="first_contact",
@@ -199,9 +199,7 @@ class EscortService:
                 continue  # another instance raised it, or the first contact came meanwhile
             row = self.session.get_one(Packet, packet_id, populate_existing=True)
             note = f"first_contact_missing: first_contact_by {row.first_contact_by} passed"
-            row.events.append(
-                PacketEvent(at=now, action="escalated", status=row.status, reason=note)
-            )
+            row.events.add(PacketEvent(at=now, action="escalated", status=row.status, reason=note))
             audit.record(
                 self.session,
                 identity,
@@ -232,7 +230,7 @@ class EscortService:
         escorts = locked(Packet.sender_org == organization, Packet.escort_worker == username)
         for row in escorts:
             row.escort_worker = successor
-            row.events.append(
+            row.events.add(
                 self._moved(now, row, identity, f"escort: {username} left; now {whither}")
             )
         contacts = locked(
@@ -240,7 +238,7 @@ class EscortService:
         )
         for row in contacts:
             row.first_contact_worker = successor
-            row.events.append(
+            row.events.add(
                 self._moved(now, row, identity, f"first contact: {username} left; now {whither}")
             )
         return len(escorts), len(contacts)

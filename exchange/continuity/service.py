@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from consent.model import ONCE_IN_FORCE, local_date
 from consent.vocabulary import TRANSFER
 from exchange import audit, policy
 from exchange.clients.models import Client
-from exchange.clients.service import ClientService
+from exchange.clients.service import ClientService, first_client
 from exchange.consents.models import NAMED_APPROVER, RECORDER, Consent, ConsentParty
 from exchange.continuity.escort import EscortService
 from exchange.continuity.models import Lead, LeadHistory
@@ -39,7 +39,17 @@ DUE_SOON_DAYS = 3
 
 
 def is_involved(session: Session, client_id: str, organization: str) -> bool:
-    """SPEC: holds or held the lead or the escort, is named in one of the client's consents
+    """Whether ``organization`` is involved with the client (``involvement``)."""
+    return bool(session.execute(select(involvement(client_id, organization))).scalar())
+
+
+def involvement(
+    client_id: str | SQLColumnExpression[str], organization: str
+) -> ColumnElement[bool]:
+    """The condition that ``organization`` is involved with the client ``client_id`` (an id, or
+    a column such as ``Client.id`` to put it in a client's own query).
+
+    SPEC: holds or held the lead or the escort, is named in one of the client's consents
     once it is active, recorded or approved one, or sent or received one of the client's packets (an
     escort is always the sender of an accepted transfer, so the packet check covers it); also:
     provides or owns the next step of one of the client's service periods.
@@ -77,21 +87,36 @@ def is_involved(session: Session, client_id: str, organization: str) -> bool:
             ),
         ),
     ]
-    return bool(session.execute(select(or_(*checks))).scalar())
+    return or_(*checks)
 
 
 def named_client(
-    uow: UnitOfWork, keys: KeyStore, identity: Identity, ref: dict[str, str]
+    uow: UnitOfWork,
+    keys: KeyStore,
+    identity: Identity,
+    ref: dict[str, str],
+    *,
+    with_consents: bool = False,
 ) -> Client:
     """The client a request names: by HETU (registered on first use), or by id if the
     caller's organization is involved with them; otherwise 422 on ``client.id``, as for no
-    such id."""
+    such id. With ``with_consents``, ``client.consents`` is loaded in the same statement."""
     if "hetu" in ref:
-        return ClientService(uow, keys).lookup(identity, ref["hetu"])[0]
-    client = uow.session.get(Client, ref["id"])
-    if client is None or not is_involved(uow.session, client.id, identity.organization):
+        clients = ClientService(uow, keys)
+        return clients.lookup(identity, ref["hetu"], with_consents=with_consents)[0]
+    client = involved_client(uow.session, ref["id"], identity.organization, with_consents)
+    if client is None:
         raise Invalid("Unknown client.", errors=[FieldError("client.id", "No such client.")])
     return client
+
+
+def involved_client(
+    session: Session, client_id: str, organization: str, with_consents: bool = False
+) -> Client | None:
+    """The client, if ``organization`` is involved with them (one statement, with the consent
+    records when ``with_consents``); None for an unknown id and for another's client alike."""
+    query = select(Client).where(Client.id == client_id, involvement(Client.id, organization))
+    return first_client(session, query, with_consents)
 
 
 def client_not_found(uow: UnitOfWork, client_id: str, action: str) -> NotFound:
@@ -328,7 +353,7 @@ class ContinuityService:
         now = utcnow()
         for packet in packets:
             packet.recipient_user = successor
-            packet.events.append(
+            packet.events.add(
                 PacketEvent(
                     at=now,
                     action="reassigned",

@@ -18,7 +18,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
 
@@ -77,16 +77,19 @@ class Packet(Base):
     # Retention: the data key and ciphertext are destroyed; metadata and audit stay.
     shredded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    events: Mapped[list[PacketEvent]] = relationship(
+    # Written to, never loaded with the packet: a read of the packet or a page of the inbox
+    # needs none of it (``PacketService.events`` selects the history).
+    events: WriteOnlyMapped[PacketEvent] = relationship(
         back_populates="packet",
         cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="PacketEvent.id",
-        lazy="selectin",
     )
 
     __table_args__ = (
-        Index("ix_packet_recipient_org_received_at", "recipient_org", "received_at"),
-        Index("ix_packet_sender_org_received_at", "sender_org", "received_at"),
+        # A box page's keyset order (newest first, the id breaking ties; read backwards).
+        Index("ix_packet_recipient_box", "recipient_org", "received_at", "id"),
+        Index("ix_packet_sender_box", "sender_org", "received_at", "id"),
         Index("ix_packet_status_respond_by", "status", "respond_by"),
         Index("ix_packet_status_first_contact_by", "status", "first_contact_by"),
         Index("uq_packet_sender_org_dedupe_sha256", "sender_org", "dedupe_sha256", unique=True),

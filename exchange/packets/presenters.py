@@ -12,6 +12,30 @@ if TYPE_CHECKING:
     from exchange.packets.service import ReadBack
 
 
+# The columns ``meta`` shows: all a list of packets loads (no content, no receipt).
+META_COLUMNS = (
+    Packet.id,
+    Packet.client_id,
+    Packet.kind,
+    Packet.purpose,
+    Packet.status,
+    Packet.sender_org,
+    Packet.sender_user,
+    Packet.recipient_org,
+    Packet.recipient_user,
+    Packet.respond_by,
+    Packet.case_reference,
+    Packet.categories,
+    Packet.received_at,
+    Packet.delivered_at,
+    Packet.warnings,
+    Packet.first_contact_by,
+    Packet.first_contact_on,
+    Packet.first_contact_mode,
+    Packet.first_contact_recorded_by,
+)
+
+
 def meta(row: Packet, status: str) -> dict[str, Any]:
     return {
         "id": row.id,

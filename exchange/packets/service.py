@@ -21,11 +21,11 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, load_only
 
 from adapters import envelope
 from adapters.crypto import DecryptionError
-from adapters.db import rfc3339, utcnow
+from adapters.db import insert_unless_exists, rfc3339, utcnow
 from adapters.keys import KeyStore
 from adapters.pagination import Page, newest_first
 from consent.decision import Decision, DisclosureRequest, decide
@@ -33,7 +33,6 @@ from consent.model import ConsentRecord, local_date
 from consent.statutes import StatuteTable
 from consent.vocabulary import SUPERVISOR, TRANSFER
 from exchange import audit, policy
-from exchange.clients.models import Client
 from exchange.config import SETTINGS
 from exchange.consents.models import Consent
 from exchange.consents.service import to_record
@@ -43,6 +42,7 @@ from exchange.errors import Conflict, Corrupted, Denial, FieldError, Forbidden, 
 from exchange.packets import lifecycle
 from exchange.packets.lifecycle import PacketTransitionError
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
+from exchange.packets.presenters import META_COLUMNS
 from exchange.packets.signing import sign_receipt, verify_packet
 from exchange.periods.models import ServicePeriod
 from exchange.policy import Identity
@@ -131,9 +131,12 @@ class PacketService:
         recipient: Organization,
         purpose: str,
         categories: list[str],
+        records: list[ConsentRecord] | None = None,
     ) -> Decision:
+        """The decision on ``categories``, over the client's consent records (``records``
+        when the caller loaded them already)."""
         return decide(
-            self._records(client_id),
+            self._records(client_id) if records is None else records,
             self.statutes,
             DisclosureRequest(
                 source=sender.id,
@@ -258,7 +261,6 @@ class PacketService:
         sender = self.session.get_one(Organization, organization)
         verified = verify_packet(token, sender.jwks)
         payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
-        self._refuse_duplicate(organization, payload_sha256, race)
         raw = strictjson.loads(verified.payload)
         try:
             payload: dict[str, Any] = PacketPayload().load(raw)
@@ -286,10 +288,17 @@ class PacketService:
                 "The deadline has passed.",
                 errors=[FieldError("respond_by", "Must not be in the past.")],
             )
-        client = self._client(identity, payload["client"])
+        client = named_client(self.uow, self.keys, identity, payload["client"], with_consents=True)
         self._check_period_references(sections, client.id, organization)
         categories = list(dict.fromkeys(section["type"] for section in sections))
-        decision = self._decide(client.id, sender, recipient, payload["purpose"], categories)
+        decision = self._decide(
+            client.id,
+            sender,
+            recipient,
+            payload["purpose"],
+            categories,
+            [to_record(consent) for consent in client.consents],
+        )
         if not decision.allowed:
             missing = [
                 {"category": d.category, "reason": d.reason_code}
@@ -327,51 +336,48 @@ class PacketService:
             "iss": "handover-exchange",
         }
         receipt = sign_receipt(receipt_document, self.keys)
-        row = Packet(
-            id=packet_id,
-            client_id=client.id,
-            kind=payload["kind"],
-            purpose=payload["purpose"],
-            status=lifecycle.SENT,
-            sender_org=organization,
-            sender_user=worker.username,
-            recipient_org=recipient.id,
-            recipient_user=payload["to"].get("worker"),
-            respond_by=payload.get("respond_by"),
-            first_contact_by=payload.get("first_contact_by"),
-            case_reference=payload.get("case_reference"),
-            categories=categories,
-            basis=[self._basis(d) for d in decision.decisions],
-            warnings=warnings,
-            payload_sha256=payload_sha256,
-            dedupe_sha256=payload_sha256,
-            signing_kid=verified.header["kid"][:200],
-            ciphertext=sealed.ciphertext,
-            wrapped_key=sealed.wrapped_key,
-            kek_version=sealed.kek_version,
-            receipt=receipt,
-            received_at=now,
-        )
-        row.events = [
+        row = {
+            "id": packet_id,
+            "client_id": client.id,
+            "kind": payload["kind"],
+            "purpose": payload["purpose"],
+            "status": lifecycle.SENT,
+            "sender_org": organization,
+            "sender_user": worker.username,
+            "recipient_org": recipient.id,
+            "recipient_user": payload["to"].get("worker"),
+            "respond_by": payload.get("respond_by"),
+            "first_contact_by": payload.get("first_contact_by"),
+            "case_reference": payload.get("case_reference"),
+            "categories": categories,
+            "basis": [self._basis(d) for d in decision.decisions],
+            "warnings": warnings,
+            "payload_sha256": payload_sha256,
+            "dedupe_sha256": payload_sha256,
+            "signing_kid": verified.header["kid"][:200],
+            "ciphertext": sealed.ciphertext,
+            "wrapped_key": sealed.wrapped_key,
+            "kek_version": sealed.kek_version,
+            "receipt": receipt,
+            "received_at": now,
+        }
+        # The unique (sender, payload) index decides a duplicate, also against a concurrent
+        # request with the same packet (whose commit the insert waits for).
+        if not insert_unless_exists(self.session, Packet, row, ("sender_org", "dedupe_sha256")):
+            self._refuse_duplicate(organization, payload_sha256, race)
+            raise Conflict("The packet is being stored already.", code="duplicate_packet")
+        self.session.add(
             PacketEvent(
+                packet_id=packet_id,
                 at=now,
                 action="sent",
                 status=lifecycle.SENT,
                 organization_id=organization,
                 username=worker.username,
             )
-        ]
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError as exc:
-            # The same payload stored by a concurrent request: that one is the packet.
-            if race is not None:
-                raise race from exc  # the same Idempotency-Key: the caller gets its answer
-            self._refuse_duplicate(organization, payload_sha256, None)
-            raise Conflict("The packet is being stored already.", code="duplicate_packet") from exc
-        self._audit_with_basis(identity, "packet.send", row, decision)
-        notify(self.session, [row.recipient_org], "packet.received", {"packet_id": row.id})
+        )
+        self._audit_with_basis(identity, "packet.send", packet_id, client.id, decision)
+        notify(self.session, [recipient.id], "packet.received", {"packet_id": packet_id})
         return Submitted(
             201,
             {"id": packet_id, "status": lifecycle.SENT, "receipt": receipt, "warnings": warnings},
@@ -387,7 +393,7 @@ class PacketService:
         }
 
     def _audit_with_basis(
-        self, identity: Identity, action: str, row: Packet, decision: Decision
+        self, identity: Identity, action: str, packet_id: str, client_id: str, decision: Decision
     ) -> None:
         for item in decision.decisions:
             audit.record(
@@ -395,8 +401,8 @@ class PacketService:
                 identity,
                 action,
                 resource_type="packet",
-                resource_id=row.id,
-                client_ref=row.client_id,
+                resource_id=packet_id,
+                client_ref=client_id,
                 basis_type=item.basis,
                 basis_ref=item.statute if item.basis == "statute" else item.consent_id,
                 reason=item.category,
@@ -458,9 +464,6 @@ class PacketService:
         if errors:
             raise Invalid("A section names an unknown service period.", errors=errors)
 
-    def _client(self, identity: Identity, ref: dict[str, str]) -> Client:
-        return named_client(self.uow, self.keys, identity, ref)
-
     # --- reading ------------------------------------------------------------------------
 
     def visible(
@@ -517,7 +520,7 @@ class PacketService:
         if organization == row.recipient_org and self.status_of(row) == lifecycle.SENT:
             now = utcnow()
             row.status, row.delivered_at = lifecycle.DELIVERED, now
-            row.events.append(
+            row.events.add(
                 PacketEvent(
                     at=now,
                     action="delivered",
@@ -526,7 +529,7 @@ class PacketService:
                     username=identity.username,
                 )
             )
-        self._audit_with_basis(identity, "packet.read", row, decision)
+        self._audit_with_basis(identity, "packet.read", row.id, row.client_id, decision)
         return Opened(row, _sections_of(token), token)
 
     def _open(self, row: Packet, action: str = "packet.read") -> str:
@@ -589,7 +592,7 @@ class PacketService:
             resource_id=row.id,
             client_ref=row.client_id,
         )
-        return list(row.events)
+        return list(self.session.scalars(row.events.select()))
 
     def list_box(self, identity: Identity, args: dict[str, Any]) -> Page[Packet]:
         """Inbox (received) or outbox (sent) of the caller's organization: metadata only,
@@ -600,7 +603,8 @@ class PacketService:
             if args["box"] == "inbox"
             else Packet.sender_org == organization
         )
-        query = select(Packet).where(mine)
+        # Metadata only: the ciphertext (about 10 KB a packet) and the receipt stay behind.
+        query = select(Packet).where(mine).options(load_only(*META_COLUMNS, raiseload=True))
         today = local_date(utcnow())
         status = args.get("status")
         overdue = and_(
@@ -652,7 +656,7 @@ class PacketService:
     ) -> None:
         now = utcnow()
         row.status = status
-        row.events.append(
+        row.events.add(
             PacketEvent(
                 at=now,
                 action=action,
@@ -857,7 +861,7 @@ class PacketService:
             row.ciphertext, row.wrapped_key, row.shredded_at = b"", b"", utcnow()
             # Sealed under the destroyed data key already; the ciphertext goes too.
             row.synthesis_ciphertext = None
-            row.events.append(
+            row.events.add(
                 PacketEvent(
                     at=row.shredded_at,
                     action="shredded",
