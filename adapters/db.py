@@ -8,6 +8,7 @@ outer transaction is rolled back after each test.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,10 +19,10 @@ from sqlalchemy import (
     Dialect,
     Engine,
     MetaData,
+    Table,
     TypeDecorator,
     create_engine,
     event,
-    inspect,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -119,20 +120,24 @@ def make_engine(url: str) -> Engine:
 
 
 def insert_unless_exists(
-    session: Session, entity: type[Base], values: dict[str, Any], unique: Sequence[str]
+    session: Session, table: Table, values: dict[str, Any], unique: Sequence[str]
 ) -> bool:
-    """INSERT ``values`` as a row of ``entity`` unless a row with the same ``unique`` columns
+    """INSERT ``values`` as a row of ``table`` unless a row with the same ``unique`` columns
     exists: one statement, no savepoint (``ON CONFLICT DO NOTHING``). A conflicting row that
     another transaction is still writing is waited for. True when the row was inserted."""
-    dialect = session.get_bind().dialect.name
+    statement = _insert_unless_exists(session.get_bind().dialect.name, table, tuple(unique))
+    return session.execute(statement, values).first() is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _insert_unless_exists(dialect: str, table: Table, unique: tuple[str, ...]) -> Any:
+    # Built once per table: the values are bound per call.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(entity)
-        .values(values)
+    return (
+        insert(table)
         .on_conflict_do_nothing(index_elements=list(unique))
-        .returning(*inspect(entity).primary_key)
+        .returning(*table.primary_key.columns)
     )
-    return session.execute(statement).first() is not None
 
 
 class Database:

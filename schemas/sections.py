@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -603,10 +604,27 @@ def _kuty_warnings(index: int, section: Mapping[str, Any]) -> list[dict[str, str
     return warnings
 
 
+@functools.lru_cache(maxsize=2 * len(_SCHEMAS))
+def _schema(section_type: str, today: dt.date) -> SectionSchema:
+    """The schema of ``section_type`` for ``today``, built once (a schema holds no state
+    between loads; building one costs more than loading a section)."""
+    return _SCHEMAS[section_type](today=today)
+
+
 def load_sections(
     raw: Any, *, today: dt.date, next_step_horizon_days: int = 60
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Validate a packet's sections; return them JSON-ready (ISO dates) and the warnings.
+    """Validate a packet's sections; return them JSON-ready (ISO dates) and the warnings."""
+    sections, warnings = check_sections(
+        raw, today=today, next_step_horizon_days=next_step_horizon_days
+    )
+    return [_schema(section["type"], today).dump(section) for section in sections], warnings
+
+
+def check_sections(
+    raw: Any, *, today: dt.date, next_step_horizon_days: int = 60
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Validate a packet's sections; return them as loaded (dates as dates) and the warnings.
 
     Raises ``ValidationError`` with ``{"sections": {index: {field: [...]}}}`` for
     section errors and ``{"sections": [...]}`` for list-level ones, so that
@@ -642,7 +660,7 @@ def load_sections(
             }
         first_of_type.setdefault(section_type, index)
         try:
-            loaded[index] = _SCHEMAS[section_type](today=today).load(item)
+            loaded[index] = _schema(section_type, today).load(item)
         except ValidationError as exc:
             section_errors = errors.setdefault(index, {})
             for field, messages in dict(exc.normalized_messages()).items():
@@ -656,11 +674,9 @@ def load_sections(
     if errors:
         raise ValidationError({"sections": dict(sorted(errors.items()))})
 
-    sections: list[dict[str, Any]] = []
+    sections = [loaded[index] for index in range(len(raw))]
     warnings: list[dict[str, str]] = []
-    for index in range(len(raw)):
-        section = loaded[index]
-        sections.append(_SCHEMAS[section["type"]](today=today).dump(section))
+    for index, section in enumerate(sections):
         if section["type"] == "service_period":
             warnings.extend(_kuty_warnings(index, section))
     return sections, warnings

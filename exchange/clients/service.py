@@ -164,6 +164,12 @@ class ClientService:
         return count
 
 
+# The client's consent records joined in, without their own parties and events.
+WITH_CONSENTS = joinedload(Client.consents).options(
+    lazyload(Consent.parties), lazyload(Consent.events)
+)
+
+
 def first_client(session: Session, query: Select[Client], with_consents: bool) -> Client | None:
     """The one client ``query`` selects, if any; with ``with_consents`` its consent records
     are joined in (their own parties and events are not loaded)."""

@@ -16,10 +16,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload, load_only
 
@@ -52,7 +52,7 @@ from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
 from schemas import flatten_errors, strictjson
 from schemas.packets import PacketPayload
-from schemas.sections import SYNTHESIS_MAX_LENGTH, load_sections, plan_actions
+from schemas.sections import SYNTHESIS_MAX_LENGTH, check_sections, plan_actions
 
 # Who blocks a packet whose legal basis is gone when a read or an action finds it so.
 SYSTEM = Identity.service("system")
@@ -93,6 +93,11 @@ NOTIFIED: dict[str, Callable[[Packet], list[str]]] = {
     lifecycle.WITHDRAWN: lambda row: [row.recipient_org],
     lifecycle.BLOCKED: lambda row: [row.sender_org, row.recipient_org],
 }
+
+
+# Built once: a schema holds no state between loads.
+PACKET_PAYLOAD = PacketPayload()
+PACKET_TABLE = cast(Table, Packet.__table__)
 
 
 def request_digest(body: bytes) -> str:
@@ -263,7 +268,7 @@ class PacketService:
         payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
         raw = strictjson.loads(verified.payload)
         try:
-            payload: dict[str, Any] = PacketPayload().load(raw)
+            payload: dict[str, Any] = PACKET_PAYLOAD.load(raw)
         except ValidationError as exc:
             raise Invalid(
                 "The packet has invalid fields.", errors=flatten_errors(exc.messages)
@@ -277,7 +282,7 @@ class PacketService:
             )
         today = local_date(utcnow())
         try:
-            sections, warnings = load_sections(payload["sections"], today=today)
+            sections, warnings = check_sections(payload["sections"], today=today)
         except ValidationError as exc:
             raise Invalid(
                 "The packet has invalid sections.", errors=flatten_errors(exc.messages)
@@ -363,7 +368,9 @@ class PacketService:
         }
         # The unique (sender, payload) index decides a duplicate, also against a concurrent
         # request with the same packet (whose commit the insert waits for).
-        if not insert_unless_exists(self.session, Packet, row, ("sender_org", "dedupe_sha256")):
+        if not insert_unless_exists(
+            self.session, PACKET_TABLE, row, ("sender_org", "dedupe_sha256")
+        ):
             self._refuse_duplicate(organization, payload_sha256, race)
             raise Conflict("The packet is being stored already.", code="duplicate_packet")
         self.session.add(
