@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from adapters import envelope
@@ -22,7 +22,7 @@ from adapters.keys import KeyStore
 from consent.identifiers import mask_hetu
 from exchange import audit
 from exchange.clients.models import Client
-from exchange.consents.models import Consent
+from exchange.consents.models import RECORD_COLUMNS, Consent
 from exchange.policy import Identity
 from exchange.unit import UnitOfWork
 
@@ -164,9 +164,10 @@ class ClientService:
         return count
 
 
-# The client's consent records joined in, without their own parties and events.
+# The client's consent records joined in, as a decision reads them (no text, no parties,
+# no events).
 WITH_CONSENTS = joinedload(Client.consents).options(
-    lazyload(Consent.parties), lazyload(Consent.events)
+    load_only(*RECORD_COLUMNS), lazyload(Consent.parties), lazyload(Consent.events)
 )
 
 

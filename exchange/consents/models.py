@@ -114,3 +114,26 @@ class ConsentEvent(Base):
     reason: Mapped[str | None] = mapped_column(String(1000))
 
     consent: Mapped[Consent] = relationship(back_populates="events")
+
+
+# What a legal-basis decision reads of a consent (``consents.service.to_record``): not its
+# text (about 1 KB), evidence or history.
+RECORD_COLUMNS = (
+    Consent.id,
+    Consent.client_id,
+    Consent.decision,
+    Consent.status,
+    Consent.sources,
+    Consent.recipients,
+    Consent.categories,
+    Consent.purposes,
+    Consent.valid_from,
+    Consent.valid_until,
+    Consent.recorded_at,
+    Consent.recorded_by_user,
+    Consent.grantor_type,
+    Consent.decided_by_user,
+    Consent.decided_at,
+    Consent.withdrawn_at,
+    Consent.approver_organization,
+)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Session, lazyload, load_only
 
 from adapters.db import utcnow
 from adapters.keys import KeyStore
@@ -30,6 +30,7 @@ from exchange.consents.models import (
     APPROVER,
     NAMED_APPROVER,
     RECIPIENT,
+    RECORD_COLUMNS,
     RECORDER,
     SOURCE,
     Consent,
@@ -54,6 +55,16 @@ AUDIT_ACTIONS = {
 }
 # Refusals of a transition that concern who asks, not the consent's state: 403, not 409.
 NOT_YOURS_TO_DECIDE = frozenset({"four_eyes_required", "not_the_approver"})
+
+
+def consent_records(session: Session, client_id: str) -> list[ConsentRecord]:
+    """The client's consents as a decision reads them: their own columns that it needs."""
+    rows = session.execute(
+        select(Consent)
+        .where(Consent.client_id == client_id)
+        .options(load_only(*RECORD_COLUMNS), lazyload("*"))
+    ).scalars()
+    return [to_record(row) for row in rows]
 
 
 def to_record(row: Consent) -> ConsentRecord:
@@ -461,11 +472,7 @@ class ConsentService:
     # --- decisions -----------------------------------------------------------------
 
     def client_records(self, client_id: str) -> list[ConsentRecord]:
-        # The decision needs the consents' own columns only: no parties, no events.
-        rows = self.session.execute(
-            select(Consent).where(Consent.client_id == client_id).options(lazyload("*"))
-        ).scalars()
-        return [to_record(row) for row in rows]
+        return consent_records(self.session, client_id)
 
     def check(self, identity: Identity, body: dict[str, Any]) -> Decision:
         """Decide a disclosure for each category; every decision is audited with its basis."""

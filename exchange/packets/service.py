@@ -21,7 +21,7 @@ from typing import Any, cast
 from marshmallow import ValidationError
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload, load_only
+from sqlalchemy.orm import load_only
 
 from adapters import envelope
 from adapters.crypto import DecryptionError
@@ -35,7 +35,7 @@ from consent.vocabulary import SUPERVISOR, TRANSFER
 from exchange import audit, policy
 from exchange.config import SETTINGS
 from exchange.consents.models import Consent
-from exchange.consents.service import to_record
+from exchange.consents.service import consent_records, to_record
 from exchange.continuity.escort import EscortService
 from exchange.continuity.service import ContinuityService, named_client
 from exchange.errors import Conflict, Corrupted, Denial, FieldError, Forbidden, Invalid, NotFound
@@ -122,13 +122,6 @@ class PacketService:
 
     # --- legal basis ------------------------------------------------------------------
 
-    def _records(self, client_id: str) -> list[ConsentRecord]:
-        # The decision needs the consents' own columns only: no parties, no events.
-        rows = self.session.execute(
-            select(Consent).where(Consent.client_id == client_id).options(lazyload("*"))
-        ).scalars()
-        return [to_record(row) for row in rows]
-
     def _decide(
         self,
         client_id: str,
@@ -141,7 +134,7 @@ class PacketService:
         """The decision on ``categories``, over the client's consent records (``records``
         when the caller loaded them already)."""
         return decide(
-            self._records(client_id) if records is None else records,
+            consent_records(self.session, client_id) if records is None else records,
             self.statutes,
             DisclosureRequest(
                 source=sender.id,
