@@ -11,7 +11,8 @@ information packets over two years between the same two organizations, each with
 events, over 20,000 synthetic clients, with ``--content-bytes`` of encrypted content.
 wrk then submits new signed packets to one and the other in turn (small, large, large,
 small, ...), so that drift in the machine's other load falls on both alike. Reports the
-submission rate of each and their ratio (target: large ≥ 0.9 × small); writes its section
+submission rate of each and their ratio (target: large ≥ 0.9 × small, for the medians and
+for the slowest large run against the fastest small one); writes its section
 of ``bench/RESULTS.md``; stops the servers and drops both databases whatever happens.
 """
 
@@ -171,7 +172,7 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=1_000_000, help="packets in the other")
     parser.add_argument("--content-bytes", type=int, default=1024, help="per seeded packet")
     parser.add_argument("--seconds", type=int, default=10, help="measured seconds per run")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternating")
+    parser.add_argument("--rounds", type=int, default=4, help="runs of each, alternating")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--server", default=rig.DEFAULT_PG, help="PostgreSQL server URL")
     parser.add_argument(
@@ -230,10 +231,15 @@ def main() -> int:
     small = statistics.median(run[0].rate for run in runs["small"])
     large = statistics.median(run[0].rate for run in runs["large"])
     ratio = large / small if small else 0.0
+    # The strict evidence: the slowest run with many packets against the fastest with few.
+    # It holds whichever runs are compared, so it does not rest on ranges that overlap.
+    slowest_large = min(run[0].rate for run in runs["large"])
+    fastest_small = max(run[0].rate for run in runs["small"])
+    strict = slowest_large / fastest_small if fastest_small else 0.0
     verdict = (
-        f"met (≥ {TARGET})"
-        if ratio >= TARGET
-        else f"**missed**: ≥ {TARGET} wanted, {(TARGET - ratio) / TARGET:.0%} short"
+        f"met (≥ {TARGET}, also run against run)"
+        if ratio >= TARGET and strict >= TARGET
+        else f"**missed**: ≥ {TARGET} wanted, median {ratio:.2f}, run against run {strict:.2f}"
     )
     problems = [
         f"{label} run {n + 1}: {'; '.join(load.problems)}"
@@ -284,7 +290,9 @@ def main() -> int:
     lines += [
         "",
         f"**Ratio** (median requests/s, large / small): {large:,.1f} / {small:,.1f} = "
-        f"**{ratio:.2f}** (target ≥ {TARGET}: {verdict}). The runs range over "
+        f"**{ratio:.2f}**; the slowest run with {args.large:,} / the fastest with "
+        f"{args.small:,}: {slowest_large:,.1f} / {fastest_small:,.1f} = **{strict:.2f}** "
+        f"(target ≥ {TARGET} for both: {verdict}). The runs range over "
         f"{min(ranges['small']):,.1f}–{max(ranges['small']):,.1f} (small) and "
         f"{min(ranges['large']):,.1f}–{max(ranges['large']):,.1f} requests/s (large)"
         + (
