@@ -45,6 +45,15 @@ worker_tmp_dir = "/dev/shm"  # noqa: S108  # tmpfs by design, not a shared temp 
 # its default place ($HOME/.gunicorn) is not writable on a read-only root.
 control_socket_disable = True
 
+
+# The application's objects, built once per worker, leave the cyclic garbage collector's view
+# (shorter collection pauses during requests); as ``exchange serve`` does.
+def post_worker_init(_worker):
+    import gc
+
+    gc.freeze()
+
+
 # Addresses (or networks) of the reverse proxy. Only requests from these may set
 # X-Forwarded-Proto (https) and the other secure-scheme headers.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import redis
@@ -204,3 +205,20 @@ def test_the_token_endpoints_address_limit_behind_a_proxy(app_config, proxies, s
 
         assert [attempt("192.0.2.1") for _ in range(3)][-1] == 429
         assert (attempt("192.0.2.2") != 429) is separate
+
+
+def test_each_server_worker_freezes_the_objects_it_built_at_start():
+    import gc
+    import runpy
+
+    from exchange.gunicorn_app import freeze_startup_objects, settings
+
+    assert settings("127.0.0.1", 8000, 2)["post_worker_init"] is freeze_startup_objects
+    deployed = runpy.run_path(str(Path(__file__).parent.parent / "deploy" / "gunicorn.conf.py"))
+    try:
+        for hook in (freeze_startup_objects, deployed["post_worker_init"]):
+            gc.unfreeze()
+            hook(None)
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
