@@ -98,7 +98,11 @@ def make_engine(url: str) -> Engine:
     # hide_parameters: a failing statement's values (names, consent texts) never reach a log.
     return create_engine(
         url,
-        pool_pre_ping=True,
+        # No pre-ping (a SELECT 1 on every checkout): connections are replaced after 5 minutes,
+        # before server or proxy idle timeouts cut them, and the first statement of a unit of
+        # work (the registry version read, exchange.registry.cache) is retried once on a new
+        # connection when the pooled one turns out dead. Any other failure answers 503.
+        pool_recycle=300,
         pool_size=10,
         max_overflow=10,
         hide_parameters=True,
