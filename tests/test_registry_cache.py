@@ -262,6 +262,21 @@ def test_a_worker_deactivated_on_the_web_page_cannot_act_on_the_next_request(app
     assert refused.get_json()["code"] == "acting_user_invalid"
 
 
+def test_a_signed_in_person_deactivated_through_the_api_is_out_at_the_next_page(app, http, team):
+    browser = app.test_client()
+    assert sign_in(browser, "ada.admin").status_code == 302
+    assert browser.get("/ui/packets").status_code == 200
+    left = http.post(
+        "/v1/workers/ada.admin/deactivate",
+        json={"successor": None},
+        headers=team.client.headers("sara.sw"),
+    )
+    assert left.status_code == 200
+    out = browser.get("/ui/packets")
+    assert out.status_code == 302
+    assert "/ui/login" in out.headers["Location"]
+
+
 def test_a_person_removed_from_a_role_by_a_registry_load_loses_it_at_once(http, rt, team):
     assert unassigned(http, team).status_code == 200
     document = entry(team.id, team.client.key)
