@@ -149,20 +149,31 @@ def test_a_whole_request_reads_the_registry_version_once(app, http, team):
     assert not [s for s in seen if re.match(r"SELECT (oauth_client|app_user|organization)\.", s)]
 
 
-def test_a_registry_write_raises_the_version_once_per_transaction(rt, team, session):
+def test_a_registry_write_raises_the_version_and_a_write_of_nothing_does_not(rt, team, session):
     def version() -> int:
         session.expire_all()
         return session.execute(select(RegistryVersion.version)).scalar_one()
 
     before = version()
     with rt.db.transaction() as s:
-        s.get(User, "lea.leaver").name = "Lea Uusinimi"
-        s.flush()
         s.get(Organization, team.id).name = "Uusi nimi"
-    assert version() == before + 1
+    raised = version()
+    assert raised > before
     with rt.db.transaction() as s:
-        s.get(User, "lea.leaver").name = "Lea Uusinimi"  # no change: no new version
-    assert version() == before + 1
+        s.get(Organization, team.id).name = "Uusi nimi"  # the same: nothing written
+        s.get(User, "lea.leaver").roles = ["staff"]
+    assert version() == raised
+
+
+def test_a_write_after_a_rolled_back_savepoint_still_raises_the_version(http, rt, team):
+    assert unassigned(http, team).status_code == 200
+    with rt.db.transaction() as s:
+        savepoint = s.begin_nested()
+        s.get(User, "lea.leaver").name = "Lea Peruttu"
+        s.flush()
+        savepoint.rollback()
+        s.get(OAuthClient, team.client.client_id).scopes = ["packets:send"]
+    assert unassigned(http, team).status_code == 403
 
 
 # --- every door -------------------------------------------------------------------------

@@ -161,9 +161,11 @@ def current_version(session: Session) -> int:
 
 
 def bump(session: Session) -> None:
-    """Raise the registry version in ``session``'s transaction (once per transaction)."""
-    if session.info.get(_WROTE):
-        return
+    """Raise the registry version in ``session``'s transaction.
+
+    Once per flush that changes registry rows, not once per transaction: a savepoint rolled
+    back takes its raise with it, and a later write in the same transaction must raise again.
+    """
     session.info[_WROTE] = True
     session.info.pop(_VERSION, None)
     connection = session.connection()
