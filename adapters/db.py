@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -139,9 +140,16 @@ class Database:
         )
 
     def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
-        with self.sessions() as session:
-            session.execute(text("SELECT 1"))
+        """Raise if the database cannot answer a trivial query. A pooled connection the server
+        dropped is not an outage: the query is tried once more, on a new connection."""
+        for last in (False, True):
+            try:
+                with self.sessions() as session:
+                    session.execute(text("SELECT 1"))
+                return
+            except DBAPIError as exc:
+                if last or not exc.connection_invalidated:
+                    raise
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

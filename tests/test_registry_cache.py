@@ -393,19 +393,25 @@ def test_a_pooled_connection_the_database_dropped_is_replaced_without_an_error(l
     first, _second, config = live
     http = first.test_client()
     org = org_factory(runtime_of(first), http)("cache-pool", users=[("sara.sw", ["admin"])])
+
+    def cut_every_connection() -> None:
+        killer = create_engine(config["DATABASE_URL"])
+        try:
+            with killer.connect() as connection:
+                cut = connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": make_url(config["DATABASE_URL"]).database},
+                ).all()
+        finally:
+            killer.dispose()
+        assert cut, "the pooled connection was cut"
+
     assert unassigned(http, org).status_code == 200  # a connection waits in the pool
-    killer = create_engine(config["DATABASE_URL"])
-    try:
-        with killer.connect() as connection:
-            cut = connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": make_url(config["DATABASE_URL"]).database},
-            ).all()
-    finally:
-        killer.dispose()
-    assert cut, "the pooled connection was cut"
+    cut_every_connection()
     answered = unassigned(http, org)
     assert answered.status_code == 200, answered.get_json()
+    cut_every_connection()
+    assert http.get("/readyz").status_code == 200
