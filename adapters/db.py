@@ -26,6 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -101,7 +102,11 @@ def make_engine(url: str) -> Engine:
     # hide_parameters: a failing statement's values (names, consent texts) never reach a log.
     return create_engine(
         url,
-        pool_pre_ping=True,
+        # No pre-ping (a SELECT 1 on every checkout): connections are replaced after 5 minutes,
+        # before server or proxy idle timeouts cut them, and the first statement of a unit of
+        # work (the registry version read, exchange.registry.cache) is retried once on a new
+        # connection when the pooled one turns out dead. Any other failure answers 503.
+        pool_recycle=300,
         pool_size=10,
         max_overflow=10,
         hide_parameters=True,
@@ -159,9 +164,16 @@ class Database:
         )
 
     def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
-        with self.sessions() as session:
-            session.execute(text("SELECT 1"))
+        """Raise if the database cannot answer a trivial query. A pooled connection the server
+        dropped is not an outage: the query is tried once more, on a new connection."""
+        for last in (False, True):
+            try:
+                with self.sessions() as session:
+                    session.execute(text("SELECT 1"))
+                return
+            except DBAPIError as exc:
+                if last or not exc.connection_invalidated:
+                    raise
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

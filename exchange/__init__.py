@@ -91,6 +91,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     from consent.statutes import StatuteTable, default_statutes
     from exchange.oauth import setup_oauth
+    from exchange.registry import cache as registry_cache
+
+    # Every session of every door raises the registry version when it writes registry rows.
+    registry_cache.install()
 
     authorization_server, token_validator = setup_oauth(app)
     metrics = Metrics()

@@ -16,20 +16,21 @@ from exchange import policy
 from exchange.errors import Denial, Forbidden
 from exchange.oauth import Principal, authenticate
 from exchange.policy import Identity, Person
-from exchange.registry.models import User
+from exchange.registry.cache import UserEntry
+from exchange.runtime import runtime
 from exchange.unit import current_unit
 
 HEADER = "X-Acting-User"
 
 
-def acting_person(principal: Principal) -> User | None:
+def acting_person(principal: Principal) -> UserEntry | None:
     """The user named by ``X-Acting-User`` (None without the header): existing, active and of
     the token's organization, else 403 (audited) with one answer for all three."""
     username = request.headers.get(HEADER, "").strip()
     if not username:
         return None
     unit = current_unit()
-    user = unit.session.get(User, username)
+    user = runtime().registry.view(unit.session).user(username)  # cached for this version
     if user is None or not user.active or user.organization_id != principal.organization:
         # One answer for unknown, inactive and foreign users: existence is not revealed.
         raise unit.refuse(

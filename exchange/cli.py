@@ -214,6 +214,10 @@ def _loading(app: Flask, file: Path, action: str | None = None) -> Iterator[Unit
         sys.exit(1)
     except ExchangeError as exc:
         raise click.ClickException(f"{file}: {exc.detail}") from exc
+    finally:
+        # Close the pooled connection now, not when the interpreter collects it: the server
+        # sees a clean goodbye (and a command run inside another process leaks nothing).
+        _runtime(app).db.engine.dispose()
 
 
 @main.group()

@@ -6,7 +6,7 @@ from exchange.consents.models import Consent, ConsentEvent, ConsentParty
 from exchange.continuity.models import Lead, LeadHistory
 from exchange.packets.models import IdempotencyRecord, Packet, PacketEvent
 from exchange.periods.models import ServicePeriod
-from exchange.registry.models import OAuthClient, Organization, User
+from exchange.registry.models import OAuthClient, Organization, RegistryVersion, User
 from exchange.webhooks.models import WebhookDelivery
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Organization",
     "Packet",
     "PacketEvent",
+    "RegistryVersion",
     "ServicePeriod",
     "User",
     "WebhookDelivery",

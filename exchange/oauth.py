@@ -37,7 +37,7 @@ from consent.vocabulary import SCOPES
 from exchange.audit import record
 from exchange.errors import Denial, Malformed, RateLimited, Unauthenticated
 from exchange.policy import Identity, public
-from exchange.registry.models import OAuthClient
+from exchange.registry.cache import OAuthClientEntry
 from exchange.runtime import runtime
 from exchange.unit import UnitOfWork, current_unit
 
@@ -60,9 +60,9 @@ def _decode(token: str, keys: Any, algorithms: list[str]) -> jwt.Token:
 
 
 class RegisteredClient(ClientMixin):  # type: ignore[misc]  # authlib is untyped
-    """authlib's view of a registry OAuth client."""
+    """authlib's view of a registry OAuth client (the process's cached snapshot of it)."""
 
-    def __init__(self, row: OAuthClient) -> None:
+    def __init__(self, row: OAuthClientEntry) -> None:
         self.row = row
         self.client_id = row.client_id
 
@@ -108,7 +108,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):  # type: ignore[misc]
         return [self.issuer, self.issuer + TOKEN_PATH]
 
     def resolve_client_public_key(self, client: RegisteredClient) -> KeySet:
-        return KeySet.import_key_set(client.row.jwks)  # type: ignore[arg-type]  # validated at load
+        return client.row.keys  # parsed once per registry version
 
     def process_assertion_claims(self, assertion: str, resolve_key: Any) -> dict[str, Any]:
         try:
@@ -272,7 +272,8 @@ def authenticate() -> Principal:
     except Unauthenticated as exc:
         unit.deny(Denial("auth.access", reason=exc.code))
         raise
-    row = unit.session.get(OAuthClient, claims["client_id"])
+    # The registry version is this request's one statement; the client comes from the cache.
+    row = runtime().registry.view(unit.session).oauth_client(claims["client_id"])
     if row is None or not row.active or row.organization_id != claims["organization"]:
         raise unit.refuse(
             Unauthenticated(
@@ -319,7 +320,8 @@ def token() -> Response:
     unit = current_unit()
     unit.claim(Identity(organization="", client_id=client_id or "", request_id=unit.request_id))
     if response.status_code == 200:
-        row = unit.session.get(OAuthClient, client_id) if client_id else None
+        registry = runtime().registry.view(unit.session)
+        row = registry.oauth_client(client_id) if client_id else None
         unit.claim(
             Identity(
                 organization=row.organization_id if row else "",
@@ -381,7 +383,7 @@ def setup_oauth(app: Flask) -> tuple[AuthorizationServer, AccessTokenValidator]:
     config = app.config
 
     def query_client(client_id: str) -> RegisteredClient | None:
-        row = current_unit().session.get(OAuthClient, client_id)
+        row = runtime().registry.view(current_unit().session).oauth_client(client_id)
         return RegisteredClient(row) if row is not None and row.active else None
 
     def save_token(_token: dict[str, Any], _request: Any) -> None:

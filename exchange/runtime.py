@@ -18,6 +18,7 @@ from limits.strategies import RateLimiter
 from adapters.db import Database
 from adapters.keys import KeyStore
 from consent.statutes import StatuteTable
+from exchange.registry.cache import RegistryCache
 
 if TYPE_CHECKING:
     from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -45,6 +46,8 @@ class Runtime:
     metrics: Metrics  # this application's Prometheus registry, served at /metrics
     # Told, in the withdrawing transaction, of every consent withdrawn (packets are blocked).
     withdrawal_listeners: list[WithdrawalListener] = field(default_factory=list)
+    # This process's registry rows, good for one registry version (exchange.registry.cache).
+    registry: RegistryCache = field(default_factory=RegistryCache)
 
 
 def runtime() -> Runtime:

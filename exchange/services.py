@@ -26,6 +26,7 @@ from exchange.periods.outcomes import outcome_report
 from exchange.periods.report import Report
 from exchange.periods.service import PeriodService
 from exchange.policy import Identity
+from exchange.registry.cache import RegistryView
 from exchange.registry.service import RegistryService
 from exchange.runtime import Runtime, runtime
 from exchange.unit import UnitOfWork, current_unit
@@ -85,6 +86,11 @@ class Services:
     @cached_property
     def registry(self) -> RegistryService:
         return RegistryService(self.uow)
+
+    @cached_property
+    def registry_view(self) -> RegistryView:
+        """Organizations, OAuth clients and users as cached snapshots (one version read)."""
+        return self.runtime.registry.view(self.uow.session)
 
     @cached_property
     def webhooks(self) -> WebhookService:

@@ -102,6 +102,45 @@ def test_rate_limit_per_client_with_retry_after(app_config):
         assert post(LOOKUP, json={"hetu": HETU}, headers=other_headers).status_code == 200
 
 
+def test_an_authenticated_request_costs_one_redis_round_trip(
+    redis_server, database_url, keys_dir, monkeypatch
+):
+    """The rate limit is the request's only Redis traffic, and it is one command (the
+    ``limits`` moving window acquires its entry in one server-side script)."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "MODE": "embedded",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}/0",
+            "KEYS_DIR": str(keys_dir),
+            "ISSUER": "http://exchange.test",
+            "RATE_LIMIT": "2/minute",
+        }
+    )
+    with rolled_back(app):
+        http = app.test_client()
+        org = org_factory(runtime_of(app), http)("rt-org", users=[("rt.sw", ["social_worker"])])
+        headers = org.client.headers("rt.sw")
+        unassigned = f"/v1/organizations/{org.id}/unassigned"
+        assert http.get(unassigned, headers=headers).status_code == 200  # scripts loaded
+        sent: list[str] = []
+        execute = redis.Redis.execute_command
+
+        def counted(self: redis.Redis, *args: object, **options: object) -> object:
+            sent.append(str(args[0]))
+            return execute(self, *args, **options)
+
+        monkeypatch.setattr(redis.Redis, "execute_command", counted)
+        assert http.get(unassigned, headers=headers).status_code == 200
+        assert sent == ["EVALSHA"]
+        sent.clear()
+        limited = http.get(unassigned, headers=headers)
+        assert limited.status_code == 429  # the client's third request
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert sent[0] == "EVALSHA"
+
+
 def test_unknown_path_and_method_are_problems(http):
     missing = http.get("/v1/nothing-here")
     assert missing.status_code == 404

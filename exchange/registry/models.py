@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from adapters.db import Base, UTCDateTime, utcnow
@@ -42,13 +42,17 @@ class OAuthClient(Base):
 
     @property
     def grantable_scopes(self) -> frozenset[str]:
-        """The scopes a token of this client may carry: its registered ones, and for a
-        supervisor's client never more than ``audit:read``, whatever the row says (the
-        registry loader refuses more; this holds even for a row written past it)."""
-        scopes = frozenset(self.scopes)
-        if self.organization.kind == SUPERVISOR:
-            return scopes & frozenset(SUPERVISOR_SCOPES)
-        return scopes
+        """The scopes a token of this client may carry (see :func:`grantable_scopes`)."""
+        return grantable_scopes(self.scopes, self.organization.kind)
+
+
+def grantable_scopes(scopes: list[str] | frozenset[str], organization_kind: str) -> frozenset[str]:
+    """A client's registered scopes, and for a supervisor's client never more than
+    ``audit:read``, whatever the row says (the registry loader refuses more; this holds even
+    for a row written past it)."""
+    if organization_kind == SUPERVISOR:
+        return frozenset(scopes) & frozenset(SUPERVISOR_SCOPES)
+    return frozenset(scopes)
 
 
 class User(Base):
@@ -67,3 +71,15 @@ class User(Base):
     deactivated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     deactivated_by: Mapped[str | None] = mapped_column(String(128))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RegistryVersion(Base):
+    """One row whose ``version`` every write to the registry tables above raises, in the
+    writing transaction (``exchange.registry.cache``): a process's cached registry is good for
+    exactly the version it was read at."""
+
+    __tablename__ = "registry_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

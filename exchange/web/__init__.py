@@ -35,7 +35,7 @@ from exchange.consents.service import to_record
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.policy import public
 from exchange.problems import status_of
-from exchange.registry.models import User
+from exchange.registry.cache import UserEntry
 from exchange.runtime import runtime
 from exchange.services import services
 from exchange.web import sso
@@ -68,7 +68,7 @@ class ReasonForm(FlaskForm):  # type: ignore[misc]
     reason = TextAreaField("reason", validators=[DataRequired(), Length(min=3, max=1000)])
 
 
-def signed_in() -> User:
+def signed_in() -> UserEntry:
     """The signed-in user of a ``page`` page."""
     user = current_user()
     if user is None:  # page has redirected already; defensive only

@@ -18,6 +18,7 @@ from flask import g, redirect, request, session, url_for
 from exchange import policy
 from exchange.errors import Denial, Forbidden
 from exchange.policy import Identity
+from exchange.registry.cache import UserEntry
 from exchange.registry.models import User
 from exchange.registry.service import verify_password
 from exchange.runtime import runtime
@@ -64,7 +65,7 @@ def sign_in(username: str, password: str) -> User | None:
     return user
 
 
-def start_session(user: User) -> None:
+def start_session(user: User | UserEntry) -> None:
     """Sign ``user`` in: a fresh session (no fixation), the idle clock started."""
     session.clear()
     session.permanent = True
@@ -76,9 +77,9 @@ def sign_out() -> None:
     session.clear()
 
 
-def current_user() -> User | None:
+def current_user() -> UserEntry | None:
     """The signed-in, still active user; None after the idle timeout or deactivation."""
-    cached: User | None = g.get("web_user")
+    cached: UserEntry | None = g.get("web_user")
     if cached is not None:
         return cached
     username = session.get(USER_KEY)
@@ -88,7 +89,8 @@ def current_user() -> User | None:
     if time.time() - session.get(SEEN_KEY, 0) > idle_limit:
         session.clear()
         return None
-    user = current_unit().session.get(User, username)
+    # From the registry cache: a deactivation or a role change holds from the next page on.
+    user = runtime().registry.view(current_unit().session).user(username)
     if user is None or not user.active:
         session.clear()
         return None
@@ -98,7 +100,7 @@ def current_user() -> User | None:
     return user
 
 
-def web_identity(user: User) -> Identity:
+def web_identity(user: User | UserEntry) -> Identity:
     """The signed-in person as the policy sees them: their organization and roles."""
     return Identity(
         organization=user.organization_id,
