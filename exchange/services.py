@@ -53,13 +53,18 @@ class Services:
             rt.statutes,
             rt.config["CONSENT_MAX_MONTHS"],
             rt.withdrawal_listeners,
+            registry=self.registry_view,
         )
 
     @cached_property
     def packets(self) -> PacketService:
         rt = self.runtime
         return PacketService(
-            self.uow, rt.keys, rt.statutes, first_contact_days=rt.config["FIRST_CONTACT_DAYS"]
+            self.uow,
+            rt.keys,
+            rt.statutes,
+            first_contact_days=rt.config["FIRST_CONTACT_DAYS"],
+            registry=self.registry_view,
         )
 
     @cached_property

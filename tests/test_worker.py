@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import redis as redis_lib
 import requests
+from sqlalchemy import select
 
 from adapters.db import Database
 from exchange import audit, create_app
@@ -100,13 +101,15 @@ def happen(rt: Runtime, n: int) -> tuple[int, str]:
     """What an instance writes while serving a request: an audit event and a notification to
     te-vs, in one transaction; their ids."""
     with rt.db.transaction() as session:
-        event = audit.record(
-            session, SOMEONE, "packet.read", resource_type="packet", resource_id=f"p-{n}"
-        )
+        audit.record(session, SOMEONE, "packet.read", resource_type="packet", resource_id=f"p-{n}")
         notify(session, ["te-vs"], "packet.received", {"packet_id": f"p-{n}"})
         (notification,) = (row for row in session.new if isinstance(row, WebhookDelivery))
         session.flush()
-        return event.id, notification.id
+    with rt.db.transaction() as session:
+        event = session.execute(
+            select(AuditEvent.id).where(AuditEvent.resource_id == f"p-{n}")
+        ).scalar_one()
+    return event, notification.id
 
 
 @pytest.fixture

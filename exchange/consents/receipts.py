@@ -15,7 +15,7 @@ from joserfc import jws
 from adapters.keys import SIGNING_ALG, KeyStore
 from consent.texts import category_label, purpose_label
 from exchange.consents.models import Consent
-from exchange.registry.models import Organization
+from exchange.registry.cache import OrganizationEntry
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 RECEIPT_TYP = "consent-receipt+jws"
@@ -31,7 +31,7 @@ WITHDRAWAL = {
 
 
 def build_receipt(
-    row: Consent, status: str, organizations: dict[str, Organization], issuer: str
+    row: Consent, status: str, organizations: dict[str, OrganizationEntry], issuer: str
 ) -> dict[str, Any]:
     """The receipt document of a consent as it stands now."""
     lang = row.language
@@ -193,7 +193,7 @@ METHOD_TEXT = {
 
 
 def page_context(
-    row: Consent, receipt: dict[str, Any], organizations: dict[str, Organization]
+    row: Consent, receipt: dict[str, Any], organizations: dict[str, OrganizationEntry]
 ) -> dict[str, Any]:
     """What the printable page shows, in the consent's language."""
     lang = row.language

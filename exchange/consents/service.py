@@ -41,7 +41,7 @@ from exchange.consents.receipts import build_receipt, sign_receipt
 from exchange.continuity.service import involved_client
 from exchange.errors import Conflict, Denial, FieldError, Forbidden, Invalid, NotFound
 from exchange.policy import Identity
-from exchange.registry.models import Organization
+from exchange.registry.cache import OrganizationEntry, RegistryCache, RegistryView
 from exchange.registry.service import supervisor_errors
 from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
@@ -101,6 +101,7 @@ class ConsentService:
         statutes: StatuteTable,
         max_months: int,
         listeners: Sequence[WithdrawalListener] = (),
+        registry: RegistryView | None = None,
     ) -> None:
         self.uow = uow
         self.session = uow.session
@@ -108,6 +109,8 @@ class ConsentService:
         self.statutes = statutes
         self.max_months = max_months
         self.listeners = listeners
+        # Organizations as the process caches them (a private cache otherwise).
+        self.registry = registry or RegistryCache().view(self.session)
 
     # --- look-ups ------------------------------------------------------------------
 
@@ -129,9 +132,10 @@ class ConsentService:
             return clients.find(ref["hetu"], with_consents=with_consents)
         return involved_client(self.session, ref["id"], identity.organization, with_consents)
 
-    def _organizations(self, ids: set[str]) -> dict[str, Organization]:
-        rows = self.session.execute(select(Organization).where(Organization.id.in_(ids))).scalars()
-        return {row.id: row for row in rows}
+    def _organizations(self, ids: set[str]) -> dict[str, OrganizationEntry]:
+        """The registered ones of ``ids``."""
+        found = {org_id: self.registry.organization(org_id) for org_id in sorted(ids)}
+        return {org_id: entry for org_id, entry in found.items() if entry is not None}
 
     def awaiting_approval(self, identity: Identity) -> list[Consent]:
         """The caller's organization's approval queue: the pending consents it is named to
@@ -537,7 +541,7 @@ class ConsentService:
 
     def receipt(
         self, identity: Identity, consent_id: str, issuer: str
-    ) -> tuple[Consent, dict[str, Any], str, dict[str, Organization]]:
+    ) -> tuple[Consent, dict[str, Any], str, dict[str, OrganizationEntry]]:
         """The consent, its receipt, the receipt's JWS, and the organizations it names."""
         row = self.visible(identity, consent_id)
         orgs = self._organizations({*row.sources, *row.recipients})

@@ -46,7 +46,7 @@ from exchange.packets.presenters import META_COLUMNS
 from exchange.packets.signing import sign_receipt, verify_packet
 from exchange.periods.models import ServicePeriod
 from exchange.policy import Identity
-from exchange.registry.models import Organization, User
+from exchange.registry.cache import OrganizationEntry, RegistryCache, RegistryView, UserEntry
 from exchange.registry.service import supervisor_errors
 from exchange.unit import UnitOfWork
 from exchange.webhooks.outbox import notify
@@ -111,10 +111,13 @@ class PacketService:
         keys: KeyStore,
         statutes: StatuteTable,
         first_contact_days: int = SETTINGS["FIRST_CONTACT_DAYS"].default,
+        registry: RegistryView | None = None,
     ) -> None:
         self.uow = uow
         self.session = uow.session
         self.keys = keys
+        # Organizations and people as the process caches them (a private cache otherwise).
+        self.registry = registry or RegistryCache().view(self.session)
         self.statutes = statutes
         self.first_contact_days = first_contact_days
         self.continuity = ContinuityService(uow)
@@ -122,11 +125,21 @@ class PacketService:
 
     # --- legal basis ------------------------------------------------------------------
 
+    def _organization(self, organization_id: str) -> OrganizationEntry:
+        """A registered organization the packet names (the foreign keys keep them)."""
+        found = self.registry.organization(organization_id)
+        if found is None:
+            raise LookupError(f"organization {organization_id!r} is not registered")
+        return found
+
+    def _parties_of(self, row: Packet) -> tuple[OrganizationEntry, OrganizationEntry]:
+        return self._organization(row.sender_org), self._organization(row.recipient_org)
+
     def _decide(
         self,
         client_id: str,
-        sender: Organization,
-        recipient: Organization,
+        sender: OrganizationEntry,
+        recipient: OrganizationEntry,
         purpose: str,
         categories: list[str],
         records: list[ConsentRecord] | None = None,
@@ -149,8 +162,10 @@ class PacketService:
 
     def _recheck(self, row: Packet, action: str) -> Decision:
         """The basis now; when any section lost it, refuse and block the packet (persisted)."""
-        sender = self.session.get_one(Organization, row.sender_org)
-        recipient = self.session.get_one(Organization, row.recipient_org)
+        sender, recipient = (
+            self._organization(row.sender_org),
+            self._organization(row.recipient_org),
+        )
         decision = self._decide(row.client_id, sender, recipient, row.purpose, row.categories)
         if not decision.allowed:
             refused = [d.category for d in decision.decisions if not d.allowed]
@@ -256,8 +271,8 @@ class PacketService:
 
     def _submit(self, identity: Identity, token: str, race: IdempotentRace | None) -> Submitted:
         organization = identity.organization
-        sender = self.session.get_one(Organization, organization)
-        verified = verify_packet(token, sender.jwks)
+        sender = self._organization(organization)
+        verified = verify_packet(token, sender.keys)
         payload_sha256 = hashlib.sha256(verified.payload).hexdigest()
         raw = strictjson.loads(verified.payload)
         try:
@@ -377,7 +392,13 @@ class PacketService:
             )
         )
         self._audit_with_basis(identity, "packet.send", packet_id, client.id, decision)
-        notify(self.session, [recipient.id], "packet.received", {"packet_id": packet_id})
+        notify(
+            self.session,
+            [recipient.id],
+            "packet.received",
+            {"packet_id": packet_id},
+            registry=self.registry,
+        )
         return Submitted(
             201,
             {"id": packet_id, "status": lifecycle.SENT, "receipt": receipt, "warnings": warnings},
@@ -410,17 +431,17 @@ class PacketService:
 
     def _check_parties(
         self, payload: dict[str, Any], organization: str
-    ) -> tuple[Organization, User]:
+    ) -> tuple[OrganizationEntry, UserEntry]:
         errors = []
-        worker = self.session.get(User, payload["from_"]["worker"])
+        worker = self.registry.user(payload["from_"]["worker"])
         if worker is None or not worker.active or worker.organization_id != organization:
             errors.append(FieldError("from.worker", "Not an active worker of your organization."))
         # A supervisor holds no packets:send; this also holds for a client row written past
         # the registry loader.
         errors += supervisor_errors(
-            [("from.organization", self.session.get(Organization, organization))]
+            [("from.organization", self.registry.organization(organization))]
         )
-        recipient = self.session.get(Organization, payload["to"]["organization"])
+        recipient = self.registry.organization(payload["to"]["organization"])
         if recipient is None:
             errors.append(FieldError("to.organization", "Unknown organization."))
         elif recipient.kind == SUPERVISOR:
@@ -428,7 +449,7 @@ class PacketService:
         elif recipient.id == organization:
             errors.append(FieldError("to.organization", "Send to another organization."))
         elif "worker" in payload["to"]:
-            addressee = self.session.get(User, payload["to"]["worker"])
+            addressee = self.registry.user(payload["to"]["worker"])
             if (
                 addressee is None
                 or not addressee.active
@@ -578,8 +599,10 @@ class PacketService:
         return ReadBack(tuple(row.acknowledged_actions), synthesis)
 
     def _basis_holds(self, row: Packet) -> bool:
-        sender = self.session.get_one(Organization, row.sender_org)
-        recipient = self.session.get_one(Organization, row.recipient_org)
+        sender, recipient = (
+            self._organization(row.sender_org),
+            self._organization(row.recipient_org),
+        )
         return self._decide(row.client_id, sender, recipient, row.purpose, row.categories).allowed
 
     def events(self, identity: Identity, packet_id: str) -> list[PacketEvent]:

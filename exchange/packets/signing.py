@@ -43,8 +43,9 @@ def _registry(size: int) -> jws.JWSRegistry:
     return registry
 
 
-def verify_packet(token: str, jwks: dict[str, Any]) -> VerifiedPacket:
-    """Check the compact JWS against the sender organization's registered keys (and only those)."""
+def verify_packet(token: str, jwks: KeySet | dict[str, Any]) -> VerifiedPacket:
+    """Check the compact JWS against the sender organization's registered keys (and only those):
+    its JWKS, or the key set made of it once."""
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise Malformed(
@@ -67,7 +68,7 @@ def verify_packet(token: str, jwks: dict[str, Any]) -> VerifiedPacket:
     if not isinstance(header.get("kid"), str):
         raise Malformed("The JWS header must name the signing key (kid).", code="invalid_jws")
     try:
-        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # validated at registry load
+        keys = jwks if isinstance(jwks, KeySet) else KeySet.import_key_set(jwks)  # type: ignore[arg-type]  # validated at registry load
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="EdDSA is deprecated")
             verified = jws.deserialize_compact(token, keys, registry=_registry(len(token)))

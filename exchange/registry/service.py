@@ -18,6 +18,7 @@ from adapters.db import utcnow
 from consent.vocabulary import SUPERVISOR, SUPERVISOR_ROLES, SUPERVISOR_SCOPES
 from exchange.errors import FieldError, Invalid
 from exchange.policy import Identity
+from exchange.registry.cache import OrganizationEntry
 from exchange.registry.models import OAuthClient, Organization, User
 from exchange.unit import UnitOfWork
 from schemas import flatten_errors
@@ -29,7 +30,9 @@ passwords = PasswordHasher()
 SUPERVISOR_NOT_A_PARTY = "is a supervisor organization: it audits and takes no part in exchanges."
 
 
-def supervisor_errors(named: Iterable[tuple[str, Organization | None]]) -> list[FieldError]:
+def supervisor_errors(
+    named: Iterable[tuple[str, Organization | OrganizationEntry | None]],
+) -> list[FieldError]:
     """A field error for every (field path, organization) naming a supervisor organization,
     which can never send, receive, give or be given information, nor own a client's step."""
     return [
