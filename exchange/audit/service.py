@@ -24,6 +24,7 @@ import hmac
 import json
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -272,17 +273,60 @@ _WRITE_SEALS = (
 )
 
 
-def _write_seals(session: Session, columns: dict[str, list[Any]]) -> None:
-    """Store seq, leaf_hash, hash and seal_mac of a batch (ids ascending), column by column."""
-    if session.get_bind().dialect.name == "postgresql":
+def _seals_statement(dialect: str, columns: dict[str, list[Any]]) -> tuple[Any, Any]:
+    """The statement and parameters that store seq, leaf_hash, hash and seal_mac of a batch
+    (ids ascending), given column by column."""
+    if dialect == "postgresql":
         # Integers and hex digits need no quoting in an array literal.
         arrays = {name: "{" + ",".join(map(str, values)) + "}" for name, values in columns.items()}
         ids = columns["id"]
-        session.execute(_WRITE_SEALS_POSTGRESQL, {**arrays, "first_id": ids[0], "last_id": ids[-1]})
-    else:
-        names = [f"b_{name}" for name in columns]
-        rows = zip(*columns.values(), strict=True)
-        session.execute(_WRITE_SEALS, [dict(zip(names, row, strict=True)) for row in rows])
+        return _WRITE_SEALS_POSTGRESQL, {**arrays, "first_id": ids[0], "last_id": ids[-1]}
+    names = [f"b_{name}" for name in columns]
+    rows = zip(*columns.values(), strict=True)
+    return _WRITE_SEALS, [dict(zip(names, row, strict=True)) for row in rows]
+
+
+class _Chain:
+    """The sealer's running state: the last sequence number, the chain head and the tree."""
+
+    def __init__(self, head: AuditHead, key: bytes) -> None:
+        self.seq = head.seq
+        self.link = bytes.fromhex(head.hash)
+        self.tree = merkle.TreeBuilder.from_frontier(
+            head.seq, [bytes.fromhex(h) for h in head.frontier]
+        )
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def seal(self, rows: Sequence[Any]) -> dict[str, list[Any]]:
+        """Sequence and hash ``(id, *CONTENT_FIELDS)`` rows: the values to store, by column.
+
+        The hot loop: per event the bytes of canonical(), leaf_hash(), chain() and
+        seal_mac(), one JSON encoding, two SHA-256 and an HMAC from a copy of the keyed state.
+        """
+        encode, sha256, leaf_prefix = _encode, hashlib.sha256, merkle.LEAF_PREFIX
+        keyed, seq, link = self._keyed, self.seq, self.link
+        leaves: list[bytes] = []
+        links: list[str] = []
+        stamps: list[str] = []
+        for row in rows:
+            seq += 1
+            leaf = sha256(leaf_prefix + encode((seq, *row[1:])).encode()).digest()
+            link = sha256(link + leaf).digest()
+            stamp = keyed.copy()
+            stamp.update(link)
+            leaves.append(leaf)
+            links.append(link.hex())
+            stamps.append(stamp.hexdigest())
+        self.tree.extend(leaves)
+        columns = {
+            "id": [row[0] for row in rows],
+            "seq": list(range(self.seq + 1, seq + 1)),
+            "leaf_hash": [leaf.hex() for leaf in leaves],
+            "hash": links,
+            "seal_mac": stamps,
+        }
+        self.seq, self.link = seq, link
+        return columns
 
 
 def seal(session: Session, keys: KeyStore, batch: int = 5000) -> int:
@@ -296,39 +340,27 @@ def seal(session: Session, keys: KeyStore, batch: int = 5000) -> int:
     ).scalar()
     if stray is not None:
         raise LogDamaged(int(stray), head.seq)
-    builder = merkle.TreeBuilder.from_frontier(head.seq, [bytes.fromhex(h) for h in head.frontier])
-    seq, link = head.seq, bytes.fromhex(head.hash)
-    # The hot loop: per event the bytes of canonical(), leaf_hash(), chain() and seal_mac(),
-    # one JSON encoding, two SHA-256 and an HMAC from a copy of the keyed state.
-    encode, sha256, leaf_prefix = _encode, hashlib.sha256, merkle.LEAF_PREFIX
-    keyed = hmac.new(keys.audit_seal_key, digestmod=hashlib.sha256)
-    for rows in _unsealed(session, batch):
-        leaves: list[bytes] = []
-        links: list[str] = []
-        stamps: list[str] = []
-        first = seq + 1
-        for row in rows:
-            seq += 1
-            leaf = sha256(leaf_prefix + encode((seq, *row[1:])).encode()).digest()
-            link = sha256(link + leaf).digest()
-            stamp = keyed.copy()
-            stamp.update(link)
-            leaves.append(leaf)
-            links.append(link.hex())
-            stamps.append(stamp.hexdigest())
-        builder.extend(leaves)
-        _write_seals(
-            session,
-            {
-                "id": [row[0] for row in rows],
-                "seq": list(range(first, seq + 1)),
-                "leaf_hash": [leaf.hex() for leaf in leaves],
-                "hash": links,
-                "seal_mac": stamps,
-            },
-        )
-    total = seq - head.seq
-    head.seq, head.hash, head.frontier = seq, link.hex(), [node.hex() for node in builder.frontier]
+    state = _Chain(head, keys.audit_seal_key)
+    connection = session.connection()
+    dialect = connection.dialect.name
+    # The database stores one batch while the next is hashed: one writer thread, and the
+    # connection used by one thread at a time (the next batch is read only once the writer
+    # is done), so the statements run in the same order as without it.
+    batches = _unsealed(session, batch)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-seal") as writer:
+        stored: Future[Any] | None = None
+        rows = next(batches, None)
+        while rows is not None:
+            statement, parameters = _seals_statement(dialect, state.seal(rows))
+            if stored is not None:
+                stored.result()
+            rows = next(batches, None)
+            stored = writer.submit(connection.execute, statement, parameters)
+        if stored is not None:
+            stored.result()
+    total = state.seq - head.seq
+    head.seq, head.hash = state.seq, state.link.hex()
+    head.frontier = [node.hex() for node in state.tree.frontier]
     session.flush()
     return total
 
