@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text, update
 
 from exchange.audit import checkpoint, merkle, seal, verify
 from exchange.audit.models import GENESIS_HASH, AuditEvent, AuditHead
-from exchange.audit.service import canonical, chain, seal_mac
+from exchange.audit.service import _hmac_pads, canonical, chain, seal_mac
 
 # The audit seal key is derived from the look-up key; this one is fixed for the test.
 LOOKUP_KEY = bytes(range(32))
@@ -284,3 +284,15 @@ def test_sealing_under_another_key_is_found(rt, session, keys):
     result = verify(session, keys)
     assert (result.ok, result.first_bad_seq) == (False, 1)
     assert "rewritten" in result.problem
+
+
+@pytest.mark.parametrize("length", [0, 1, 32, 63, 64, 65, 200])
+def test_the_sealers_keyed_states_compute_the_seal_hmac(length):
+    key = bytes(range(256))[:length]
+    inner, outer = _hmac_pads(key)
+    for message in (b"", bytes(32), bytes.fromhex(SEALED[0][2])):
+        digest = inner.copy()
+        digest.update(message)
+        mac = outer.copy()
+        mac.update(digest.digest())
+        assert mac.hexdigest() == seal_mac(key, message)

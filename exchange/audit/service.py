@@ -222,6 +222,19 @@ def seal_mac(key: bytes, chain_hash: bytes) -> str:
     return hmac.digest(key, chain_hash, "sha256").hex()
 
 
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256 under ``key`` (RFC 2104) as the two SHA-256 states that have absorbed the
+    padded key: per event, ``outer.copy()`` fed ``inner.copy()``'s digest of the message is
+    ``seal_mac``, in half the time of copying an ``hmac`` object."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in key))
+    outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
+    return inner, outer
+
+
 # The mapped class types its table as a FromClause; it is the Table.
 _EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
 
@@ -295,16 +308,16 @@ class _Chain:
         self.tree = merkle.TreeBuilder.from_frontier(
             head.seq, [bytes.fromhex(h) for h in head.frontier]
         )
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        self._pads = _hmac_pads(key)
 
     def seal(self, rows: Sequence[Any]) -> dict[str, list[Any]]:
         """Sequence and hash ``(id, *CONTENT_FIELDS)`` rows: the values to store, by column.
 
         The hot loop: per event the bytes of canonical(), leaf_hash(), chain() and
-        seal_mac(), one JSON encoding, two SHA-256 and an HMAC from a copy of the keyed state.
+        seal_mac(), one JSON encoding, two SHA-256 and an HMAC from copies of the keyed states.
         """
         encode, sha256, leaf_prefix = _encode, hashlib.sha256, merkle.LEAF_PREFIX
-        keyed, seq, link = self._keyed, self.seq, self.link
+        (inner, outer), seq, link = self._pads, self.seq, self.link
         leaves: list[bytes] = []
         links: list[str] = []
         stamps: list[str] = []
@@ -312,8 +325,10 @@ class _Chain:
             seq += 1
             leaf = sha256(leaf_prefix + encode((seq, *row[1:])).encode()).digest()
             link = sha256(link + leaf).digest()
-            stamp = keyed.copy()
-            stamp.update(link)
+            digest = inner.copy()
+            digest.update(link)
+            stamp = outer.copy()
+            stamp.update(digest.digest())
             leaves.append(leaf)
             links.append(link.hex())
             stamps.append(stamp.hexdigest())
@@ -527,11 +542,11 @@ def verify(
         return Report(False, seq - 1, seq, builder.size, len(checkpoints), unsealed, problem)
 
     # The hot loop: per event the same bytes as canonical(), leaf_hash(), chain() and
-    # seal_mac(), one JSON encoding, two SHA-256 and an HMAC from a copy of the keyed state.
+    # seal_mac(), one JSON encoding, two SHA-256 and an HMAC from copies of the keyed states.
     # The Merkle tree grows a batch at a time, stopping at each checkpoint's size.
     encode, sha256, leaf_prefix = _encode, hashlib.sha256, merkle.LEAF_PREFIX
     fields = len(HASHED_FIELDS)
-    keyed = hmac.new(keys.audit_seal_key, digestmod=hashlib.sha256)
+    inner, outer = _hmac_pads(keys.audit_seal_key)
     link, expected, sealed_with_mac = bytes.fromhex(GENESIS_HASH), 1, False
     beyond = head.seq if head is not None else None
     for rows in _sealed_batches(session, batch):
@@ -556,8 +571,10 @@ def verify(
             stamp = row[fields + 2]
             if stamp is not None:
                 sealed_with_mac = True
-                mac = keyed.copy()
-                mac.update(link)
+                digest = inner.copy()
+                digest.update(link)
+                mac = outer.copy()
+                mac.update(digest.digest())
                 if stamp != mac.hexdigest():
                     problem = (expected, "an event and the hashes after it were rewritten")
                     break
