@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
@@ -58,6 +59,50 @@ def fill(db: Database, events: int, clients: int) -> None:
                 """
             ),
             {"events": events, "clients": clients, "orgs": ORGANIZATIONS},
+        )
+
+
+class Cost:
+    """Wall time, this process's CPU time, the PostgreSQL backend's CPU time and the load
+    average over one phase: on a shared machine the wall time alone says little."""
+
+    def __init__(self, session: Any, local_server: bool) -> None:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+        # The backend's /proc entry is only this server's if the server runs on this machine.
+        self._stat = Path(f"/proc/{pid}/stat") if local_server else None
+
+    def _backend(self) -> float | None:
+        if self._stat is None:
+            return None
+        try:
+            fields = self._stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> Cost:
+        self._load = os.getloadavg()[0]
+        self._wall, self._cpu, self._server = (
+            time.perf_counter(),
+            time.process_time(),
+            self._backend(),
+        )
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+        end = self._backend()
+        self.server = None if end is None or self._server is None else end - self._server
+        self.load = (self._load, os.getloadavg()[0])
+
+    def describe(self, events: int) -> str:
+        per_event = f"client CPU {self.cpu / events * 1e6:.1f} µs"
+        if self.server is not None:
+            per_event += f", PostgreSQL backend CPU {self.server / events * 1e6:.1f} µs"
+        return (
+            f"{events:,} events in {self.wall:.1f} s = {events / self.wall:,.0f} events/s "
+            f"(per event: {per_event}; load average {self.load[0]:.1f} → {self.load[1]:.1f})"
         )
 
 
@@ -113,20 +158,19 @@ def main() -> int:
         started = time.perf_counter()
         fill(db, args.events, args.clients)
         filled = time.perf_counter() - started
-        started = time.perf_counter()
-        with db.transaction() as session:
+        local_server = make_url(url).host in ("127.0.0.1", "localhost", "::1")
+        with db.transaction() as session, Cost(session, local_server) as sealing:
             sealed = seal(session, batch=20_000, keys=keys)
-        sealing = time.perf_counter() - started
+            session.commit()  # inside the measurement, as before
         with db.engine.begin() as connection:
             # What autovacuum would do after such a load; the planner needs real statistics.
             connection.execute(text("ANALYZE audit_event"))
         with db.transaction() as session:
             checkpoint(session, keys, "http://bench", force=True)
 
-        started = time.perf_counter()
-        with db.transaction() as session:
+        with db.transaction() as session, Cost(session, local_server) as verifying:
             report = verify(session, keys, batch=20_000)
-        verifying = time.perf_counter() - started
+            session.commit()
         assert report.ok, report
 
         timings = []
@@ -160,12 +204,8 @@ def main() -> int:
                 "events",
                 f"{args.events:,} over {args.clients:,} clients (bulk insert {filled:.1f} s)",
             ),
-            ("sealing", f"{sealed:,} events in {sealing:.1f} s = {sealed / sealing:,.0f} events/s"),
-            (
-                "verification",
-                f"{report.verified_through:,} events in {verifying:.1f} s = "
-                f"{report.verified_through / verifying:,.0f} events/s",
-            ),
+            ("sealing", sealing.describe(sealed)),
+            ("verification", verifying.describe(report.verified_through)),
             (
                 "client query",
                 f"{args.queries} queries (page of <= 100 of one client's events, "

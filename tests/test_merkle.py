@@ -392,6 +392,21 @@ def test_builder_continues_identically_from_its_frontier(split: int) -> None:
         assert restored.frontier == first.frontier
 
 
+@pytest.mark.parametrize("split", [0, 1, 2, 3, 7, 8, 13, 32, 33, 63, 64])
+def test_extend_builds_the_tree_that_append_does(split: int) -> None:
+    builder = TreeBuilder()
+    builder.extend(HASHES[:split])
+    assert (builder.size, builder.root()) == (split, REF_ROOTS[split])
+    builder.extend([])
+    builder.extend(HASHES[split:MAX_SIZE])
+    one_by_one = TreeBuilder()
+    for h in HASHES[:MAX_SIZE]:
+        one_by_one.append(h)
+    assert builder.root() == one_by_one.root() == REF_ROOTS[MAX_SIZE]
+    assert builder.frontier == one_by_one.frontier
+    assert builder.size == MAX_SIZE
+
+
 def test_frontier_is_a_copy() -> None:
     builder = TreeBuilder()
     for h in HASHES[:5]:
