@@ -55,6 +55,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL=settings["SWAGGER_UI_URL"],
+        # No validator badge: it would send the document to swagger.io from the browser.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION}},
         JSON_SORT_KEYS=False,
     )
@@ -116,6 +118,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         withdrawal_listeners=[block_packets_on_withdrawal],
     )
 
+    from exchange.apidocs import blp as apidocs_blp
     from exchange.audit.views import blp as audit_blp
     from exchange.clients.views import blp as clients_blp
     from exchange.consents.views import blp as consents_blp
@@ -133,6 +136,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_request_lifecycle(app, metrics)
     init_edge(app)  # before any route is added: it bounds the ``int`` converter
     app.register_blueprint(ops_blp)
+    app.register_blueprint(apidocs_blp)
 
     api = ExchangeApi(app)
     api.spec.components.security_scheme(

@@ -166,9 +166,10 @@ SETTINGS: dict[str, Setting] = {
     "LOG_LEVEL": Setting("INFO", _str, "Python logging level."),
     "LOG_JSON": Setting(1, _int, "1 for JSON log lines, 0 for plain text."),
     "SWAGGER_UI_URL": Setting(
-        "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "/docs/assets/",
         _str,
-        "Where the browser loads Swagger UI from for `/docs`.",
+        "Where the browser loads Swagger UI's files from for `/docs`: by default the service "
+        "itself (no network needed); a URL ending in `/` to use another copy.",
     ),
 }
 
