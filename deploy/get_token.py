@@ -37,6 +37,19 @@ class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
         )
 
 
+def fetch_token(client_id: str, key_file: Path, issuer: str, scope: str | None = None) -> Any:
+    """The token response for ``client_id``, authenticated with its private JWK in ``key_file``."""
+    jwk = json.loads(key_file.read_text())
+    key = import_key(jwk)
+    alg = jwk.get("alg") or {"EC": "ES256", "OKP": "Ed25519", "RSA": "PS256"}[jwk["kty"]]
+    metadata = requests.get(f"{issuer}/.well-known/oauth-authorization-server", timeout=10).json()
+    token_endpoint = metadata["token_endpoint"]
+
+    auth = ShortLivedPrivateKeyJWT(token_endpoint, alg=alg)
+    session = OAuth2Session(client_id, key, token_endpoint_auth_method=auth, scope=scope)
+    return session.fetch_token(token_endpoint, grant_type="client_credentials")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client-id", required=True)
@@ -49,17 +62,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    jwk = json.loads(args.key.read_text())
-    key = import_key(jwk)
-    alg = jwk.get("alg") or {"EC": "ES256", "OKP": "Ed25519", "RSA": "PS256"}[jwk["kty"]]
-    metadata = requests.get(
-        f"{args.issuer}/.well-known/oauth-authorization-server", timeout=10
-    ).json()
-    token_endpoint = metadata["token_endpoint"]
-
-    auth = ShortLivedPrivateKeyJWT(token_endpoint, alg=alg)
-    session = OAuth2Session(args.client_id, key, token_endpoint_auth_method=auth, scope=args.scope)
-    token = session.fetch_token(token_endpoint, grant_type="client_credentials")
+    token = fetch_token(args.client_id, args.key, args.issuer, args.scope)
     print(json.dumps(dict(token), indent=2))
     return 0
 
