@@ -18,10 +18,17 @@ install: $(STAMP)
 translations: $(STAMP)
 	$(BIN)/pybabel compile --use-fuzzy -d exchange/translations >/dev/null
 
-## run: set up, create keys and the SQLite database, load the demo registry, serve on :5000
+## run: set up, create keys and the SQLite database, load the demo registry, serve on
+## 127.0.0.1:$(PORT) (make run PORT=8080; default 5000); the issuer follows the port
+## unless EXCHANGE_ISSUER is set
+# The demo prints passwords and serves generated keys' clients: loopback only, whatever the
+# command line says.
+override HOST := 127.0.0.1
+PORT ?= 5000
+RUN_ENV := EXCHANGE_ISSUER="$${EXCHANGE_ISSUER:-http://$(HOST):$(PORT)}"
 run: translations
-	$(BIN)/exchange demo
-	$(BIN)/exchange serve --host 127.0.0.1 --port 5000
+	$(RUN_ENV) $(BIN)/exchange demo
+	$(RUN_ENV) $(BIN)/exchange serve --host $(HOST) --port $(PORT)
 
 ## test: set up and run the whole suite (embedded default unless EXCHANGE_TEST_* URLs are set)
 test: translations

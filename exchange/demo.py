@@ -21,6 +21,7 @@ from adapters.db import utcnow
 from consent.identifiers import business_id_check_digit, hetu_check_char
 from consent.model import local_date
 from exchange import audit
+from exchange.config import SETTINGS
 from exchange.periods.models import ServicePeriod
 from exchange.policy import Identity
 from exchange.registry.service import load_registry
@@ -327,8 +328,10 @@ def run_demo(rt: Runtime, directory: Path) -> str:
         f"{issuer}/ui/reports/outcomes (riikka.raportoija sees every provider).",
         "",
     ]
+    # The script's --issuer defaults to the default issuer; name any other (make run PORT=...).
+    elsewhere = "" if issuer == SETTINGS["ISSUER"].default else f" --issuer {issuer}"
     lines.append(
         "Get a token:  .venv/bin/python deploy/get_token.py --client-id lieto-kisalli-system "
-        f"--key {directory / 'keys' / 'lieto-kisalli-system.jwk.json'}"
+        f"--key {directory / 'keys' / 'lieto-kisalli-system.jwk.json'}{elsewhere}"
     )
     return "\n".join(lines)

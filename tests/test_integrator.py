@@ -234,3 +234,45 @@ def test_send_packet_refuses_a_file_that_is_not_json(server, tmp_path):
     sent = send(server, payload, *client_credentials(server))
     assert sent.returncode == 2
     assert "is not JSON" in sent.stderr
+
+
+def make_run(*arguments: str) -> list[str]:
+    """The commands `make run` would run (the last two: the demo and the server)."""
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-C", str(ROOT), "run", *arguments],
+        env={key: value for key, value in os.environ.items() if key != "EXCHANGE_ISSUER"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return planned.stdout.splitlines()[-2:]
+
+
+def test_make_run_serves_the_demo_on_5000_by_default():
+    demo, serve = make_run()
+    assert demo.endswith("/exchange demo")
+    assert serve.endswith("/exchange serve --host 127.0.0.1 --port 5000")
+    assert 'EXCHANGE_ISSUER="${EXCHANGE_ISSUER:-http://127.0.0.1:5000}"' in serve
+
+
+def test_make_run_takes_a_port_and_keeps_the_host():
+    demo, serve = make_run("PORT=8123", "HOST=0.0.0.0")
+    assert serve.endswith("/exchange serve --host 127.0.0.1 --port 8123")
+    # The issuer (token audience, printed URLs) follows the port, for the demo too.
+    for command in (demo, serve):
+        assert command.startswith('EXCHANGE_ISSUER="${EXCHANGE_ISSUER:-http://127.0.0.1:8123}" ')
+
+
+def test_the_demo_names_an_issuer_other_than_the_default(server):
+    printed = subprocess.run(
+        [Path(sys.executable).parent / "exchange", "demo", "--dir", "instance/demo"],
+        cwd=server.directory,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert printed.rstrip().endswith(f"--issuer {server.issuer}")
+    assert f"API docs:          {server.issuer}/docs" in printed
