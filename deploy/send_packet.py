@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 
 import requests
+from get_token import fetch_token  # deploy/get_token.py, beside this file
 from joserfc import jws
 from joserfc.jwk import import_key
-
-from get_token import fetch_token  # deploy/get_token.py, beside this file
 
 DEFAULT_ALGORITHMS = {"EC": "ES256", "OKP": "Ed25519", "RSA": "PS256"}
 

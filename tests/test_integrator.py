@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -238,8 +239,10 @@ def test_send_packet_refuses_a_file_that_is_not_json(server, tmp_path):
 
 def make_run(*arguments: str) -> list[str]:
     """The commands `make run` would run (the last two: the demo and the server)."""
+    make = shutil.which("make")
+    assert make is not None, "make is installed"
     planned = subprocess.run(
-        ["make", "--no-print-directory", "-n", "-C", str(ROOT), "run", *arguments],
+        [make, "--no-print-directory", "-n", "-C", str(ROOT), "run", *arguments],
         env={key: value for key, value in os.environ.items() if key != "EXCHANGE_ISSUER"},
         capture_output=True,
         text=True,
