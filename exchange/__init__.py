@@ -91,6 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     from consent.statutes import StatuteTable, default_statutes
     from exchange.oauth import setup_oauth
+    from exchange.registry.service import password_hasher
 
     authorization_server, token_validator = setup_oauth(app)
     metrics = Metrics()
@@ -109,6 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         authorization_server=authorization_server,
         token_validator=token_validator,
         metrics=metrics,
+        passwords=password_hasher(settings["ARGON2_PROFILE"]),
         withdrawal_listeners=[block_packets_on_withdrawal],
     )
 
