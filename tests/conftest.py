@@ -1,5 +1,6 @@
-"""Shared fixtures: an app per test on one rolled-back transaction, registry factories, tokens,
-a webhook receiver and a ``redis-server`` of the test's own on loopback.
+"""Shared fixtures: the app (one per configuration, put back as built before each test) on one
+rolled-back transaction, registry factories, tokens, a webhook receiver and a ``redis-server``
+of the test's own on loopback.
 
 The suite runs on the embedded default (SQLite file + fakeredis). Set
 ``EXCHANGE_TEST_DATABASE_URL`` (a scratch PostgreSQL database: its schema is
@@ -9,6 +10,7 @@ servers; ``.ci/run`` does both.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -31,6 +33,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
+from prometheus_client.metrics import MetricWrapperBase
 from sqlalchemy import text
 
 from adapters.db import make_engine, utcnow
@@ -117,10 +120,97 @@ def rolled_back(application: Flask) -> Iterator[Any]:
         rt.db.engine.dispose()
 
 
+# What becomes of each Runtime field when a test reuses an app. Kept: the object holds no state
+# of a test's, or ``Pristine.restore`` empties it. Restored: its contents are put back. Fresh:
+# made anew by the field's default factory (a per-application cache, such as the registry
+# cache). A field named nowhere stops the suite, saying so.
+KEPT_FIELDS = frozenset(
+    {
+        "db",  # bound to the test's own rolled-back connection by ``rolled_back``
+        "redis",  # emptied
+        "keys",
+        "rate_storage",  # emptied
+        "rate_limiter",
+        "statutes",
+        "authorization_server",
+        "token_validator",
+        "metrics",  # cleared
+        "passwords",
+    }
+)
+RESTORED_FIELDS = frozenset({"config", "withdrawal_listeners"})
+FRESH_FIELDS = frozenset({"registry"})
+
+
+@dataclass
+class Pristine:
+    """A test app as ``create_app`` left it, put back before each test that reuses it."""
+
+    flask_config: dict[str, Any]
+    fields: dict[str, Any]
+    config: dict[str, Any]
+    listeners: list[Any]
+    fresh: dict[str, Callable[[], Any]]
+
+    @classmethod
+    def of(cls, application: Flask) -> Pristine:
+        rt = runtime_of(application)
+        fresh = {}
+        for spec in dataclasses.fields(rt):
+            if spec.name in KEPT_FIELDS | RESTORED_FIELDS:
+                continue
+            if spec.name not in FRESH_FIELDS or spec.default_factory is dataclasses.MISSING:
+                raise RuntimeError(
+                    f"Runtime.{spec.name} is new to tests/conftest.py: say in KEPT_FIELDS, "
+                    "RESTORED_FIELDS or FRESH_FIELDS how a test that reuses an app gets it"
+                )
+            fresh[spec.name] = spec.default_factory
+        return cls(
+            flask_config=dict(application.config),
+            fields={name: getattr(rt, name) for name in KEPT_FIELDS},
+            config=dict(rt.config),
+            listeners=list(rt.withdrawal_listeners),
+            fresh=fresh,
+        )
+
+    def restore(self, application: Flask) -> None:
+        """Undo whatever an earlier test changed; in place, for closures that hold the objects."""
+        application.config.clear()
+        application.config.update(self.flask_config)
+        rt = runtime_of(application)
+        rt.config.clear()
+        rt.config.update(self.config)
+        rt.withdrawal_listeners[:] = self.listeners
+        for name, value in self.fields.items():
+            setattr(rt, name, value)
+        for name, factory in self.fresh.items():
+            setattr(rt, name, factory())
+        rt.redis.flushdb()
+        rt.rate_storage.reset()
+        for metric in vars(rt.metrics).values():
+            if isinstance(metric, MetricWrapperBase):
+                metric.clear()
+
+
+@pytest.fixture(scope="session")
+def built_apps() -> dict[str, tuple[Flask, Pristine]]:
+    """This worker's test apps by configuration. Building one (its URL map and OpenAPI
+    document) costs more than most tests, so a test reuses the one of its configuration."""
+    return {}
+
+
 @pytest.fixture
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
-    """The application, every session on one connection whose transaction is rolled back."""
-    application = create_app(app_config)
+def app(
+    app_config: dict[str, Any], built_apps: dict[str, tuple[Flask, Pristine]]
+) -> Iterator[Flask]:
+    """The application as just built, every session on one connection whose transaction is
+    rolled back."""
+    key = repr(sorted(app_config.items()))
+    if key not in built_apps:
+        application = create_app(app_config)
+        built_apps[key] = application, Pristine.of(application)
+    application, pristine = built_apps[key]
+    pristine.restore(application)
     with rolled_back(application):
         yield application
 
