@@ -6,6 +6,9 @@ The suite runs on the embedded default (SQLite file + fakeredis). Set
 ``EXCHANGE_TEST_DATABASE_URL`` (a scratch PostgreSQL database: its schema is
 dropped and rebuilt) and ``EXCHANGE_TEST_REDIS_URL`` to run it against real
 servers; ``.ci/run`` does both.
+
+Under pytest-xdist (``-n``, the default in pyproject.toml) each worker has a database and a
+Redis database number of its own, derived from those URLs (``pytest_configure``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis as redis_lib
@@ -34,7 +38,7 @@ from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from prometheus_client.metrics import MetricWrapperBase
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
 
 from adapters.db import make_engine, utcnow
 from adapters.keys import init_keys
@@ -45,6 +49,7 @@ from exchange.registry.service import load_registry
 from exchange.runtime import EXTENSION, Runtime
 
 ISSUER = "http://exchange.test"
+REDIS_LAST_DB = 15  # a Redis server has databases 0..15 unless configured otherwise
 TOKEN_URL = ISSUER + "/oauth/token"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALL_SCOPES = [
@@ -58,20 +63,73 @@ ALL_SCOPES = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give an xdist worker its own PostgreSQL database (``<database>_gw0``, created by
+    ``database_url``) and Redis database (the given number plus the worker's index).
+
+    The variables are rewritten once, here, so that every reader sees the worker's own: the
+    fixtures, the test modules that read them, and the servers the tests start."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    database = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
+    if database:
+        url = make_url(database)
+        os.environ["EXCHANGE_TEST_DATABASE_URL"] = url.set(
+            database=f"{url.database}_{worker}"
+        ).render_as_string(hide_password=False)
+    redis_url = os.environ.get("EXCHANGE_TEST_REDIS_URL")
+    if redis_url:
+        parts = urlsplit(redis_url)
+        number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+        if number > REDIS_LAST_DB:
+            raise pytest.UsageError(
+                f"EXCHANGE_TEST_REDIS_URL: xdist worker {worker} would use Redis database "
+                f"{number}; start from a lower number or run fewer workers (-n)"
+            )
+        os.environ["EXCHANGE_TEST_REDIS_URL"] = urlunsplit(parts._replace(path=f"/{number}"))
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated scratch database for the whole run."""
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated scratch database for the whole run (an xdist worker's own is created here
+    and dropped at the end)."""
     url = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
-    if url:
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exchange.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         engine = make_engine(url)
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exchange.db'}"
-    upgrade(url)
-    return url
+        upgrade(url)
+        yield url
+        return
+    name = make_url(url).database
+    with server_admin(url) as admin:
+        admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with server_admin(url) as admin:
+            admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def server_admin(url: str) -> Iterator[Any]:
+    """An autocommit connection to the ``postgres`` database of ``url``'s server."""
+    engine = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -462,8 +520,6 @@ def sign_packet(key: Any, payload: Any, alg: str = "ES256", **header: Any) -> st
 def committed_database(tmp_path: Path) -> Iterator[str]:
     """A freshly migrated database of its own, where transactions really commit (dropped
     afterwards on PostgreSQL): for tests of concurrent writers."""
-    from sqlalchemy import create_engine, make_url
-
     server = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
     if not server:
         url = f"sqlite:///{tmp_path / 'committed.db'}"
@@ -471,17 +527,15 @@ def committed_database(tmp_path: Path) -> Iterator[str]:
         yield url
         return
     name = f"exchange_commit_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    with server_admin(server) as admin:
+        admin.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with server_admin(server) as admin:
+            admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- loopback servers: a webhook receiver, a redis-server to stop and freeze ------------------
