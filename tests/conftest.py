@@ -250,6 +250,11 @@ class Pristine:
                 metric.clear()
 
 
+def config_key(config: dict[str, Any]) -> str:
+    """The key of a test app's configuration in ``built_apps``."""
+    return repr(sorted(config.items()))
+
+
 @pytest.fixture(scope="session")
 def built_apps() -> dict[str, tuple[Flask, Pristine]]:
     """This worker's test apps by configuration. Building one (its URL map and OpenAPI
@@ -263,7 +268,7 @@ def app(
 ) -> Iterator[Flask]:
     """The application as just built, every session on one connection whose transaction is
     rolled back."""
-    key = repr(sorted(app_config.items()))
+    key = config_key(app_config)
     if key not in built_apps:
         application = create_app(app_config)
         built_apps[key] = application, Pristine.of(application)
