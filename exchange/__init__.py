@@ -94,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from consent.statutes import StatuteTable, default_statutes
     from exchange.oauth import setup_oauth
     from exchange.registry import cache as registry_cache
+    from exchange.registry.service import password_hasher
 
     # Every session of every door raises the registry version when it writes registry rows.
     registry_cache.install()
@@ -115,6 +116,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         authorization_server=authorization_server,
         token_validator=token_validator,
         metrics=metrics,
+        passwords=password_hasher(settings["ARGON2_PROFILE"]),
         withdrawal_listeners=[block_packets_on_withdrawal],
     )
 

@@ -190,7 +190,7 @@ def registry_load(file: Path) -> None:
         raise click.ClickException(f"{file}: {exc}") from exc
     app = _app()
     with _loading(app, file, "registry.load") as uow:
-        report = load_registry(uow.session, data)
+        report = load_registry(uow.session, data, passwords=_runtime(app).passwords)
     click.echo(json.dumps(report.as_dict()))
 
 

@@ -15,6 +15,12 @@ from urllib.parse import urlsplit
 EMBEDDED = "embedded"
 PRODUCTION = "production"
 
+# Argon2id parameters of new password hashes, by argon2-cffi profile name. Production always
+# hashes with RFC 9106's low-memory recommendation; "cheapest" exists so that the test suite,
+# which hashes and verifies passwords in hundreds of tests, does not spend minutes doing it.
+ARGON2_PRODUCTION = "rfc_9106_low_memory"
+ARGON2_PROFILES = (ARGON2_PRODUCTION, "cheapest")
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot start a service (a missing secret, a bad value)."""
@@ -116,6 +122,12 @@ SETTINGS: dict[str, Setting] = {
         "Days after which a packet's content is crypto-shredded (its data key destroyed); "
         "its metadata and the audit log stay.",
     ),
+    "ARGON2_PROFILE": Setting(
+        ARGON2_PRODUCTION,
+        _str,
+        "Argon2id parameters of new password hashes: `rfc_9106_low_memory` (RFC 9106: 64 MiB, "
+        "3 passes, 4 lanes) or `cheapest` (the test suite only; refused in production mode).",
+    ),
     "WEB_IDLE_MINUTES": Setting(
         30, _int, "Minutes of inactivity after which a web UI session ends."
     ),
@@ -207,6 +219,10 @@ def load(
         ]
         if missing:
             raise ConfigError("production mode needs " + ", ".join(missing))
+    if config["ARGON2_PROFILE"] not in ARGON2_PROFILES:
+        raise ConfigError("EXCHANGE_ARGON2_PROFILE must be one of " + ", ".join(ARGON2_PROFILES))
+    if config["MODE"] == PRODUCTION and config["ARGON2_PROFILE"] != ARGON2_PRODUCTION:
+        raise ConfigError(f"production mode hashes passwords with {ARGON2_PRODUCTION} only")
     if not 0 < config["ACCESS_TOKEN_LIFETIME"] <= 900:
         raise ConfigError("EXCHANGE_ACCESS_TOKEN_LIFETIME must be 1..900 seconds (at most 900)")
     if not 0 < config["ASSERTION_MAX_LIFETIME"] <= 300:

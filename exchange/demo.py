@@ -286,7 +286,7 @@ def run_demo(rt: Runtime, directory: Path) -> str:
     document, passwords = build_registry(directory)
     _write_secret(directory / "registry.json", document)
     with unit_of_work(rt.db.sessions, DEMO, "registry.load") as uow:
-        report = load_registry(uow.session, document)
+        report = load_registry(uow.session, document, passwords=rt.passwords)
         service = Services(rt, uow).clients
         registrar = Identity(
             organization="varha-aikuissosiaalityo",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis
+from argon2 import PasswordHasher
 from flask import current_app
 from limits.storage import Storage
 from limits.strategies import RateLimiter
@@ -44,6 +45,7 @@ class Runtime:
     authorization_server: AuthorizationServer  # the token endpoint's authlib server
     token_validator: AccessTokenValidator  # RFC 9068 access tokens of API requests
     metrics: Metrics  # this application's Prometheus registry, served at /metrics
+    passwords: PasswordHasher  # hashes new passwords (EXCHANGE_ARGON2_PROFILE)
     # Told, in the withdrawing transaction, of every consent withdrawn (packets are blocked).
     withdrawal_listeners: list[WithdrawalListener] = field(default_factory=list)
     # This process's registry rows, good for one registry version (exchange.registry.cache).

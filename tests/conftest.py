@@ -1,14 +1,19 @@
-"""Shared fixtures: an app per test on one rolled-back transaction, registry factories, tokens,
-a webhook receiver and a ``redis-server`` of the test's own on loopback.
+"""Shared fixtures: the app (one per configuration, put back as built before each test) on one
+rolled-back transaction, registry factories, tokens, a webhook receiver and a ``redis-server``
+of the test's own on loopback.
 
 The suite runs on the embedded default (SQLite file + fakeredis). Set
 ``EXCHANGE_TEST_DATABASE_URL`` (a scratch PostgreSQL database: its schema is
 dropped and rebuilt) and ``EXCHANGE_TEST_REDIS_URL`` to run it against real
 servers; ``.ci/run`` does both.
+
+Under pytest-xdist (``-n``, the default in pyproject.toml) each worker has a database and a
+Redis database number of its own, derived from those URLs (``pytest_configure``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis as redis_lib
@@ -31,7 +37,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
-from sqlalchemy import text
+from prometheus_client.metrics import MetricWrapperBase
+from sqlalchemy import create_engine, make_url, text
 
 from adapters.db import make_engine, utcnow
 from adapters.keys import init_keys
@@ -42,6 +49,7 @@ from exchange.registry.service import load_registry
 from exchange.runtime import EXTENSION, Runtime
 
 ISSUER = "http://exchange.test"
+REDIS_LAST_DB = 15  # a Redis server has databases 0..15 unless configured otherwise
 TOKEN_URL = ISSUER + "/oauth/token"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALL_SCOPES = [
@@ -55,20 +63,73 @@ ALL_SCOPES = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give an xdist worker its own PostgreSQL database (``<database>_gw0``, created by
+    ``database_url``) and Redis database (the given number plus the worker's index).
+
+    The variables are rewritten once, here, so that every reader sees the worker's own: the
+    fixtures, the test modules that read them, and the servers the tests start."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    database = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
+    if database:
+        url = make_url(database)
+        os.environ["EXCHANGE_TEST_DATABASE_URL"] = url.set(
+            database=f"{url.database}_{worker}"
+        ).render_as_string(hide_password=False)
+    redis_url = os.environ.get("EXCHANGE_TEST_REDIS_URL")
+    if redis_url:
+        parts = urlsplit(redis_url)
+        number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+        if number > REDIS_LAST_DB:
+            raise pytest.UsageError(
+                f"EXCHANGE_TEST_REDIS_URL: xdist worker {worker} would use Redis database "
+                f"{number}; start from a lower number or run fewer workers (-n)"
+            )
+        os.environ["EXCHANGE_TEST_REDIS_URL"] = urlunsplit(parts._replace(path=f"/{number}"))
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated scratch database for the whole run."""
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated scratch database for the whole run (an xdist worker's own is created here
+    and dropped at the end)."""
     url = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
-    if url:
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exchange.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         engine = make_engine(url)
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'exchange.db'}"
-    upgrade(url)
-    return url
+        upgrade(url)
+        yield url
+        return
+    name = make_url(url).database
+    with server_admin(url) as admin:
+        admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with server_admin(url) as admin:
+            admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def server_admin(url: str) -> Iterator[Any]:
+    """An autocommit connection to the ``postgres`` database of ``url``'s server."""
+    engine = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -97,6 +158,8 @@ def app_config(database_url: str, keys_dir: Path, redis_url: str | None) -> dict
         "KEYS_DIR": str(keys_dir),
         "ISSUER": ISSUER,
         "RATE_LIMIT": "10000/minute",
+        # Production's Argon2id costs a quarter second a hash; tests sign in hundreds of times.
+        "ARGON2_PROFILE": "cheapest",
     }
 
 
@@ -115,10 +178,102 @@ def rolled_back(application: Flask) -> Iterator[Any]:
         rt.db.engine.dispose()
 
 
+# What becomes of each Runtime field when a test reuses an app. Kept: the object holds no state
+# of a test's, or ``Pristine.restore`` empties it. Restored: its contents are put back. Fresh:
+# made anew by the field's default factory (a per-application cache, such as the registry
+# cache). A field named nowhere stops the suite, saying so.
+KEPT_FIELDS = frozenset(
+    {
+        "db",  # bound to the test's own rolled-back connection by ``rolled_back``
+        "redis",  # emptied
+        "keys",
+        "rate_storage",  # emptied
+        "rate_limiter",
+        "statutes",
+        "authorization_server",
+        "token_validator",
+        "metrics",  # cleared
+        "passwords",
+    }
+)
+RESTORED_FIELDS = frozenset({"config", "withdrawal_listeners"})
+FRESH_FIELDS = frozenset({"registry"})
+
+
+@dataclass
+class Pristine:
+    """A test app as ``create_app`` left it, put back before each test that reuses it."""
+
+    flask_config: dict[str, Any]
+    fields: dict[str, Any]
+    config: dict[str, Any]
+    listeners: list[Any]
+    fresh: dict[str, Callable[[], Any]]
+
+    @classmethod
+    def of(cls, application: Flask) -> Pristine:
+        rt = runtime_of(application)
+        fresh = {}
+        for spec in dataclasses.fields(rt):
+            if spec.name in KEPT_FIELDS | RESTORED_FIELDS:
+                continue
+            if spec.name not in FRESH_FIELDS or spec.default_factory is dataclasses.MISSING:
+                raise RuntimeError(
+                    f"Runtime.{spec.name} is new to tests/conftest.py: say in KEPT_FIELDS, "
+                    "RESTORED_FIELDS or FRESH_FIELDS how a test that reuses an app gets it"
+                )
+            fresh[spec.name] = spec.default_factory
+        return cls(
+            flask_config=dict(application.config),
+            fields={name: getattr(rt, name) for name in KEPT_FIELDS},
+            config=dict(rt.config),
+            listeners=list(rt.withdrawal_listeners),
+            fresh=fresh,
+        )
+
+    def restore(self, application: Flask) -> None:
+        """Undo whatever an earlier test changed; in place, for closures that hold the objects."""
+        application.config.clear()
+        application.config.update(self.flask_config)
+        rt = runtime_of(application)
+        rt.config.clear()
+        rt.config.update(self.config)
+        rt.withdrawal_listeners[:] = self.listeners
+        for name, value in self.fields.items():
+            setattr(rt, name, value)
+        for name, factory in self.fresh.items():
+            setattr(rt, name, factory())
+        rt.redis.flushdb()
+        rt.rate_storage.reset()
+        for metric in vars(rt.metrics).values():
+            if isinstance(metric, MetricWrapperBase):
+                metric.clear()
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """The key of a test app's configuration in ``built_apps``."""
+    return repr(sorted(config.items()))
+
+
+@pytest.fixture(scope="session")
+def built_apps() -> dict[str, tuple[Flask, Pristine]]:
+    """This worker's test apps by configuration. Building one (its URL map and OpenAPI
+    document) costs more than most tests, so a test reuses the one of its configuration."""
+    return {}
+
+
 @pytest.fixture
-def app(app_config: dict[str, Any]) -> Iterator[Flask]:
-    """The application, every session on one connection whose transaction is rolled back."""
-    application = create_app(app_config)
+def app(
+    app_config: dict[str, Any], built_apps: dict[str, tuple[Flask, Pristine]]
+) -> Iterator[Flask]:
+    """The application as just built, every session on one connection whose transaction is
+    rolled back."""
+    key = config_key(app_config)
+    if key not in built_apps:
+        application = create_app(app_config)
+        built_apps[key] = application, Pristine.of(application)
+    application, pristine = built_apps[key]
+    pristine.restore(application)
     with rolled_back(application):
         yield application
 
@@ -284,7 +439,7 @@ def org_factory(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
             ],
         }
         with rt.db.transaction() as s:
-            load_registry(s, document)
+            load_registry(s, document, passwords=rt.passwords)
         client = MachineClient(client_id, org_id, client_key, alg, scopes or ALL_SCOPES, http)
         return Org(org_id, kind, packet_key, client)
 
@@ -370,8 +525,6 @@ def sign_packet(key: Any, payload: Any, alg: str = "ES256", **header: Any) -> st
 def committed_database(tmp_path: Path) -> Iterator[str]:
     """A freshly migrated database of its own, where transactions really commit (dropped
     afterwards on PostgreSQL): for tests of concurrent writers."""
-    from sqlalchemy import create_engine, make_url
-
     server = os.environ.get("EXCHANGE_TEST_DATABASE_URL")
     if not server:
         url = f"sqlite:///{tmp_path / 'committed.db'}"
@@ -379,17 +532,15 @@ def committed_database(tmp_path: Path) -> Iterator[str]:
         yield url
         return
     name = f"exchange_commit_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    with server_admin(server) as admin:
+        admin.execute(text(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(server).set(database=name).render_as_string(hide_password=False)
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with server_admin(server) as admin:
+            admin.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # --- loopback servers: a webhook receiver, a redis-server to stop and freeze ------------------
@@ -428,7 +579,10 @@ def receiver() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_port}/hooks"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: half a second a test at the default.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+    )
     thread.start()
     yield state
     server.shutdown()

@@ -20,7 +20,6 @@ from exchange.audit.models import AuditEvent
 from exchange.consents.models import ConsentParty
 from exchange.packets.models import Packet
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from tests.conftest import audit_rows, grant_consent, sign_packet
 from tests.webtools import PASSWORD, sign_in
 
@@ -97,7 +96,7 @@ def world(make_org, http, rt, session):
     # C tries to read A's packet: refused, but an event about A's packet.
     assert http.get(f"/v1/packets/{packet}", headers=c.client.headers()).status_code == 404
     for username in ("aino.auditoija", "vera.valvoja"):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     with rt.db.transaction() as s_:
         seal(s_, rt.keys)

@@ -24,6 +24,8 @@ from exchange.registry.service import verify_password
 from tests.conftest import business_id, free_port, new_signing_key, public_jwks
 
 KEY_FILES = ("signing.json", "kek.json", "hetu.json", "web.json")
+# The demo hashes a password per user; at production cost that is seconds a run.
+CHEAP_PASSWORDS = {"EXCHANGE_ARGON2_PROFILE": "cheapest"}
 
 
 def _outside_exchange_settings() -> dict[str, None]:
@@ -329,8 +331,8 @@ def demo_sections(output: str) -> dict[str, Any]:
 def test_demo_twice_changes_nothing_and_prints_the_same_credentials(cli):
     demo_dir = cli.base / "demo"
 
-    first = cli("demo", "--dir", demo_dir)
-    second = cli("demo", "--dir", demo_dir)
+    first = cli("demo", "--dir", demo_dir, **CHEAP_PASSWORDS)
+    second = cli("demo", "--dir", demo_dir, **CHEAP_PASSWORDS)
 
     assert first.exit_code == 0, first.output
     assert second.exit_code == 0, second.output
@@ -396,7 +398,7 @@ def test_demo_refuses_production_mode(cli):
 def demo_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo database (keys included) per module; tests work on copies of it."""
     base = tmp_path_factory.mktemp("demo-base")
-    result = Cli(base)("demo", "--dir", base / "demo")
+    result = Cli(base)("demo", "--dir", base / "demo", **CHEAP_PASSWORDS)
     assert result.exit_code == 0, result.output
     return base
 

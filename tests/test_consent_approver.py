@@ -15,7 +15,6 @@ import pytest
 
 from consent.model import local_date
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from schemas.consents import CONSENT_EXAMPLE, ConsentCreate
 from tests.conftest import Org, audit_rows
 from tests.webtools import PASSWORD, csrf, sign_in
@@ -33,7 +32,7 @@ def today() -> dt.date:
 
 
 @pytest.fixture
-def world(make_org: Any, session: Any) -> dict[str, Org]:
+def world(make_org: Any, session: Any, rt: Any) -> dict[str, Org]:
     """A provider that records, the client's social services that approves, employment
     services that receives, and an organization that has nothing to do with the client."""
     orgs = {
@@ -57,7 +56,7 @@ def world(make_org: Any, session: Any) -> dict[str, Org]:
         "outsider": make_org(OUTSIDER, kind="provider", users=[(OUTSIDER_SW, ["social_worker"])]),
     }
     for username in (COACH, PROVIDER_SW, SOCIAL_SW, SOCIAL_SW2, RECIPIENT_SW, OUTSIDER_SW):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     return orgs
 

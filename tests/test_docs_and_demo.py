@@ -38,6 +38,7 @@ def test_demo_serves_and_the_token_script_works(tmp_path):
         "EXCHANGE_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
         "EXCHANGE_KEYS_DIR": str(tmp_path / "keys"),
         "EXCHANGE_ISSUER": issuer,
+        "EXCHANGE_ARGON2_PROFILE": "cheapest",  # the demo's users, hashed in a blink
     }
     bin_dir = Path(sys.executable).parent
     demo = subprocess.run(

@@ -23,7 +23,6 @@ from consent.model import local_date
 from exchange import create_app
 from exchange.audit import seal
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from tests.conftest import ISSUER, org_factory, sign_packet
 from tests.webtools import PASSWORD, sign_in
 
@@ -51,6 +50,7 @@ def story_app(committed_database: str, keys_dir: Path) -> Iterator[Any]:
             "KEYS_DIR": str(keys_dir),
             "ISSUER": ISSUER,
             "RATE_LIMIT": "100000/minute",
+            "ARGON2_PROFILE": "cheapest",
         }
     )
     yield application
@@ -74,7 +74,7 @@ def test_no_identity_code_in_the_database_or_any_log_line(
         users=[("tea.sw", ["social_worker"]), ("aud.itor", ["auditor"])],
     )
     with rt.db.transaction() as session:
-        session.get(User, "aud.itor").password_hash = hash_password(PASSWORD)
+        session.get(User, "aud.itor").password_hash = rt.passwords.hash(PASSWORD)
 
     ids = []
     for body in ({"hetu": CLIENT, "name": NAME}, {"hetu": SECOND}):

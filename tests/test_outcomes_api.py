@@ -182,14 +182,13 @@ def test_csv_and_bad_windows(http, world, seed):
 
 def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org, rt):
     from exchange.registry.models import User
-    from exchange.registry.service import hash_password
     from tests.webtools import PASSWORD, sign_in
 
     make_org("valvonta", kind="other", users=[("aino.auditoija", ["auditor"])])
     for n in range(12):
         seed("kisalli", "employed", dt.date(2026, 2, 1 + n))
     for username in ("kalle.valmentaja", "aino.auditoija"):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     browser = app.test_client()
     assert sign_in(browser, "kalle.valmentaja").status_code == 302

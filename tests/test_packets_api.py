@@ -802,12 +802,12 @@ def test_idempotent_retry_returns_the_same_packet(http, world, session):
     # A retry after the lock has lapsed (another instance, later): answered from the database.
     from tests.conftest import runtime_of
 
-    runtime_of(http.application).redis.flushall()
+    runtime_of(http.application).redis.flushdb()
     again = http.post("/v1/packets", data=token, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.get_json() == first.get_json()
     other = sign_packet(world["provider"].packet_key, payload(case_reference="KIS-2026-0043"))
-    runtime_of(http.application).redis.flushall()
+    runtime_of(http.application).redis.flushdb()
     reused = http.post("/v1/packets", data=other, headers=headers)
     assert reused.status_code == 422
     assert reused.get_json()["code"] == "idempotency_key_reused"

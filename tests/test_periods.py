@@ -250,9 +250,8 @@ def test_a_packet_section_may_name_only_the_senders_own_period_of_the_client(htt
     assert session.get(ServicePeriod, foreign).organization_id == "muu"
 
 
-def test_the_start_page_shows_the_period_signals(app, http, world, session):
+def test_the_start_page_shows_the_period_signals(app, http, world, session, rt):
     from exchange.registry.models import User
-    from exchange.registry.service import hash_password
     from tests.webtools import PASSWORD, sign_in
 
     start = today() - dt.timedelta(days=100)
@@ -262,7 +261,7 @@ def test_the_start_page_shows_the_period_signals(app, http, world, session):
         start=start.isoformat(),
         planned_end=(today() + dt.timedelta(days=10)).isoformat(),
     )
-    session.get(User, "kalle.valmentaja").password_hash = hash_password(PASSWORD)
+    session.get(User, "kalle.valmentaja").password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     browser = app.test_client()
     assert sign_in(browser, "kalle.valmentaja").status_code == 302

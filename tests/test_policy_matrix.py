@@ -26,7 +26,6 @@ from consent.vocabulary import ROLES
 from exchange import create_app
 from exchange.policy import ACTIONS, Person, Visibility, action, view_actions
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from exchange.webhooks.models import DEAD, WebhookDelivery
 from tests.conftest import ALL_SCOPES, ISSUER, Org, org_factory, rolled_back, sign_packet
 from tests.webtools import PASSWORD, csrf, sign_in
@@ -89,6 +88,7 @@ def world(database_url: str, keys_dir: Any) -> Iterator[World]:
             "KEYS_DIR": str(keys_dir),
             "ISSUER": ISSUER,
             "RATE_LIMIT": "100000/minute",
+            "ARGON2_PROFILE": "cheapest",
         }
     )
     with rolled_back(application):
@@ -266,7 +266,7 @@ def _arrange(w: World, http: FlaskClient, rt: Any) -> None:
     w.ids["from"], w.ids["to"] = str(first["tree_size"]), str(second["tree_size"])
 
     # Web sessions: every person who will ask, signed in through the form.
-    digest = hash_password(PASSWORD)
+    digest = rt.passwords.hash(PASSWORD)
     with rt.db.sessions() as s:
         for user in s.query(User).filter(User.organization_id.in_([HOME, PARTNER, OTHER])):
             user.password_hash = digest

@@ -11,10 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey
 
+from exchange import config as configuration
+from exchange import create_app
 from exchange.errors import Invalid
 from exchange.registry.models import OAuthClient, Organization, User
 from exchange.registry.service import load_registry, verify_password
-from tests.conftest import business_id, new_signing_key, public_jwks
+from tests.conftest import business_id, new_signing_key, public_jwks, runtime_of
 
 # Keys are made once per module; the loader only ever sees their public halves.
 ORG_KEY = new_signing_key("EC")
@@ -75,7 +77,7 @@ def valid_document() -> dict[str, Any]:
 def load(rt: Any, document: Any) -> dict[str, int]:
     """Load ``document`` in its own committed unit of work; return the report counts."""
     with rt.db.transaction() as session:
-        return load_registry(session, document).as_dict()
+        return load_registry(session, document, passwords=rt.passwords).as_dict()
 
 
 def fetch(rt: Any, model: type[Any], key: str) -> Any:
@@ -273,6 +275,28 @@ def test_password_is_stored_only_as_an_argon2_hash(rt):
     assert verify_password(stored, PASSWORD)
     assert not verify_password(stored, PASSWORD + "!")
     assert fetch(rt, User, "sami.synteettinen").password_hash is None
+
+
+def test_production_hashes_passwords_at_rfc_9106_cost_only(tmp_path, keys_dir):
+    """The suite's cheap Argon2 profile is for tests: production hashes with RFC 9106's
+    parameters (64 MiB, 3 passes, 4 lanes), which are also the default, and refuses any other."""
+    env = {
+        "EXCHANGE_MODE": "production",
+        "EXCHANGE_DATABASE_URL": f"sqlite:///{tmp_path}/p.db",
+        "EXCHANGE_REDIS_URL": "redis://127.0.0.1:9/0",  # never contacted here
+        "EXCHANGE_ISSUER": "https://exchange.example",
+        "EXCHANGE_KEYS_DIR": str(keys_dir),
+    }
+    settings = configuration.load(env=env) | {"TESTING": True}  # keeps the test's logging
+    passwords = runtime_of(create_app(settings)).passwords
+
+    assert (passwords.memory_cost, passwords.time_cost, passwords.parallelism) == (65536, 3, 4)
+    assert passwords.hash(PASSWORD).startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert configuration.load(env={})["ARGON2_PROFILE"] == "rfc_9106_low_memory"
+    with pytest.raises(configuration.ConfigError, match="rfc_9106_low_memory only"):
+        configuration.load(env={**env, "EXCHANGE_ARGON2_PROFILE": "cheapest"})
+    with pytest.raises(configuration.ConfigError, match="EXCHANGE_ARGON2_PROFILE"):
+        configuration.load(env={"EXCHANGE_ARGON2_PROFILE": "fastest"})
 
 
 def test_changed_password_is_updated_and_the_old_one_stops_working(rt):

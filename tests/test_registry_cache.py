@@ -21,7 +21,7 @@ from exchange import create_app
 from exchange.acting import authorize_request
 from exchange.registry import cache
 from exchange.registry.models import OAuthClient, Organization, RegistryVersion, User
-from exchange.registry.service import hash_password, load_registry
+from exchange.registry.service import load_registry
 from tests.conftest import (
     ALL_SCOPES,
     business_id,
@@ -110,13 +110,13 @@ def team(make_org: Any, rt: Any) -> Any:
         ],
     )
     with rt.db.transaction() as s:
-        s.get(User, "ada.admin").password_hash = hash_password(PASSWORD)
+        s.get(User, "ada.admin").password_hash = rt.passwords.hash(PASSWORD)
     return made
 
 
 def reload(rt: Any, document: dict[str, Any]) -> None:
     with rt.db.transaction() as s:
-        load_registry(s, document)
+        load_registry(s, document, passwords=rt.passwords)
 
 
 # --- what a request costs ---------------------------------------------------------------
@@ -303,7 +303,9 @@ def test_a_rolled_back_registry_write_leaves_nothing_in_the_cache(app, http, rt,
 
     def write_read_and_fail() -> None:
         with rt.db.transaction() as s:
-            load_registry(s, entry(team.id, team.client.key, scopes=["packets:send"]))
+            load_registry(
+                s, entry(team.id, team.client.key, scopes=["packets:send"]), passwords=rt.passwords
+            )
             # The writing transaction reads its own change, past the cache.
             assert rt.registry.view(s).oauth_client(team.client.client_id).scopes == {
                 "packets:send"

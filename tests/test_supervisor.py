@@ -13,7 +13,7 @@ import pytest
 from consent.model import local_date
 from exchange.errors import Invalid
 from exchange.registry.models import OAuthClient, User
-from exchange.registry.service import hash_password, load_registry
+from exchange.registry.service import load_registry
 from tests.conftest import ALL_SCOPES, business_id, new_signing_key, public_jwks, sign_packet
 from tests.test_web_consents import assert_accessible, browser, form
 from tests.webtools import PASSWORD
@@ -61,7 +61,7 @@ def supervisor_document(
 
 def load(rt, document):
     with rt.db.transaction() as session:
-        return load_registry(session, document).as_dict()
+        return load_registry(session, document, passwords=rt.passwords).as_dict()
 
 
 def stored(rt, model, key):
@@ -281,8 +281,8 @@ def test_a_supervisor_owns_no_next_step(http, parties):
     assert [e["field"] for e in refused.get_json()["errors"]] == ["next_step.owner"]
 
 
-def test_the_consent_form_neither_offers_nor_takes_a_supervisor(app, parties, session):
-    session.get(User, "kalle.valmentaja").password_hash = hash_password(PASSWORD)
+def test_the_consent_form_neither_offers_nor_takes_a_supervisor(app, parties, session, rt):
+    session.get(User, "kalle.valmentaja").password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     client = browser(app, "kalle.valmentaja")
     page = client.get("/ui/consents/new").get_data(as_text=True)

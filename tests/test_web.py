@@ -9,7 +9,6 @@ import pytest
 
 from consent.model import local_date
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from tests.conftest import audit_rows
 from tests.webtools import PASSWORD, csrf, sign_in
 
@@ -19,7 +18,7 @@ def today() -> dt.date:
 
 
 @pytest.fixture
-def people(make_org, session):
+def people(make_org, session, rt):
     provider = make_org(
         "kisalli",
         kind="provider",
@@ -32,7 +31,7 @@ def people(make_org, session):
     )
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     for username in ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "terhi.staff", "olli.sw"):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     return {"provider": provider, "te": te, "outsider": outsider}
 

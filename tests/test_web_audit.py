@@ -13,7 +13,6 @@ import pytest
 import exchange.web.pages_audit as pages_audit
 from consent.model import local_date
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from tests.conftest import audit_rows, grant_consent
 from tests.test_audit import as_superuser
 from tests.test_web_consents import assert_accessible
@@ -27,7 +26,7 @@ def today() -> dt.date:
 
 
 @pytest.fixture
-def world(make_org, session, http):
+def world(make_org, session, http, rt):
     provider = make_org(
         "kisalli",
         kind="provider",
@@ -44,9 +43,9 @@ def world(make_org, session, http):
     )
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     for username in ("kalle.valmentaja", "aino.auditoija", "liisa.sw", "tuomas.sw"):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     for username in ("anton.auditor", "olli.sw"):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     consent = grant_consent(
         http, provider, "kalle.valmentaja", te, "tuomas.sw", hetu=HETU, days=100

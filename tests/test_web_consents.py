@@ -16,7 +16,6 @@ from consent.texts import render_consent_text
 from exchange.clients.models import Client
 from exchange.consents.models import Consent
 from exchange.registry.models import Organization, User
-from exchange.registry.service import hash_password
 from tests.conftest import audit_rows
 from tests.webtools import PASSWORD, csrf, sign_in
 
@@ -28,7 +27,7 @@ def today() -> dt.date:
 
 
 @pytest.fixture
-def people(make_org, session):
+def people(make_org, session, rt):
     provider = make_org(
         "kisalli",
         kind="provider",
@@ -37,7 +36,7 @@ def people(make_org, session):
     te = make_org("te-vs", kind="employment_services", users=[("tuomas.sw", ["social_worker"])])
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     for username in ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "olli.sw"):
-        session.get(User, username).password_hash = hash_password(PASSWORD)
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     return {"provider": provider, "te": te, "outsider": outsider}
 

@@ -4,7 +4,6 @@ changes; every change made through the pages is checked through the HTTP API."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy import text
 import exchange.web.pages_packets  # noqa: F401  # registers the pages on the blueprint
 from consent.model import local_date
 from exchange.registry.models import User
-from exchange.registry.service import hash_password
 from tests.conftest import audit_rows, sign_packet
 from tests.webtools import PASSWORD, csrf, sign_in
 
@@ -33,14 +31,8 @@ def today() -> dt.date:
     return local_date(dt.datetime.now(dt.UTC))
 
 
-@functools.cache
-def password_hash() -> str:
-    # One Argon2id hash for every test user keeps the file fast; each sign-in still verifies.
-    return hash_password(PASSWORD)
-
-
 @pytest.fixture
-def people(make_org, session):
+def people(make_org, session, rt):
     provider = make_org(
         "kisalli",
         kind="provider",
@@ -57,7 +49,7 @@ def people(make_org, session):
     )
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     for username in USERS:
-        session.get(User, username).password_hash = password_hash()
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     return {"provider": provider, "te": te, "outsider": outsider}
 

@@ -17,18 +17,17 @@ from tests.test_web_packets import (
     api_lead,
     api_packet,
     consent,
-    password_hash,
     payload,
     signed_in,
     today,
 )
-from tests.webtools import csrf
+from tests.webtools import PASSWORD, csrf
 
 SYNTHESIS = "Työkokeilu keittiössä tammikuusta; soitan asiakkaalle tällä viikolla."
 
 
 @pytest.fixture
-def people(make_org, session):
+def people(make_org, session, rt):
     provider = make_org("kisalli", kind="provider", users=[("kalle.valmentaja", ["staff"])])
     te = make_org(
         "te-vs",
@@ -36,7 +35,7 @@ def people(make_org, session):
         users=[("tuomas.sw", ["social_worker"]), ("terhi.staff", ["staff"])],
     )
     for username in ("kalle.valmentaja", "terhi.staff"):
-        session.get(User, username).password_hash = password_hash()
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
     return {"provider": provider, "te": te}
 

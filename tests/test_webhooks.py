@@ -349,7 +349,7 @@ def test_the_registry_refuses_a_metadata_webhook(rt):
         ]
     }
     with rt.db.transaction() as session, pytest.raises(Invalid) as caught:
-        load_registry(session, document)
+        load_registry(session, document, passwords=rt.passwords)
     fields = {error.field: error.message for error in caught.value.errors}
     assert "link-local or metadata" in fields["organizations[0].webhook_url"]
 

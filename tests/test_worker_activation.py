@@ -51,7 +51,7 @@ def registry_with_lea(active: bool = True) -> dict[str, Any]:
 def test_a_registry_load_never_reactivates_a_deactivated_worker(http, team, rt, session):
     deactivate(http, team)
     with rt.db.transaction() as s:
-        load_registry(s, registry_with_lea())
+        load_registry(s, registry_with_lea(), passwords=rt.passwords)
     session.expire_all()
     lea = session.get(User, "lea.leaver")
     assert lea.active is False
@@ -74,7 +74,7 @@ def test_an_admin_activates_a_worker_again(http, team, rt, session):
     assert again.get_json()["code"] == "already_active"
     # Once activated, the registry file governs the person again.
     with rt.db.transaction() as s:
-        load_registry(s, registry_with_lea(active=False))
+        load_registry(s, registry_with_lea(active=False), passwords=rt.passwords)
     session.expire_all()
     assert session.get(User, "lea.leaver").active is False
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from marshmallow import ValidationError
 from sqlalchemy import select
@@ -24,7 +24,8 @@ from exchange.unit import UnitOfWork
 from schemas import flatten_errors
 from schemas.registry import RegistryFile
 
-passwords = PasswordHasher()
+# Verification reads the parameters from the hash itself, so one verifier serves every profile.
+_verifier = PasswordHasher()
 
 # Why a request may not name a supervisor organization as a party (422 on the field naming it).
 SUPERVISOR_NOT_A_PARTY = "is a supervisor organization: it audits and takes no part in exchanges."
@@ -55,9 +56,9 @@ class LoadReport:
         return dict(sorted(self.counts.items()))
 
 
-def hash_password(password: str) -> str:
-    """Argon2id hash of a password."""
-    return passwords.hash(password)
+def password_hasher(profile: str) -> PasswordHasher:
+    """The Argon2id hasher of an ``EXCHANGE_ARGON2_PROFILE`` (an argon2-cffi profile name)."""
+    return PasswordHasher.from_parameters(getattr(profiles, profile.upper()))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -65,7 +66,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         return False
     try:
-        return passwords.verify(password_hash, password)
+        return _verifier.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -190,8 +191,9 @@ def _upsert(
         report.add(kind, "unchanged")
 
 
-def load_registry(session: Session, data: Any) -> LoadReport:
-    """Validate the whole file, then insert or update each entry; the caller commits."""
+def load_registry(session: Session, data: Any, *, passwords: PasswordHasher) -> LoadReport:
+    """Validate the whole file, then insert or update each entry, hashing new passwords with
+    ``passwords`` (the runtime's); the caller commits."""
     registry = _validate(data)
     _check_references(session, registry)
     _check_supervisors(session, registry)
@@ -244,7 +246,7 @@ def load_registry(session: Session, data: Any) -> LoadReport:
         if password is None:
             values["password_hash"] = None
         elif not (existing and verify_password(existing.password_hash, password)):
-            values["password_hash"] = hash_password(password)
+            values["password_hash"] = passwords.hash(password)
         _upsert(session, User, user["username"], values, report, "users")
     session.flush()
     return report

@@ -49,6 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "EXCHANGE_KEYS_DIR": str(base / "keys"),
         "EXCHANGE_ISSUER": url,
         "EXCHANGE_CHECKPOINT_INTERVAL": "1",
+        "EXCHANGE_ARGON2_PROFILE": "cheapest",  # the demo's users, hashed in a blink
     }
     bin_dir = Path(sys.executable).parent
     subprocess.run(
