@@ -629,6 +629,7 @@ class Stack:
                         "method": "signed_paper",
                         "evidence": {"reference": f"paperilomake {today().year}/{index + 1}"},
                         "language": "fi",
+                        "approver_organization": self.recipient.organization,
                     },
                     headers=sender,
                     timeout=30,
