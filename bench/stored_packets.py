@@ -154,7 +154,8 @@ def submit(stack: Stack, seconds: int, connections: int) -> rig.Run:
         must_be_distinct=True,
     )
     warm = wrk(stack.url, write_lines(stack.workdir / "warm.txt", stack.packets(1000)), 2, options)
-    count = int(warm.rate * seconds * 1.6) + 200
+    # Enough distinct packets for the probe and the measured seconds at twice the warm-up's pace.
+    count = int(warm.rate * (seconds + rig.PROBE) * 2) + 500
     run = rig.wrk_balanced(
         stack.server,
         lambda: write_lines(stack.workdir / "packets.txt", stack.packets(count)),
