@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean install translations bench fuzz
+.PHONY: run test lint typecheck clean install translations bench fuzz screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: translations
 ## test: set up and run the whole suite (embedded default unless EXCHANGE_TEST_* URLs are set)
 test: translations
 	$(BIN)/python -m pytest
+
+## screenshots: the browser tests, saving their screenshots into docs/screenshots/ (the ones
+## the README shows; a plain test run saves them into the ignored .cache/screenshots/)
+screenshots: translations
+	EXCHANGE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -n 0 tests/browser
 
 ## fuzz: the API against its OpenAPI document, 1,000 schemathesis cases per operation
 ## (make test runs 50); FUZZ_EXAMPLES overrides the count

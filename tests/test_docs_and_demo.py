@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from exchange.config import SETTINGS
@@ -126,3 +127,17 @@ def test_demo_serves_and_the_token_script_works(tmp_path):
     assert "NOT for production" in output
     assert "010190-900P" not in output, "identity codes never reach the log"
     assert token not in output
+
+
+def test_a_test_run_saves_its_screenshots_where_git_ignores_them():
+    import shutil
+
+    from tests.browser.test_ui_in_chromium import ROOT, SCREENSHOTS
+
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs the git checkout")
+    probe = SCREENSHOTS / "probe.png"
+    ignored = subprocess.run([git, "check-ignore", "-q", str(probe)], cwd=ROOT, check=False)
+    assert ignored.returncode == 0, f"{SCREENSHOTS} is not ignored by git"
+    assert not SCREENSHOTS.is_relative_to(ROOT / "docs")
