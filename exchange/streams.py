@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 DETAIL = "The export stopped before its end; what came before this line is incomplete."
 
 
-def guarded(body: Iterator[str], mimetype: str) -> Iterator[str]:
-    """``body``'s chunks, then, if producing them fails, one last record saying so."""
+def guarded(body: Iterator[str], mimetype: str, delimiter: str = ",") -> Iterator[str]:
+    """``body``'s chunks, then, if producing them fails, one last record saying so (a CSV
+    row separated by ``delimiter``, as the rows before it)."""
     try:
         yield from body
     except Exception:  # the response has started: the only honest answer is in the stream
@@ -28,5 +29,6 @@ def guarded(body: Iterator[str], mimetype: str) -> Iterator[str]:
             yield json.dumps({"error": error}) + "\n"
         else:
             buffer = io.StringIO()
-            csv.writer(buffer).writerow(["#error", "export_failed", DETAIL, request_id or ""])
+            writer = csv.writer(buffer, delimiter=delimiter)
+            writer.writerow(["#error", "export_failed", DETAIL, request_id or ""])
             yield buffer.getvalue()

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from consent.vocabulary import AUDIT_OUTCOMES
 from schemas import MAX_INTEGER, StrictSchema
+
+# The forms of the CSV export besides the default one (comma, no byte order mark, field names).
+CSV_DIALECTS = ("excel",)
 
 
 class AuditQueryArgs(StrictSchema):
@@ -20,9 +25,23 @@ class AuditQueryArgs(StrictSchema):
     from_ = fields.DateTime(data_key="from", metadata={"description": "RFC 3339, inclusive"})
     to = fields.DateTime(metadata={"description": "RFC 3339, exclusive"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv", "jsonl"]))
+    dialect = fields.String(
+        validate=validate.OneOf(CSV_DIALECTS),
+        metadata={
+            "description": "With `format=csv` only. `excel`: for a spreadsheet: UTF-8 with a "
+            "byte order mark, `;`-separated, the header row in the language of "
+            "`Accept-Language` (`fi`, `sv` or `en`; English by default). Without it: "
+            "comma-separated, no byte order mark, the field names as headers."
+        },
+    )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     # 18 digits: every cursor fits a BIGINT (19 could overflow it).
     cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,18}$", error="Not a cursor."))
+
+    @validates_schema
+    def _dialect_is_for_csv(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "dialect" in data and data.get("format") != "csv":
+            raise ValidationError("Only with format=csv.", field_name="dialect")
 
 
 class AuditEventOut(Schema):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from consent.identifiers import InvalidIdentifier, normalize_hetu
 from consent.vocabulary import SUPERVISOR
 from exchange.audit import merkle
 from exchange.audit import service as log
+from exchange.audit.export import EXPORT_FIELDS, PLAIN, CsvForm, csv_chunks
 from exchange.audit.models import AuditCheckpoint, AuditEvent
 from exchange.consents.models import consents_party_to
 from exchange.errors import Denial, FieldError, Invalid, NotFound
@@ -28,7 +27,6 @@ from exchange.policy import Identity
 from exchange.registry.models import Organization
 from exchange.unit import UnitOfWork
 
-EXPORT_FIELDS = ("seq", *log.HASHED_FIELDS[1:], "leaf_hash")
 # What a search by an identity code nobody has becomes: it matches no event, and says so
 # in the search's own audit event without the code.
 NO_SUCH_CLIENT = "no client has the identity code searched for"
@@ -191,8 +189,11 @@ class AuditQueries:
         next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
         return {"items": rows[:limit], "next_cursor": next_cursor}
 
-    def export(self, identity: Identity, args: dict[str, Any]) -> tuple[Iterator[str], str]:
-        """Every match as CSV or JSON lines, produced batch by batch (never all in memory)."""
+    def export(
+        self, identity: Identity, args: dict[str, Any], form: CsvForm = PLAIN
+    ) -> tuple[Iterator[str], str]:
+        """Every match as CSV (written in ``form``) or JSON lines, produced batch by batch
+        (never all in memory)."""
         scope = self.scope(identity)
         session = self.session
 
@@ -227,19 +228,7 @@ class AuditQueries:
 
             return lines(), "application/x-ndjson"
 
-        def csv_lines() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(EXPORT_FIELDS)
-            for row in rows():
-                writer.writerow([_csv_safe(getattr(row, name)) for name in EXPORT_FIELDS])
-                if buffer.tell() > 64_000:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue()
-
-        return csv_lines(), "text/csv"
+        return csv_chunks(rows(), form), "text/csv"
 
     # --- integrity ----------------------------------------------------------------------
 
@@ -357,10 +346,3 @@ class AuditQueries:
             "to_root": second.root_hash,
             "proof": [node.hex() for node in proof],
         }
-
-
-def _csv_safe(value: Any) -> Any:
-    # A cell starting with = + - @ is a formula to a spreadsheet; prefix it so it stays text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value

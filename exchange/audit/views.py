@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, render_template, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 from flask.views import MethodView
 
 from exchange.acting import current_identity
+from exchange.audit.export import HEADER_LANGUAGES, PLAIN, excel_form
 from exchange.audit.report import report_page
 from exchange.http import ApiBlueprint
 from exchange.services import services
@@ -36,7 +37,7 @@ class AuditEvents(MethodView):
     @blp.arguments(AuditQueryArgs, location="query")
     @blp.response(200, AuditPage)
     @blp.also_returns(
-        text_csv="`format=csv`: every match, streamed",
+        text_csv="`format=csv`: every match, streamed (`dialect=excel`: for a spreadsheet)",
         application_x_ndjson="`format=jsonl`: every match, streamed",
     )
     def get(self, args: dict[str, Any]) -> Any:
@@ -46,8 +47,9 @@ class AuditEvents(MethodView):
         whoever acted; a `supervisor` organization's auditor sees every event.
         `organization` filters by the organization that acted.
 
-        `format=csv` or `jsonl` streams every match without paging. Your own
-        searches are audited (`audit.read`)."""
+        `format=csv` or `jsonl` streams every match without paging; `format=csv&dialect=excel`
+        is for a spreadsheet (UTF-8 with a byte order mark, `;`-separated, headers in the
+        language of `Accept-Language`). Your own searches are audited (`audit.read`)."""
         identity = current_identity()
         found = services()
         found.audit.audit_search(identity, args)
@@ -55,8 +57,14 @@ class AuditEvents(MethodView):
             return found.audit.page(identity, args)
         # The search itself is committed before the export streams, so it is in the log.
         found.uow.commit()
-        body, mimetype = found.audit.export(identity, args)
-        return Response(stream_with_context(guarded(body, mimetype)), mimetype=mimetype)
+        form = PLAIN
+        if args.get("dialect") == "excel":
+            language = request.accept_languages.best_match(HEADER_LANGUAGES, default="en")
+            form = excel_form(language or "en")
+        body, mimetype = found.audit.export(identity, args, form)
+        return Response(
+            stream_with_context(guarded(body, mimetype, form.delimiter)), mimetype=mimetype
+        )
 
 
 @blp.route("/audit/verify")

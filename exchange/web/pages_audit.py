@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 
 from exchange.acting import current_identity
 from exchange.audit import merkle
+from exchange.audit.export import excel_form
 from exchange.audit.report import report_page
 from exchange.errors import FieldError, Invalid
 from exchange.services import services
@@ -115,7 +116,8 @@ def audit() -> Any:
 @blp.get("/audit/export.csv")
 @page("audit.search")
 def audit_export() -> Response:
-    """Every match as CSV, streamed by the same export as ``/v1/audit/events?format=csv``."""
+    """Every match as CSV for a spreadsheet, streamed by the same export as
+    ``/v1/audit/events?format=csv&dialect=excel``, the headers in the page's language."""
     identity = current_identity()
     args, errors = _search_args(_filters())
     if errors:
@@ -125,13 +127,15 @@ def audit_export() -> Response:
         )
     args.pop("cursor", None)
     args["format"] = "csv"
+    args["dialect"] = "excel"
     found = services()
     found.audit.audit_search(identity, args)
     # The search itself is committed before the export streams, so it is in the log.
     found.uow.commit()
-    body, mimetype = found.audit.export(identity, args)
+    form = excel_form(select_locale())
+    body, mimetype = found.audit.export(identity, args, form)
     return Response(
-        stream_with_context(guarded(body, mimetype)),
+        stream_with_context(guarded(body, mimetype, form.delimiter)),
         mimetype=mimetype,
         headers={"Content-Disposition": 'attachment; filename="audit-events.csv"'},
     )

@@ -393,9 +393,10 @@ def test_the_whole_story(server, browser, lang):
     check_accessibility(auditor, f"story-9-audit-{lang}")
     with auditor.expect_download() as download:
         auditor.locator("a[href*='/ui/audit/export']").click()
-    exported = Path(download.value.path()).read_text(encoding="utf-8")
-    header, *rows = exported.splitlines()
-    assert header.startswith("seq,")
+    exported = Path(download.value.path()).read_bytes()
+    assert exported.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte order mark, for Excel
+    header, *rows = exported.decode("utf-8-sig").splitlines()
+    assert header.startswith({"fi": "Nro;Aika (UTC);", "sv": "Nr;Tid (UTC);"}[lang])
     assert any(packet_id in row and "terhi.asiantuntija" in row for row in rows)
     # The sealer checkpoints every second here; the event is soon in a signed checkpoint.
     proof = auditor.locator("a[href*='/proof']").first
