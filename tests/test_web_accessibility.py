@@ -1,0 +1,144 @@
+"""WCAG 2.1 AA points of the web UI: focus contrast, target size, current page and language,
+focus on the error summary with every error listed, date format hints, scrolling tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+
+from consent.model import local_date
+from exchange.registry.models import User
+from tests.webtools import PASSWORD, sign_in
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "exchange" / "templates" / "web"
+
+
+def today() -> dt.date:
+    return local_date(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+def people(make_org, session, rt):
+    provider = make_org(
+        "kisalli",
+        kind="provider",
+        users=[("kalle.valmentaja", ["staff"]), ("aino.auditoija", ["auditor"])],
+    )
+    te = make_org("te-vs", kind="employment_services", users=[("tuomas.sw", ["social_worker"])])
+    for username in ("kalle.valmentaja", "aino.auditoija", "tuomas.sw"):
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
+    session.commit()
+    return {"provider": provider, "te": te}
+
+
+def browser(app, username, language="en"):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+# --- colours and sizes, computed from the page's own style sheet ---------------------------
+
+
+def style_rules(page: str) -> list[tuple[list[str], dict[str, str]]]:
+    """The rules of the page's <style>: (selectors, declarations), in order."""
+    found = re.search(r"<style>(.*?)</style>", page, re.S)
+    assert found, "the page carries its style sheet"
+    css = re.sub(r"/\*.*?\*/", "", found.group(1), flags=re.S)
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        declarations = {}
+        for declaration in body.split(";"):
+            if ":" in declaration:
+                name, value = declaration.split(":", 1)
+                declarations[name.strip()] = value.strip()
+        names = [s.strip() for s in selectors.split(",")]
+        rules.append(([re.sub(r"^@media[^{]*", "", s).strip() for s in names], declarations))
+    return rules
+
+
+def declared(rules, selector: str, prop: str) -> str:
+    """The last value of ``prop`` in a rule naming exactly ``selector``."""
+    values = [d[prop] for names, d in rules if selector in names and prop in d]
+    assert values, f"no {prop} for {selector}"
+    return values[-1]
+
+
+def colour(rules, value: str) -> tuple[int, int, int]:
+    """A colour value (hex, or var() of a custom property of :root) as RGB."""
+    variable = re.fullmatch(r"var\((--[\w-]+)\)", value.strip())
+    if variable:
+        return colour(rules, declared(rules, ":root", variable.group(1)))
+    hexa = re.search(r"#([0-9a-fA-F]{6}|[0-9a-fA-F]{3})\b", value)
+    assert hexa, f"not a colour this test reads: {value}"
+    digits = hexa.group(1)
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+
+
+def outline_colour(rules, selector: str) -> tuple[int, int, int]:
+    for names, d in reversed(rules):
+        if selector in names and "outline-color" in d:
+            return colour(rules, d["outline-color"])
+        if selector in names and "outline" in d:
+            parts = re.findall(r"var\([^)]*\)|#[0-9a-fA-F]+", d["outline"])
+            assert parts, d["outline"]
+            return colour(rules, parts[-1])
+    raise AssertionError(f"no outline for {selector}")
+
+
+def luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2.1 relative luminance."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def pixels(value: str) -> float:
+    number = re.fullmatch(r"([\d.]+)(px|rem)", value.strip())
+    assert number, f"not a length this test reads: {value}"
+    return float(number.group(1)) * (16 if number.group(2) == "rem" else 1)
+
+
+def test_contrast_function_matches_known_ratios():
+    assert contrast((0, 0, 0), (255, 255, 255)) == pytest.approx(21)
+    assert contrast((0xFF, 0xBF, 0x47), (255, 255, 255)) == pytest.approx(1.6, abs=0.05)
+    assert contrast((0x76, 0x76, 0x76), (255, 255, 255)) == pytest.approx(4.54, abs=0.01)
+
+
+def test_focus_ring_contrasts_with_what_it_is_drawn_on(app, people):
+    rules = style_rules(app.test_client().get("/ui/login").get_data(as_text=True))
+    page = colour(rules, declared(rules, "body", "background"))
+    ring = outline_colour(rules, ":focus-visible")
+    assert contrast(ring, page) >= 3, "the focus ring against the page"
+    header = colour(rules, declared(rules, "header", "background"))
+    ring_in_header = outline_colour(rules, "header :focus-visible")
+    assert contrast(ring_in_header, header) >= 3, "the focus ring against the header"
+
+
+def test_checkboxes_and_radio_buttons_are_24_pixel_targets(app, people):
+    client = browser(app, "kalle.valmentaja")
+    html = client.get("/ui/consents/new").get_data(as_text=True)
+    rules = style_rules(html)
+    for kind in ("checkbox", "radio"):
+        selector = f'input[type="{kind}"]'
+        assert pixels(declared(rules, selector, "width")) >= 24, kind
+        assert pixels(declared(rules, selector, "height")) >= 24, kind
+    choices = re.findall(r'<input type="(?:checkbox|radio)"[^>]*>', html)
+    assert len(choices) > 5
+    for control in choices:
+        assert "style=" not in control, f"an inline style overrides the target size: {control}"
