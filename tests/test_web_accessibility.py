@@ -11,7 +11,7 @@ import pytest
 
 from consent.model import local_date
 from exchange.registry.models import User
-from tests.webtools import PASSWORD, sign_in
+from tests.webtools import PASSWORD, csrf, sign_in
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "exchange" / "templates" / "web"
 
@@ -142,3 +142,40 @@ def test_checkboxes_and_radio_buttons_are_24_pixel_targets(app, people):
     assert len(choices) > 5
     for control in choices:
         assert "style=" not in control, f"an inline style overrides the target size: {control}"
+
+
+# --- the current page and language -----------------------------------------------------------
+
+
+def current_in_nav(html: str) -> list[tuple[str, str]]:
+    nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', html, re.S)
+    assert nav
+    return re.findall(r'<a href="([^"]+)"\s*aria-current="(\w+)"', nav.group(1))
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("/ui/", "/ui/"), ("/ui/packets", "/ui/packets"), ("/ui/consents/new", "/ui/consents/new")],
+)
+def test_the_current_page_is_marked_in_the_navigation(app, people, path, expected):
+    html = browser(app, "tuomas.sw").get(path).get_data(as_text=True)
+    assert current_in_nav(html) == [(expected, "page")]
+
+
+def test_the_audit_pages_mark_the_audit_log(app, people):
+    html = browser(app, "aino.auditoija").get("/ui/audit").get_data(as_text=True)
+    assert current_in_nav(html) == [("/ui/audit", "page")]
+
+
+def test_the_current_language_is_marked(app, people):
+    client = browser(app, "tuomas.sw")
+
+    def current(html):
+        return re.findall(r'value="(\w\w)" lang="\w\w"\s*aria-current="true"', html)
+
+    assert current(client.get("/ui/").get_data(as_text=True)) == ["en"]
+    page = client.get("/ui/").get_data(as_text=True)
+    client.post("/ui/language", data={"csrf_token": csrf(page), "lang": "sv", "next": "/ui/"})
+    html = client.get("/ui/").get_data(as_text=True)
+    assert '<html lang="sv">' in html
+    assert current(html) == ["sv"]
