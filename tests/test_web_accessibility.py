@@ -179,3 +179,45 @@ def test_the_current_language_is_marked(app, people):
     html = client.get("/ui/").get_data(as_text=True)
     assert '<html lang="sv">' in html
     assert current(html) == ["sv"]
+
+
+# --- a refused form ----------------------------------------------------------------------------
+
+
+def test_a_refused_form_lists_every_error_at_once_and_takes_the_focus(app, people):
+    client = browser(app, "kalle.valmentaja")
+    page = client.get("/ui/consents/new").get_data(as_text=True)
+    response = client.post(
+        "/ui/consents/new",
+        data={
+            "csrf_token": csrf(page),
+            # the identity code is missing, and two rules are broken at the same time
+            "decision": "permit",
+            "grantor_type": "guardian",
+            "sources": ["kisalli"],
+            "recipients": ["te-vs"],
+            "categories": ["assessment"],
+            "purposes": ["employment_services"],
+            "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
+            "method": "signed_paper",
+            "language": "fi",
+            "record": "1",
+        },
+    )
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    summary = re.search(r'<div[^>]*id="error-summary"[^>]*>(.*?)</div>', html, re.S)
+    assert summary
+    assert 'tabindex="-1"' in summary.group(0)
+    for field in ("hetu", "grantor_name", "evidence_reference"):
+        assert f'id="{field}-error"' in html, field
+        assert f'href="#{field}"' in summary.group(1), field
+    assert re.search(r'<script>[^<]*getElementById\("error-summary"\)[^<]*\.focus\(\)', html)
+
+
+def test_every_error_summary_can_take_the_focus():
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        for box in re.findall(r'<div class="notice error" role="alert"[^>]*>', text):
+            assert 'id="error-summary"' in box, template.name
+            assert 'tabindex="-1"' in box, template.name
