@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from exchange.registry.models import User
 from tests.webtools import PASSWORD, csrf, sign_in
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "exchange" / "templates" / "web"
+HETU = "010190-900P"
 
 
 def today() -> dt.date:
@@ -221,3 +223,91 @@ def test_every_error_summary_can_take_the_focus():
         for box in re.findall(r'<div class="notice error" role="alert"[^>]*>', text):
             assert 'id="error-summary"' in box, template.name
             assert 'tabindex="-1"' in box, template.name
+
+
+# --- date fields -------------------------------------------------------------------------------
+
+
+class _Fields(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: dict[str, str] = {}
+        self.dates: list[dict[str, str | None]] = []
+        self.tables: list[dict[str, str | None] | None] = []
+        self._open: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "input" and attributes.get("type") in ("date", "datetime-local"):
+            self.dates.append(attributes)
+        if tag == "table":
+            parent = self._open[-1] if self._open else None
+            self.tables.append(parent[1] if parent and parent[0] == "div" else None)
+        if tag not in ("input", "br", "meta", "link"):
+            self._open.append((tag, attributes))
+            if attributes.get("id"):
+                self.texts[attributes["id"]] = ""
+
+    def handle_endtag(self, tag):
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+    def handle_data(self, data):
+        for _tag, attributes in self._open:
+            if attributes.get("id"):
+                self.texts[attributes["id"]] += data
+
+
+@pytest.mark.parametrize(
+    ("language", "format_hint"), [("fi", "pp.kk.vvvv"), ("sv", "dd.mm.åååå"), ("en", "dd.mm.yyyy")]
+)
+def test_date_fields_say_their_format(app, people, language, format_hint):
+    pages = {
+        "kalle.valmentaja": "/ui/consents/new",
+        "aino.auditoija": "/ui/audit",
+    }
+    for username, path in pages.items():
+        found = _Fields()
+        found.feed(browser(app, username, language).get(path).get_data(as_text=True))
+        assert len(found.dates) == 2, path
+        for field in found.dates:
+            described = (field.get("aria-describedby") or "").split()
+            hints = " ".join(found.texts.get(ref, "") for ref in described)
+            assert format_hint in hints, (path, field.get("id"))
+            assert "31.12.2026" in hints, (path, field.get("id"))
+
+
+def test_the_first_contact_date_has_its_hint():
+    text = (TEMPLATES / "packets_packet.html").read_text()
+    field = re.search(r'<input id="first-contact-date".*?>', text, re.S)
+    assert field
+    assert text.count('aria-describedby="first-contact-date-hint') == 2
+    assert 'id="first-contact-date-hint"' in text
+
+
+def test_a_date_typed_as_the_hint_says_is_read(app, people):
+    client = browser(app, "kalle.valmentaja")
+    page = client.get("/ui/consents/new").get_data(as_text=True)
+    until = today() + dt.timedelta(days=60)
+    response = client.post(
+        "/ui/consents/new",
+        data={
+            "csrf_token": csrf(page),
+            "hetu": HETU,
+            "decision": "permit",
+            "grantor_type": "self",
+            "sources": ["kisalli"],
+            "recipients": ["te-vs"],
+            "categories": ["assessment"],
+            "purposes": ["employment_services"],
+            "valid_until": f"{until.day}.{until.month}.{until.year}",
+            "method": "electronic_strong_auth",
+            "language": "fi",
+            "preview": "1",
+        },
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "valid_until-error" not in html
+    assert f'value="{until.isoformat()}"' in html  # shown back as the date picker reads it
