@@ -311,3 +311,51 @@ def test_a_date_typed_as_the_hint_says_is_read(app, people):
     html = response.get_data(as_text=True)
     assert "valid_until-error" not in html
     assert f'value="{until.isoformat()}"' in html  # shown back as the date picker reads it
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+def test_every_table_scrolls_in_a_named_region():
+    for template in TEMPLATES.glob("*.html"):
+        lines = template.read_text().splitlines()
+        for number, line in enumerate(lines):
+            if re.match(r"\s*<table\b", line):
+                wrapper = lines[number - 1]
+                assert 'class="table-wrap"' in wrapper, (template.name, number + 1)
+                assert 'role="region"' in wrapper
+                assert 'tabindex="0"' in wrapper
+                assert "aria-labelledby=" in wrapper
+
+
+def test_a_rendered_table_is_in_its_region(app, people):
+    client = browser(app, "kalle.valmentaja")
+    page = client.get("/ui/consents/new").get_data(as_text=True)
+    response = client.post(
+        "/ui/consents/new",
+        data={
+            "csrf_token": csrf(page),
+            "hetu": HETU,
+            "decision": "permit",
+            "grantor_type": "self",
+            "sources": ["kisalli"],
+            "recipients": ["te-vs"],
+            "categories": ["assessment"],
+            "purposes": ["employment_services"],
+            "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
+            "method": "electronic_strong_auth",
+            "language": "fi",
+            "preview": "1",
+        },
+    )
+    html = response.get_data(as_text=True)
+    found = _Fields()
+    found.feed(html)
+    assert found.tables, "the preview shows its table"
+    for wrapper in found.tables:
+        assert wrapper is not None
+        assert wrapper.get("class") == "table-wrap"
+        assert wrapper.get("tabindex") == "0"
+        assert found.texts.get(wrapper.get("aria-labelledby") or "", "").strip()
+    rules = style_rules(html)
+    assert declared(rules, ".table-wrap", "overflow-x") == "auto"
