@@ -497,7 +497,8 @@ def test_the_receiver_records_the_first_contact_in_the_form(app, people, http, p
     assert 'data-escort="open"' in page
     assert 'data-escort-worker="kalle.valmentaja"' in page
     assert f'action="/ui/packets/{packet_id}/first-contact"' in page
-    assert 'max="' + today().isoformat() + '"' in page
+    # Today, written as the field's hint says (the service refuses a date in the future).
+    assert f'value="{today():%d.%m.%Y}"' in page
     client_id = api_packet(http, people, packet_id)["client_id"]
     assert api_lead(http, people["te"], client_id)["escort"]["organization"] == "kisalli"
 

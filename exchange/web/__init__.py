@@ -50,6 +50,9 @@ from exchange.web.auth import (
 
 log = logging.getLogger(__name__)
 LANGUAGES = ("fi", "sv", "en")
+# What a date field accepts: the ISO date a browser's date picker sends, or a date typed the
+# Finnish way (31.12.2026, as the fields' hints say) where the browser shows a plain text box.
+DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]
 blp = Blueprint("web", __name__, url_prefix="/ui")
 babel = Babel()
 

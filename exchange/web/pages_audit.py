@@ -42,9 +42,26 @@ def _filters() -> dict[str, str]:
     return {name: value for name, value in given.items() if value}
 
 
+# Typed the Finnish way where the browser shows a text box instead of a date and time picker.
+TYPED_TIMES = ("%d.%m.%Y %H.%M", "%d.%m.%Y %H:%M", "%d.%m.%Y")
+
+
+def _moment(value: str) -> dt.datetime:
+    """A ``datetime-local`` value, or one typed as the field's hint says (ValueError if not)."""
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        for form in TYPED_TIMES:
+            try:
+                return dt.datetime.strptime(value, form)  # naive: Finnish time, as below
+            except ValueError:
+                continue
+        raise
+
+
 def _utc(value: str) -> str:
     """A ``datetime-local`` value in Finnish time as RFC 3339 UTC (ValueError if unreadable)."""
-    moment = dt.datetime.fromisoformat(value)
+    moment = _moment(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=FINLAND)
     return moment.astimezone(dt.UTC).isoformat()

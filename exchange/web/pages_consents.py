@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
@@ -38,7 +38,7 @@ from exchange.errors import FieldError, Invalid
 from exchange.registry.service import SUPERVISOR_NOT_A_PARTY
 from exchange.runtime import runtime
 from exchange.services import services
-from exchange.web import ReasonForm, blp, select_locale
+from exchange.web import DATE_FORMATS, ReasonForm, blp, select_locale
 from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.consents import ConsentCreate
@@ -103,8 +103,8 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
     recipients = SelectMultipleField(validate_choice=False)
     categories = SelectMultipleField(validate_choice=False)
     purposes = SelectMultipleField(validate_choice=False)
-    valid_from = DateField(validators=[Optional()])
-    valid_until = DateField(validators=[Optional()])
+    valid_from = DateField(validators=[Optional()], format=DATE_FORMATS)
+    valid_until = DateField(validators=[Optional()], format=DATE_FORMATS)
     method = StringField(filters=[_strip])
     evidence_reference = StringField(filters=[_strip])
     evidence_witness_name = StringField(filters=[_strip])
@@ -165,7 +165,6 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
             "recipients": list(self.recipients.data),
             "categories": list(self.categories.data),
             "purposes": list(self.purposes.data),
-            "valid_until": self.valid_until.data.isoformat(),
             "method": self.method.data,
             "evidence": evidence,
             "language": self.language.data,
@@ -175,7 +174,21 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
             body["approver_organization"] = self.approver_organization.data
         if self.valid_from.data:
             body["valid_from"] = self.valid_from.data.isoformat()
+        if self.valid_until.data:
+            body["valid_until"] = self.valid_until.data.isoformat()
         return body
+
+    def terms(self, today: dt.date) -> tuple[model.Terms, bool]:
+        """The domain rules' view of what was typed, and whether it has an end date to check."""
+        start = self.valid_from.data or today
+        return model.Terms(
+            decision=self.decision.data or "",
+            grantor_type=self.grantor_type.data or "",
+            method=self.method.data or "",
+            evidence=self.body()["evidence"],
+            valid_from=start,
+            valid_until=self.valid_until.data or start,
+        ), self.valid_until.data is not None
 
 
 def _field_of(path: str) -> str | None:
@@ -229,15 +242,40 @@ def _say(message: str) -> str:
     return message
 
 
-def _merge(errors: dict[str, list[str]], general: list[str], found: Iterable[FieldError]) -> None:
-    """Put each error by field path next to its form field (or above the form)."""
+def _merge(
+    errors: dict[str, list[str]],
+    general: list[str],
+    found: Iterable[FieldError],
+    skip: Container[str] = (),
+) -> None:
+    """Put each error by field path next to its form field (or above the form); fields in
+    ``skip`` keep the problem they have."""
     for error in found:
         name = _field_of(error.field)
         message = _say(error.message)
         if name is None:
-            general.append(message)
-        elif message not in errors.setdefault(name, []):
+            if message not in general:
+                general.append(message)
+        elif name not in skip and message not in errors.setdefault(name, []):
             errors[name].append(message)
+
+
+def _further_problems(form: ConsentForm) -> list[FieldError]:
+    """What the schema and the domain rules say about the fields that were given, so that a
+    form with missing fields lists every problem at once and not one round after another."""
+    found: list[FieldError] = []
+    try:
+        ConsentCreate().load(form.body())
+    except ValidationError as exc:
+        found += flatten_errors(exc.messages)
+    today = model.local_date(utcnow())
+    terms, has_end = form.terms(today)
+    found += [
+        FieldError(problem.field, problem.message)
+        for problem in model.term_violations(terms, today, services().consents.max_months)
+        if has_end or problem.field != "valid_until"
+    ]
+    return found
 
 
 def _labels() -> dict[str, str]:
@@ -383,11 +421,13 @@ def consent_new() -> Any:
     errors = form.problems()
     general: list[str] = []
     if errors:
+        _merge(errors, general, _further_problems(form), skip=set(errors))
         return _render_form(form, errors, general, None, 422)
     try:
         loaded: dict[str, Any] = ConsentCreate().load(form.body())
-    except ValidationError as exc:
-        _merge(errors, general, flatten_errors(exc.messages))
+    except ValidationError:
+        # The schema's problems and the domain rules' together.
+        _merge(errors, general, _further_problems(form))
         return _render_form(form, errors, general, None, 422)
     if "preview" in request.form:
         preview, problems = _preview(loaded)

@@ -34,7 +34,7 @@ from exchange.packets.presenters import history
 from exchange.packets.service import ReadBack
 from exchange.services import services
 from exchange.unit import current_unit
-from exchange.web import ActionForm, ReasonForm, blp, select_locale, signed_in
+from exchange.web import DATE_FORMATS, ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
 from schemas.sections import plan_actions
 
@@ -53,7 +53,7 @@ class AssignForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
 class FirstContactForm(FlaskForm):  # type: ignore[misc]
     """The receiver met the client (the service checks the date against the transfer)."""
 
-    date = DateField("date", validators=[DataRequired()])
+    date = DateField("date", validators=[DataRequired()], format=DATE_FORMATS)
     mode = StringField("mode", validators=[DataRequired(), AnyOf(FIRST_CONTACT_MODES)])
 
 
