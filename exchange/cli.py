@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,39 @@ def _runtime(app: Flask) -> Any:
     from exchange.runtime import EXTENSION
 
     return app.extensions[EXTENSION]
+
+
+def _on_terminal() -> bool:
+    """True when stderr is a terminal: progress is for a person watching, never for logs."""
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``(done, total)`` callback drawing a progress bar on stderr, or None (so the service
+    skips the work of reporting) when stderr is not a terminal."""
+    if not _on_terminal():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    # Already decided above; rich need not guess again (nor behind a test's stderr).
+    console = Console(stderr=True, force_terminal=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 @click.group(help="Handover exchange: consents and handover packets between agencies.")
@@ -189,8 +222,10 @@ def registry_load(file: Path) -> None:
     except Exception as exc:
         raise click.ClickException(f"{file}: {exc}") from exc
     app = _app()
-    with _loading(app, file, "registry.load") as uow:
-        report = load_registry(uow.session, data, passwords=_runtime(app).passwords)
+    with _loading(app, file, "registry.load") as uow, _progress("registry") as progress:
+        report = load_registry(
+            uow.session, data, passwords=_runtime(app).passwords, progress=progress
+        )
     click.echo(json.dumps(report.as_dict()))
 
 
@@ -261,7 +296,8 @@ def periods_import(file: Path, organization: str, username: str) -> None:
             "period.record",
         )
         periods = Services(rt, uow).periods
-        report = import_periods(periods, identity, read_rows(text))
+        with _progress("periods") as progress:
+            report = import_periods(periods, identity, read_rows(text), progress=progress)
     click.echo(json.dumps(report.as_dict()))
 
 
@@ -320,8 +356,11 @@ def audit_verify(checkpoint_file: Path | None) -> None:
                 seal(uow.session, keys=rt.keys)
         except (ValueError, LogDamaged) as exc:  # a tampered head, or rows written past it
             click.echo(f"cannot seal pending events: {exc}", err=True)
-        with unit_of_work(rt.db.sessions, CLI, "audit.verify") as uow:
-            report = verify(uow.session, rt.keys, extra_checkpoints=extra)
+        with (
+            unit_of_work(rt.db.sessions, CLI, "audit.verify") as uow,
+            _progress("audit events") as progress,
+        ):
+            report = verify(uow.session, rt.keys, extra_checkpoints=extra, progress=progress)
     click.echo(json.dumps(report.as_dict()))
     if not report.ok:
         click.echo(
@@ -356,8 +395,10 @@ def keys_rewrap() -> None:
     rt = _runtime(app)
     with app.app_context(), unit_of_work(rt.db.sessions, CLI, "keys.rewrap") as uow:
         found = Services(rt, uow)
-        packets = found.packets.rewrap_all()
-        names = found.clients.rewrap_names()
+        with _progress("packets") as progress:
+            packets = found.packets.rewrap_all(progress=progress)
+        with _progress("client names") as progress:
+            names = found.clients.rewrap_names(progress=progress)
     click.echo(
         json.dumps(
             {

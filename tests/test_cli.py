@@ -761,3 +761,102 @@ def test_periods_import_refuses_a_wrong_header_and_a_stranger(demo_cli, tmp_path
     )
     assert_clean_failure(stranger)
     assert demo_cli.query("SELECT count(*) FROM service_period") == [(130,)]  # the demo's
+
+
+# --- progress on a terminal -----------------------------------------------------------------
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """Stderr counts as a terminal (the runner's own stderr never is)."""
+    monkeypatch.setattr("exchange.cli._on_terminal", lambda: True)
+
+
+def _only_logs(stderr: str) -> bool:
+    """Whether ``stderr`` holds nothing but JSON log lines (no progress bar)."""
+    return all(json.loads(line)["level"] for line in stderr.splitlines())
+
+
+def _finished(stderr: str, total: int) -> bool:
+    """Whether a progress bar on ``stderr`` reached ``total`` of ``total``."""
+    return f"{total}/{total}" in stderr
+
+
+def test_long_commands_are_quiet_when_stderr_is_not_a_terminal(demo_cli, tmp_path):
+    assert demo_cli("keys", "rotate").exit_code == 0
+    results = [
+        demo_cli("audit", "verify"),
+        demo_cli("keys", "rewrap"),
+        demo_cli(
+            "periods",
+            "import",
+            periods_file(tmp_path, *GOOD_ROWS),
+            "--organization",
+            "lieto-kisalli",
+            "--user",
+            "kalle.valmentaja",
+        ),
+    ]
+    for result in results:
+        assert result.exit_code == 0, result.output
+        assert _only_logs(result.stderr)
+        json.loads(result.stdout)  # still exactly one JSON document
+
+
+def test_audit_verify_shows_progress_on_a_terminal(demo_cli, terminal):
+    result, report = verify(demo_cli)
+
+    assert result.exit_code == 0, result.output
+    assert "audit events" in result.stderr
+    assert _finished(result.stderr, report["events"])
+
+
+def test_keys_rewrap_shows_progress_on_a_terminal(demo_cli, terminal):
+    assert demo_cli("keys", "rotate").exit_code == 0
+    older = int(demo_cli.query("SELECT count(*) FROM client WHERE name_kek_version < 2")[0][0])
+    assert older > 0
+
+    result = demo_cli("keys", "rewrap")
+
+    assert result.exit_code == 0, result.output
+    named = older
+    assert "client names" in result.stderr
+    assert _finished(result.stderr, named)
+
+
+def test_periods_import_shows_progress_on_a_terminal(demo_cli, tmp_path, terminal):
+    result = demo_cli(
+        "periods",
+        "import",
+        periods_file(tmp_path, *GOOD_ROWS),
+        "--organization",
+        "lieto-kisalli",
+        "--user",
+        "kalle.valmentaja",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"imported": 3, "closed": 2}
+    assert _finished(result.stderr, len(GOOD_ROWS))
+
+
+def test_registry_load_is_quiet_off_a_terminal_and_shows_progress_on_one(
+    cli, tmp_path, monkeypatch
+):
+    assert cli("db", "upgrade").exit_code == 0
+    file = tmp_path / "registry.json"
+    file.write_text(json.dumps(registry_document()))
+
+    quiet = cli("registry", "load", file)
+    monkeypatch.setattr("exchange.cli._on_terminal", lambda: True)
+    shown = cli("registry", "load", file)
+
+    assert quiet.exit_code == 0, quiet.output
+    assert _only_logs(quiet.stderr)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == {
+        "oauth_clients.unchanged": 1,
+        "organizations.unchanged": 1,
+        "users.unchanged": 1,
+    }
+    assert _finished(shown.stderr, 3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ import pytest
 from consent.identifiers import hetu_check_char
 from exchange.clients.service import ClientService
 from exchange.periods.models import CLOSED, ServicePeriod
+from exchange.periods.report import Cell, Group, Report
 from exchange.policy import Identity
 from exchange.unit import UnitOfWork
 from tests.conftest import audit_rows
@@ -215,3 +217,73 @@ def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org
     auditor = app.test_client()
     assert sign_in(auditor, "aino.auditoija").status_code == 302
     assert auditor.get("/ui/reports/outcomes").status_code == 403
+
+
+def _signed_in_browser(app, session, rt, username="kalle.valmentaja"):
+    from exchange.registry.models import User
+    from tests.webtools import PASSWORD, sign_in
+
+    session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
+    session.commit()
+    browser = app.test_client()
+    assert sign_in(browser, username).status_code == 302
+    return browser
+
+
+def test_the_report_page_draws_the_table_as_an_accessible_chart(app, world, seed, session, rt):
+    for n in range(12):
+        seed("kisalli", "employed", dt.date(2026, 2, 1 + n))
+    for n in range(7):
+        seed("kisalli", "studies", dt.date(2026, 3, 1 + n))
+    for n in range(2):
+        seed("kisalli", "moved_away", dt.date(2026, 4, 1 + n))
+    browser = _signed_in_browser(app, session, rt)
+
+    text = browser.get("/ui/reports/outcomes?from=2026-01&to=2026-06").get_data(as_text=True)
+
+    rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td>([^<]+)</td>', text)
+    (svg,) = re.findall(r"<svg.*?</svg>", text, re.S)
+    assert 'role="img"' in svg
+    assert 'aria-labelledby="chart-1-title chart-1-desc"' in svg
+    assert '<title id="chart-1-title">Mihin asiakkaat siirtyivät: Kaikki</title>' in svg
+    (desc,) = re.findall(r'<desc id="chart-1-desc">(.*?)</desc>', svg, re.S)
+    assert "Työllistyi: 10 asiakasta" in desc
+    assert "Opiskelu: 5 asiakasta" in desc
+    assert "Muutti pois: alle 5 asiakasta" in desc
+    # One labelled bar per table row, in the table's order, its number written beside it.
+    bars = re.findall(
+        r'<g class="bar" data-outcome-count="([^"]+)">\s*<text[^>]*>([^<]+)</text>', svg
+    )
+    assert [(label, count) for count, label in bars] == rows
+    assert len(rows) == 10
+    # Bar lengths in proportion to the counts; no bar for a zero or a suppressed count.
+    widths = [float(w) for w in re.findall(r'<rect x="\d+" y="\d+" width="([\d.]+)"', svg)]
+    drawn = [int(count) for count, _ in bars if count not in ("0", "&lt;5")]
+    assert drawn == [10, 5]
+    assert widths[0] / widths[1] == pytest.approx(drawn[0] / drawn[1])
+
+
+@pytest.mark.parametrize(
+    ("groups", "sentence"),
+    [
+        ((), "Yksikään palvelujakso ei päättynyt valittuina kuukausina."),
+        (
+            (Group("all", 10, (Cell("employed", "<5", None), Cell("studies", 0, 0.0)), True),),
+            "Millään tuloksella ei ole tässä vähintään viittä asiakasta",
+        ),
+    ],
+)
+def test_a_report_without_bars_says_so_instead_of_a_chart(
+    app, world, session, rt, monkeypatch, groups, sentence
+):
+    class Answer:
+        def outcome_report(self, identity, args):
+            return Report(groups, 10)
+
+    monkeypatch.setattr("exchange.web.pages_reports.services", Answer)
+    browser = _signed_in_browser(app, session, rt)
+
+    text = browser.get("/ui/reports/outcomes?from=2026-01&to=2026-06").get_data(as_text=True)
+
+    assert "<svg" not in text
+    assert sentence in text

@@ -567,8 +567,10 @@ def verify(
     *,
     extra_checkpoints: list[dict[str, Any]] | None = None,
     batch: int = 10000,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """Recompute leaves, chain and tree; compare with every signed checkpoint."""
+    """Recompute leaves, chain and tree; compare with every signed checkpoint. ``progress``,
+    if given, hears ``(events checked, sealed events)`` after each batch."""
     verification_keys = keys.verification_keys()
     checkpoints: list[dict[str, Any]] = []
     forged: list[str] = []
@@ -585,6 +587,12 @@ def verify(
     checkpoints.sort(key=lambda body: int(body["tree_size"]))
     head = session.get(AuditHead, 1)
     unsealed = session.query(AuditEvent).filter(AuditEvent.seq.is_(None)).count()
+    # Counting costs a query, so only when someone is watching.
+    total = (
+        session.query(AuditEvent).filter(AuditEvent.seq.is_not(None)).count()
+        if progress is not None
+        else 0
+    )
 
     builder = merkle.TreeBuilder()
     pending = list(checkpoints)
@@ -656,6 +664,8 @@ def verify(
                 )
             last_good_checkpoint = size
         builder.extend(leaves[builder.size - first :])
+        if progress is not None:
+            progress(builder.size, total)
         if problem is not None:
             return bad(*problem)
     size, prev = builder.size, link.hex()

@@ -9,6 +9,7 @@ only by ``reveal``, which is audited as ``client.reveal``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Select, select
@@ -148,19 +149,23 @@ class ClientService:
         never reaches the event)."""
         return self.hetu_of(self._opened(identity, client_id, "client.reveal"))
 
-    def rewrap_names(self) -> int:
-        """Wrap every older name's data key with the current KEK (after ``keys rotate``)."""
-        rows = self.session.execute(
-            select(Client).where(Client.name_kek_version < self.keys.kek_version)
-        ).scalars()
+    def rewrap_names(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Wrap every older name's data key with the current KEK (after ``keys rotate``);
+        ``progress``, if given, hears ``(clients looked at, clients to look at)``."""
+        rows = list(
+            self.session.execute(
+                select(Client).where(Client.name_kek_version < self.keys.kek_version)
+            ).scalars()
+        )
         count = 0
-        for row in rows:
+        for done, row in enumerate(rows, 1):
             sealed = _sealed_name(row)
-            if sealed is None:
-                continue
-            moved = envelope.rewrap(self.keys, name_object(row.id), sealed)
-            row.name_wrapped_key, row.name_kek_version = moved.wrapped_key, moved.kek_version
-            count += 1
+            if sealed is not None:
+                moved = envelope.rewrap(self.keys, name_object(row.id), sealed)
+                row.name_wrapped_key, row.name_kek_version = moved.wrapped_key, moved.kek_version
+                count += 1
+            if progress is not None:
+                progress(done, len(rows))
         return count
 
 

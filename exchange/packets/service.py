@@ -903,13 +903,16 @@ class PacketService:
             count += 1
         return count
 
-    def rewrap_all(self) -> int:
-        """Wrap every older packet's data key with the current KEK (after ``keys rotate``)."""
-        rows = self.session.execute(
-            select(Packet).where(
-                Packet.kek_version < self.keys.kek_version, Packet.shredded_at.is_(None)
-            )
-        ).scalars()
+    def rewrap_all(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Wrap every older packet's data key with the current KEK (after ``keys rotate``);
+        ``progress``, if given, hears ``(packets done, packets to do)`` after each."""
+        rows = list(
+            self.session.execute(
+                select(Packet).where(
+                    Packet.kek_version < self.keys.kek_version, Packet.shredded_at.is_(None)
+                )
+            ).scalars()
+        )
         count = 0
         for row in rows:
             sealed = envelope.rewrap(
@@ -917,6 +920,8 @@ class PacketService:
             )
             row.wrapped_key, row.kek_version = sealed.wrapped_key, sealed.kek_version
             count += 1
+            if progress is not None:
+                progress(count, len(rows))
         return count
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,13 +137,18 @@ def import_periods(
     periods: PeriodService,
     identity: Identity,
     rows: Iterable[tuple[int, dict[str, str]]],
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Record (and close) every row's period for the organization of ``identity``, whose
     person answers for the import; the caller commits. On any problem raises Invalid
-    listing every bad row; the caller then rolls back."""
+    listing every bad row; the caller then rolls back. ``progress``, if given, hears
+    ``(rows done, rows)`` after each row."""
     errors: list[FieldError] = []
     imported = closed = 0
-    for line, row in rows:
+    rows = list(rows)
+    for done, (line, row) in enumerate(rows, 1):
+        if progress is not None and done > 1:
+            progress(done - 1, len(rows))
         try:
             period, closing = _bodies(line, row)
             recorded = periods.record(identity, period)
@@ -158,6 +163,8 @@ def import_periods(
                 else FieldError(f"line {line}: {_column(error.field)}", error.message)
                 for error in exc.errors
             ]
+    if progress is not None and rows:
+        progress(len(rows), len(rows))
     if errors:
         bad_lines = len({error.field.split(":")[0] for error in errors})
         raise Invalid(f"{bad_lines} rows were rejected; nothing was imported.", errors=errors)

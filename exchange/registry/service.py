@@ -4,7 +4,7 @@ what the doors read of it."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,13 +191,26 @@ def _upsert(
         report.add(kind, "unchanged")
 
 
-def load_registry(session: Session, data: Any, *, passwords: PasswordHasher) -> LoadReport:
+def load_registry(
+    session: Session,
+    data: Any,
+    *,
+    passwords: PasswordHasher,
+    progress: Callable[[int, int], None] | None = None,
+) -> LoadReport:
     """Validate the whole file, then insert or update each entry, hashing new passwords with
-    ``passwords`` (the runtime's); the caller commits."""
+    ``passwords`` (the runtime's); the caller commits. ``progress``, if given, hears
+    ``(entries done, entries)`` after each entry."""
     registry = _validate(data)
     _check_references(session, registry)
     _check_supervisors(session, registry)
     report = LoadReport()
+    total = sum(len(registry[kind]) for kind in ("organizations", "oauth_clients", "users"))
+
+    def step() -> None:
+        if progress is not None:
+            progress(sum(report.counts.values()), total)
+
     for org in registry["organizations"]:
         _upsert(
             session,
@@ -214,6 +227,7 @@ def load_registry(session: Session, data: Any, *, passwords: PasswordHasher) -> 
             report,
             "organizations",
         )
+        step()
     session.flush()
     for client in registry["oauth_clients"]:
         _upsert(
@@ -230,6 +244,7 @@ def load_registry(session: Session, data: Any, *, passwords: PasswordHasher) -> 
             report,
             "oauth_clients",
         )
+        step()
     for user in registry["users"]:
         values = {
             "username": user["username"],
@@ -248,6 +263,7 @@ def load_registry(session: Session, data: Any, *, passwords: PasswordHasher) -> 
         elif not (existing and verify_password(existing.password_hash, password)):
             values["password_hash"] = passwords.hash(password)
         _upsert(session, User, user["username"], values, report, "users")
+        step()
     session.flush()
     return report
 

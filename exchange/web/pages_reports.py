@@ -17,6 +17,7 @@ from exchange.periods.report import Report, report_csv
 from exchange.services import services
 from exchange.web import blp, signed_in
 from exchange.web.auth import page
+from exchange.web.charts import outcome_chart
 from schemas import flatten_errors
 from schemas.periods import OutcomeReportArgs
 from schemas.sections import SERVICES
@@ -78,6 +79,7 @@ def outcomes() -> tuple[str, int]:
         errors=errors,
         refused=refused,
         labels=OUTCOME_LABELS,
+        charts=[outcome_chart(group, OUTCOME_LABELS) for group in report.groups] if report else [],
         services=SERVICES,
         reporter="reporter" in user.roles,
     ), status
