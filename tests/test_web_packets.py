@@ -408,7 +408,12 @@ def test_staff_change_to_the_unassigned_queue_and_assigning_from_the_page(
 
     left = client.post(
         "/ui/leads/deactivate",
-        data={"csrf_token": csrf(text), "worker": "timo.staff", "successor": ""},
+        data={
+            "csrf_token": csrf(text),
+            "worker": "timo.staff",
+            "successor": "",
+            "confirmed": "yes",
+        },
     )
     assert left.status_code == 302
     session.expire_all()
@@ -456,7 +461,12 @@ def test_staff_change_to_a_successor_reports_the_counts(app, people, http, packe
     text = admin.get("/ui/leads").get_data(as_text=True)
     done = admin.post(
         "/ui/leads/deactivate",
-        data={"csrf_token": csrf(text), "worker": "timo.staff", "successor": "terhi.staff"},
+        data={
+            "csrf_token": csrf(text),
+            "worker": "timo.staff",
+            "successor": "terhi.staff",
+            "confirmed": "yes",
+        },
     )
     assert done.status_code == 302
     text = admin.get("/ui/leads").get_data(as_text=True)
@@ -466,6 +476,78 @@ def test_staff_change_to_a_successor_reports_the_counts(app, people, http, packe
     assert api_lead(http, people["te"], client_id)["worker"] == "terhi.staff"
     # the signed-out leaver's session ends
     assert timo.get("/ui/packets").status_code == 302
+
+
+def test_deactivation_asks_for_confirmation_with_what_will_move(app, people, http, session, rt):
+    te = people["te"]
+    consent(http, people)
+    sent = http.post(
+        "/v1/packets",
+        data=sign_packet(
+            people["provider"].packet_key,
+            # Information, not a transfer: the lead stays where te-vs puts it.
+            {
+                **payload(),
+                "kind": "information",
+                "to": {"organization": "te-vs", "worker": "timo.staff"},
+            },
+        ),
+        headers={**people["provider"].client.headers(), "Content-Type": JOSE},
+    )
+    assert sent.status_code == 201, sent.get_json()
+    client_id = api_packet(http, people, sent.get_json()["id"])["client_id"]
+    assigned = http.post(
+        f"/v1/clients/{client_id}/lead",
+        json={"worker": "timo.staff"},
+        headers=te.client.headers("tuomas.sw"),
+    )
+    assert assigned.status_code == 200
+
+    admin = signed_in(app, "tuomas.sw")
+    text = admin.get("/ui/leads").get_data(as_text=True)
+    asked = admin.post(
+        "/ui/leads/deactivate",
+        data={"csrf_token": csrf(text), "worker": "timo.staff", "successor": "terhi.staff"},
+    )
+    assert asked.status_code == 200
+    shown = asked.get_data(as_text=True)
+    assert 'data-preview="timo.staff"' in shown
+    assert 'data-count="leads">1<' in shown
+    assert 'data-count="packets">1<' in shown
+    assert 'data-count="escorts">0<' in shown
+    assert 'data-successor="terhi.staff"' in shown
+    assert 'name="confirmed" value="yes"' in shown
+    assert ">Vahvista</button>" in shown
+    assert 'href="/ui/leads"' in shown  # cancel
+    # Nothing moved yet.
+    session.expire_all()
+    assert session.get(User, "timo.staff").active
+    assert api_lead(http, te, client_id)["worker"] == "timo.staff"
+    assert not audit_rows(rt, action="worker.deactivate")
+
+    done = admin.post(
+        "/ui/leads/deactivate",
+        data={
+            "csrf_token": csrf(shown),
+            **dict(
+                re.findall(
+                    r'<input type="hidden" name="(worker|successor|confirmed)" value="([^"]*)"',
+                    shown,
+                )
+            ),
+        },
+    )
+    assert done.status_code == 302
+    session.expire_all()
+    assert not session.get(User, "timo.staff").active
+    assert api_lead(http, te, client_id)["worker"] == "terhi.staff"
+    (event,) = audit_rows(rt, action="worker.deactivate")
+    # The report of what moved equals what the confirmation page announced.
+    assert "leads=1 packets=1 escorts=0 first_contacts=0 successor=terhi.staff" in event.reason
+    page = admin.get("/ui/leads").get_data(as_text=True)
+    assert 'role="status" data-deactivated="timo.staff"' in page
+    assert 'data-count="leads">1<' in page
+    assert 'data-count="packets">1<' in page
 
 
 def test_the_service_refuses_a_worker_of_another_organization(app, people, http):
