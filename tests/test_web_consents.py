@@ -370,7 +370,7 @@ def test_withdraw_needs_a_reason_then_takes_effect(app, people, http):
     assert done.headers["Location"].endswith(f"/ui/consents/{consent['id']}/actions")
     assert api_status(http, people, consent["id"]) == "withdrawn"
     after = client.get(done.headers["Location"]).get_data(as_text=True)
-    assert "The consent was withdrawn" in after
+    assert 'role="status">The consent was withdrawn. It no longer allows sharing.<' in after
     assert f"/ui/consents/{consent['id']}/withdraw" not in after
     event = audit_rows(app.extensions["exchange"], action="consent.withdraw")[-1]
     assert (event.actor_user, event.actor_client, event.reason) == (

@@ -239,7 +239,7 @@ def test_accept_in_the_ui_moves_the_lead(app, people, http, packet_id):
     assert (lead["organization"], lead["worker"]) == ("te-vs", "terhi.staff")
 
     after = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
-    assert 'role="status"' in after  # the notice
+    assert '<p class="notice" role="status">Hyväksyit siirron.</p>' in after
     assert 'data-status="accepted"' in after
     assert f'action="/ui/packets/{packet_id}/accept"' not in after
 
@@ -275,6 +275,8 @@ def test_decline_needs_a_reason(app, people, http, packet_id):
     )
     client_id = api_packet(http, people, packet_id)["client_id"]
     assert api_lead(http, people["provider"], client_id)["organization"] == "kisalli"
+    after = client.get(declined.headers["Location"]).get_data(as_text=True)
+    assert '<p class="notice" role="status">Hylkäsit siirron.</p>' in after
 
 
 def test_sender_withdraws_and_only_the_sender_may(app, people, http, packet_id):
@@ -300,6 +302,8 @@ def test_sender_withdraws_and_only_the_sender_may(app, people, http, packet_id):
     assert withdrawn.status_code == 302
     assert api_packet(http, people, packet_id)["status"] == "withdrawn"
     assert api_events(http, people, packet_id)[-1]["user"] == "kalle.valmentaja"
+    after = sender.get(withdrawn.headers["Location"]).get_data(as_text=True)
+    assert '<p class="notice" role="status">Peruit siirron.</p>' in after
 
 
 def test_a_third_organization_gets_404(app, people, http, packet_id, rt):
@@ -598,6 +602,9 @@ def test_the_receiver_records_the_first_contact_in_the_form(app, people, http, p
     assert api_events(http, people, packet_id)[-1]["action"] == "first_contact"
     assert audit_rows(rt, action="packet.first_contact", actor_user="terhi.staff")
     after = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert (
+        '<p class="notice" role="status">Kirjasit ensitapaamisen. Saattaminen päättyi.</p>' in after
+    )
     assert 'data-escort="ended"' in after
     assert 'data-first-contact="video"' in after
     assert f'action="/ui/packets/{packet_id}/first-contact"' not in after

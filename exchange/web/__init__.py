@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    flash,
     g,
     redirect,
     render_template,
@@ -245,6 +246,7 @@ def consent_approve(consent_id: str) -> Any:
     if not ActionForm().validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
     services().consents.approve(current_identity(), consent_id)
+    flash(gettext("You approved the consent."))
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
@@ -255,6 +257,7 @@ def consent_reject(consent_id: str) -> Any:
     if not form.validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
     services().consents.reject(current_identity(), consent_id, form.reason.data)
+    flash(gettext("You rejected the consent."))
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
