@@ -29,10 +29,8 @@ from flask_wtf.csrf import generate_csrf
 from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from adapters.db import utcnow
 from exchange import policy
 from exchange.acting import current_identity
-from exchange.consents.service import to_record
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.policy import public
 from exchange.problems import status_of
@@ -212,31 +210,6 @@ def start() -> str:
         periods_ending=periods.ending_without_next_step(identity) if casework else [],
         review_needed=periods.review_needed(identity) if casework else [],
         action=ActionForm(),
-    )
-
-
-@blp.get("/consents/<string:consent_id>")
-@page("consent.read")
-def consent(consent_id: str) -> str:
-    user = signed_in()
-    identity = current_identity()
-    found = services()
-    row = found.consents.read(identity, consent_id)
-    may_decide = _can("consent.approve")
-    # The role comes from the policy, the rest from the consent's own rule, as in the action.
-    refused = found.consents.decision_refusal(identity, row) if may_decide else None
-    return render_template(
-        "web/consent.html",
-        user=user,
-        consent=row,
-        status=to_record(row).status_at(utcnow()),
-        approver_name=found.registry.names([row.approver_organization]).get(
-            row.approver_organization, row.approver_organization
-        ),
-        may_decide=may_decide,
-        refused=refused.code if refused is not None else None,
-        action=ActionForm(),
-        reject=ReasonForm(),
     )
 
 
