@@ -3,6 +3,7 @@ receiver records the first contact; a missing one escalates to both and the send
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -20,8 +21,10 @@ from exchange import create_app
 from exchange.background import escorts as escorts_job
 from exchange.config import ConfigError, load
 from exchange.continuity.escort import EscortService
+from exchange.continuity.service import ContinuityService
+from exchange.policy import Identity
 from exchange.registry.models import Organization
-from exchange.unit import WORKER, unit_of_work
+from exchange.unit import WORKER, UnitOfWork, unit_of_work
 from exchange.webhooks.models import WebhookDelivery
 from schemas.packets import (
     FIRST_CONTACT_EXAMPLE,
@@ -367,22 +370,40 @@ def test_every_accepted_transfer_is_contacted_escorted_or_escalated(http, world,
 # --- staff changes ----------------------------------------------------------------------------
 
 
-def deactivate(http, org, username, successor, manager):
+def preview(session, organization, username, successor):
+    """What the confirmation page would announce, through the service, changing nothing."""
+    identity = Identity(organization=organization, client_id="web", username="manager")
+    report = ContinuityService(UnitOfWork(lambda: session)).deactivation_preview(
+        identity, username, successor
+    )
+    session.rollback()
+    return {"username": username, **dataclasses.asdict(report)}
+
+
+def deactivate(http, org, username, successor, manager, session=None):
+    # With a session, the preview is checked against what the deactivation then moves.
+    announced = preview(session, org.id, username, successor) if session is not None else None
     response = http.post(
         f"/v1/workers/{username}/deactivate",
         json={"successor": successor},
         headers=org.client.headers(manager),
     )
     assert response.status_code == 200, response.get_json()
+    if announced is not None:
+        assert response.get_json() == announced
     return response.get_json()
 
 
 def test_staff_changes_move_escorts_and_first_contacts_to_a_successor(http, world, session):
     client_id, packet_id = accepted(http, world)
-    report = deactivate(http, world["provider"], "kalle.valmentaja", "kaija.valmentaja", "liisa.sw")
+    report = deactivate(
+        http, world["provider"], "kalle.valmentaja", "kaija.valmentaja", "liisa.sw", session
+    )
     assert (report["escorts_moved"], report["first_contacts_moved"]) == (1, 0)
     assert lead(http, world["te"], client_id)["escort"]["worker"] == "kaija.valmentaja"
-    report = deactivate(http, world["te"], "terhi.asiantuntija", "timo.asiantuntija", "tuomas.sw")
+    report = deactivate(
+        http, world["te"], "terhi.asiantuntija", "timo.asiantuntija", "tuomas.sw", session
+    )
     assert report == {
         "username": "terhi.asiantuntija",
         "successor": "timo.asiantuntija",
@@ -407,9 +428,9 @@ def test_staff_changes_move_escorts_and_first_contacts_to_a_successor(http, worl
 
 def test_staff_changes_without_a_successor_leave_them_unassigned(http, world, session):
     client_id, packet_id = accepted(http, world)
-    report = deactivate(http, world["provider"], "kalle.valmentaja", None, "liisa.sw")
+    report = deactivate(http, world["provider"], "kalle.valmentaja", None, "liisa.sw", session)
     assert report["escorts_moved"] == 1
-    report = deactivate(http, world["te"], "terhi.asiantuntija", None, "tuomas.sw")
+    report = deactivate(http, world["te"], "terhi.asiantuntija", None, "tuomas.sw", session)
     assert report["first_contacts_moved"] == 1
     shown = lead(http, world["provider"], client_id)
     assert (shown["organization"], shown["worker"]) == ("te-vs", None)
@@ -424,14 +445,14 @@ def test_staff_changes_without_a_successor_leave_them_unassigned(http, world, se
     ]
     # A finished escort is no longer anybody's to move.
     assert first_contact(http, world, packet_id, user="timo.asiantuntija").status_code == 200
-    report = deactivate(http, world["te"], "timo.asiantuntija", None, "tuomas.sw")
+    report = deactivate(http, world["te"], "timo.asiantuntija", None, "tuomas.sw", session)
     assert (report["escorts_moved"], report["first_contacts_moved"]) == (0, 0)
 
 
-def test_a_sender_who_left_before_acceptance_leaves_the_escort_to_the_queue(http, world):
+def test_a_sender_who_left_before_acceptance_leaves_the_escort_to_the_queue(http, world, session):
     granted = consent(http, world)
     packet_id = send(http, world["provider"], payload()).get_json()["id"]
-    deactivate(http, world["provider"], "kalle.valmentaja", "kaija.valmentaja", "liisa.sw")
+    deactivate(http, world["provider"], "kalle.valmentaja", "kaija.valmentaja", "liisa.sw", session)
     http.post(
         f"/v1/packets/{packet_id}/accept", headers=world["te"].client.headers("terhi.asiantuntija")
     )

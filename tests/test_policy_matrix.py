@@ -528,7 +528,7 @@ WEB_ROUTES = [
         "POST",
         "/ui/leads/deactivate",
         "/ui/leads/deactivate",
-        form={"worker": f"{HOME}.leaver2", "successor": ""},
+        form={"worker": f"{HOME}.leaver2", "successor": "", "confirmed": "yes"},
     ),
     Route("GET", "/ui/reports/outcomes", "/ui/reports/outcomes", fine=(403,)),
     Route("GET", "/ui/reports/outcomes.csv", "/ui/reports/outcomes.csv", fine=(403, 422)),

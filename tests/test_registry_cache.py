@@ -265,7 +265,7 @@ def test_a_worker_deactivated_on_the_web_page_cannot_act_on_the_next_request(app
     page = browser.get("/ui/packets").get_data(as_text=True)
     left = browser.post(
         "/ui/leads/deactivate",
-        data={"csrf_token": csrf(page), "worker": "sara.sw", "successor": ""},
+        data={"csrf_token": csrf(page), "worker": "sara.sw", "successor": "", "confirmed": "yes"},
     )
     assert left.status_code == 302
     refused = unassigned(http, team)

@@ -136,12 +136,36 @@ def test_social_worker_approves_on_the_start_page_path(app, people, http, rt):
         f"/v1/consents/{consent['id']}", headers=people["te"].client.headers()
     ).get_json()["status"]
     assert status == "active"
+    shown = client.get(approved.headers["Location"]).get_data(as_text=True)
+    assert '<p class="notice" role="status">Hyväksyit suostumuksen.</p>' in shown
+    # Said once: the message is gone on the next visit.
+    again = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
+    assert "Hyväksyit suostumuksen." not in again
     event = audit_rows(rt, action="consent.approve")[-1]
     assert (event.actor_user, event.actor_client, event.actor_organization) == (
         "tuomas.sw",
         "web",
         "te-vs",
     )
+
+
+def test_rejecting_says_so_in_swedish_too(app, people, http):
+    consent = record_consent(http, people["provider"], "kalle.valmentaja")
+    client = app.test_client()
+    sign_in(client, "tuomas.sw")
+    page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
+    client.post("/ui/language", data={"csrf_token": csrf(page), "lang": "sv"})
+    rejected = client.post(
+        f"/ui/consents/{consent['id']}/reject",
+        data={"csrf_token": csrf(page), "reason": "The client changed their mind."},
+    )
+    assert rejected.status_code == 302
+    status = http.get(
+        f"/v1/consents/{consent['id']}", headers=people["te"].client.headers()
+    ).get_json()["status"]
+    assert status == "rejected"
+    shown = client.get(rejected.headers["Location"]).get_data(as_text=True)
+    assert '<p class="notice" role="status">Du avslog samtycket.</p>' in shown
 
 
 def test_four_eyes_is_shown_and_enforced(app, people, http):

@@ -370,7 +370,7 @@ def test_withdraw_needs_a_reason_then_takes_effect(app, people, http):
     assert done.headers["Location"].endswith(f"/ui/consents/{consent['id']}/actions")
     assert api_status(http, people, consent["id"]) == "withdrawn"
     after = client.get(done.headers["Location"]).get_data(as_text=True)
-    assert "The consent was withdrawn" in after
+    assert 'role="status">The consent was withdrawn. It no longer allows sharing.<' in after
     assert f"/ui/consents/{consent['id']}/withdraw" not in after
     event = audit_rows(app.extensions["exchange"], action="consent.withdraw")[-1]
     assert (event.actor_user, event.actor_client, event.reason) == (
@@ -421,3 +421,87 @@ def test_other_organizations_get_404(app, people, http):
     )
     assert withdraw.status_code == 404
     assert api_status(http, people, consent["id"]) == "active"
+
+
+# --- what the approver sees ---------------------------------------------------------------------
+
+
+def recorded(http, people, **changes):
+    body = {
+        "client": {"hetu": HETU},
+        "decision": "permit",
+        "sources": ["kisalli"],
+        "recipients": ["te-vs"],
+        "categories": ["assessment"],
+        "purposes": ["employment_services"],
+        "valid_until": (today() + dt.timedelta(days=60)).isoformat(),
+        "language": "fi",
+        "approver_organization": "te-vs",
+        **changes,
+    }
+    made = http.post(
+        "/v1/consents", json=body, headers=people["provider"].client.headers("kalle.valmentaja")
+    )
+    assert made.status_code == 201, made.get_json()
+    return made.get_json()
+
+
+def finnish(app, username):
+    client = app.test_client()
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+def test_the_approver_sees_how_a_paper_consent_was_given_and_by_whom(app, people, http, session):
+    consent = recorded(
+        http,
+        people,
+        method="signed_paper",
+        evidence={"reference": "ARK-2026/0917"},
+        grantor={"type": "guardian", "name": "Maija Meikäläinen"},
+    )
+    client = finnish(app, "tuomas.sw")
+    page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
+    assert '<html lang="fi">' in page
+    assert (
+        '<th scope="row">Miten suostumus annettiin</th>'
+        '<td data-method="signed_paper">Allekirjoitetulla paperilomakkeella</td>'
+    ) in page
+    assert '<td data-evidence="reference">ARK-2026/0917</td>' in page
+    assert 'data-evidence="witness"' not in page
+    assert '<td data-grantor="guardian">Huoltaja: Maija Meikäläinen</td>' in page
+    assert 'data-recorder="kisalli/kalle.valmentaja">kalle.valmentaja (Test organization 1)' in page
+    row = session.get(Consent, consent["id"])
+    assert f"<span data-text-version>{row.text_version}</span>" in page
+    # The preview of the recording form: the client's text and the exchanges it allows.
+    assert str(escape(row.text)) in page
+    assert '<th scope="row">Test organization 1</th>' in page  # the exchanges table
+    assert '<tr data-event="recorded">' in page
+    assert '<tr data-event="approved">' not in page
+
+    approved = client.post(f"/ui/consents/{consent['id']}/approve", data={"csrf_token": csrf(page)})
+    assert approved.status_code == 302
+    after = client.get(approved.headers["Location"]).get_data(as_text=True)
+    assert '<tr data-event="approved">' in after
+    assert "<td>Hyväksytty</td>" in after
+    assert "<td>tuomas.sw (te-vs)</td>" in after
+
+
+def test_a_witnessed_consent_shows_the_witness_in_swedish(app, people, http):
+    consent = recorded(
+        http,
+        people,
+        method="verbal_witnessed",
+        evidence={"witness_name": "Vera Vittne"},
+        grantor={"type": "self"},
+    )
+    client = finnish(app, "tuomas.sw")
+    page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
+    client.post("/ui/language", data={"csrf_token": csrf(page), "lang": "sv"})
+    page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
+    assert '<td data-method="verbal_witnessed">Muntligt i närvaro av ett vittne</td>' in page
+    assert '<td data-evidence="witness">Vera Vittne</td>' in page
+    assert 'data-evidence="reference"' not in page
+    assert '<td data-grantor="self">Klienten själv</td>' in page
+    assert "Historik" in page
+    assert "<td>Registrerat</td>" in page

@@ -239,7 +239,7 @@ def test_accept_in_the_ui_moves_the_lead(app, people, http, packet_id):
     assert (lead["organization"], lead["worker"]) == ("te-vs", "terhi.staff")
 
     after = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
-    assert 'role="status"' in after  # the notice
+    assert '<p class="notice" role="status">Hyväksyit siirron.</p>' in after
     assert 'data-status="accepted"' in after
     assert f'action="/ui/packets/{packet_id}/accept"' not in after
 
@@ -275,6 +275,8 @@ def test_decline_needs_a_reason(app, people, http, packet_id):
     )
     client_id = api_packet(http, people, packet_id)["client_id"]
     assert api_lead(http, people["provider"], client_id)["organization"] == "kisalli"
+    after = client.get(declined.headers["Location"]).get_data(as_text=True)
+    assert '<p class="notice" role="status">Hylkäsit siirron.</p>' in after
 
 
 def test_sender_withdraws_and_only_the_sender_may(app, people, http, packet_id):
@@ -300,6 +302,8 @@ def test_sender_withdraws_and_only_the_sender_may(app, people, http, packet_id):
     assert withdrawn.status_code == 302
     assert api_packet(http, people, packet_id)["status"] == "withdrawn"
     assert api_events(http, people, packet_id)[-1]["user"] == "kalle.valmentaja"
+    after = sender.get(withdrawn.headers["Location"]).get_data(as_text=True)
+    assert '<p class="notice" role="status">Peruit siirron.</p>' in after
 
 
 def test_a_third_organization_gets_404(app, people, http, packet_id, rt):
@@ -408,7 +412,12 @@ def test_staff_change_to_the_unassigned_queue_and_assigning_from_the_page(
 
     left = client.post(
         "/ui/leads/deactivate",
-        data={"csrf_token": csrf(text), "worker": "timo.staff", "successor": ""},
+        data={
+            "csrf_token": csrf(text),
+            "worker": "timo.staff",
+            "successor": "",
+            "confirmed": "yes",
+        },
     )
     assert left.status_code == 302
     session.expire_all()
@@ -456,7 +465,12 @@ def test_staff_change_to_a_successor_reports_the_counts(app, people, http, packe
     text = admin.get("/ui/leads").get_data(as_text=True)
     done = admin.post(
         "/ui/leads/deactivate",
-        data={"csrf_token": csrf(text), "worker": "timo.staff", "successor": "terhi.staff"},
+        data={
+            "csrf_token": csrf(text),
+            "worker": "timo.staff",
+            "successor": "terhi.staff",
+            "confirmed": "yes",
+        },
     )
     assert done.status_code == 302
     text = admin.get("/ui/leads").get_data(as_text=True)
@@ -466,6 +480,78 @@ def test_staff_change_to_a_successor_reports_the_counts(app, people, http, packe
     assert api_lead(http, people["te"], client_id)["worker"] == "terhi.staff"
     # the signed-out leaver's session ends
     assert timo.get("/ui/packets").status_code == 302
+
+
+def test_deactivation_asks_for_confirmation_with_what_will_move(app, people, http, session, rt):
+    te = people["te"]
+    consent(http, people)
+    sent = http.post(
+        "/v1/packets",
+        data=sign_packet(
+            people["provider"].packet_key,
+            # Information, not a transfer: the lead stays where te-vs puts it.
+            {
+                **payload(),
+                "kind": "information",
+                "to": {"organization": "te-vs", "worker": "timo.staff"},
+            },
+        ),
+        headers={**people["provider"].client.headers(), "Content-Type": JOSE},
+    )
+    assert sent.status_code == 201, sent.get_json()
+    client_id = api_packet(http, people, sent.get_json()["id"])["client_id"]
+    assigned = http.post(
+        f"/v1/clients/{client_id}/lead",
+        json={"worker": "timo.staff"},
+        headers=te.client.headers("tuomas.sw"),
+    )
+    assert assigned.status_code == 200
+
+    admin = signed_in(app, "tuomas.sw")
+    text = admin.get("/ui/leads").get_data(as_text=True)
+    asked = admin.post(
+        "/ui/leads/deactivate",
+        data={"csrf_token": csrf(text), "worker": "timo.staff", "successor": "terhi.staff"},
+    )
+    assert asked.status_code == 200
+    shown = asked.get_data(as_text=True)
+    assert 'data-preview="timo.staff"' in shown
+    assert 'data-count="leads">1<' in shown
+    assert 'data-count="packets">1<' in shown
+    assert 'data-count="escorts">0<' in shown
+    assert 'data-successor="terhi.staff"' in shown
+    assert 'name="confirmed" value="yes"' in shown
+    assert ">Vahvista</button>" in shown
+    assert 'href="/ui/leads"' in shown  # cancel
+    # Nothing moved yet.
+    session.expire_all()
+    assert session.get(User, "timo.staff").active
+    assert api_lead(http, te, client_id)["worker"] == "timo.staff"
+    assert not audit_rows(rt, action="worker.deactivate")
+
+    done = admin.post(
+        "/ui/leads/deactivate",
+        data={
+            "csrf_token": csrf(shown),
+            **dict(
+                re.findall(
+                    r'<input type="hidden" name="(worker|successor|confirmed)" value="([^"]*)"',
+                    shown,
+                )
+            ),
+        },
+    )
+    assert done.status_code == 302
+    session.expire_all()
+    assert not session.get(User, "timo.staff").active
+    assert api_lead(http, te, client_id)["worker"] == "terhi.staff"
+    (event,) = audit_rows(rt, action="worker.deactivate")
+    # The report of what moved equals what the confirmation page announced.
+    assert "leads=1 packets=1 escorts=0 first_contacts=0 successor=terhi.staff" in event.reason
+    page = admin.get("/ui/leads").get_data(as_text=True)
+    assert 'role="status" data-deactivated="timo.staff"' in page
+    assert 'data-count="leads">1<' in page
+    assert 'data-count="packets">1<' in page
 
 
 def test_the_service_refuses_a_worker_of_another_organization(app, people, http):
@@ -517,6 +603,9 @@ def test_the_receiver_records_the_first_contact_in_the_form(app, people, http, p
     assert api_events(http, people, packet_id)[-1]["action"] == "first_contact"
     assert audit_rows(rt, action="packet.first_contact", actor_user="terhi.staff")
     after = client.get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    assert (
+        '<p class="notice" role="status">Kirjasit ensitapaamisen. Saattaminen päättyi.</p>' in after
+    )
     assert 'data-escort="ended"' in after
     assert 'data-first-contact="video"' in after
     assert f'action="/ui/packets/{packet_id}/first-contact"' not in after

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 
 from adapters.db import utcnow
 from consent.model import local_date
@@ -51,6 +51,19 @@ def is_open(row: Packet) -> bool:
         and row.status == lifecycle.ACCEPTED
         and row.first_contact_by is not None
         and row.first_contact_on is None
+    )
+
+
+def held_by(organization: str, username: str) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """The open escorts a worker holds as the sender and the first contacts they are to make
+    as the receiver: what moves when they leave (counted before, moved on confirmation)."""
+    return (
+        and_(open_escort(), Packet.sender_org == organization, Packet.escort_worker == username),
+        and_(
+            open_escort(),
+            Packet.recipient_org == organization,
+            Packet.first_contact_worker == username,
+        ),
     )
 
 
@@ -223,25 +236,33 @@ class EscortService:
         now = utcnow()
         whither = successor or "unassigned"
 
-        def locked(*where: ColumnElement[bool]) -> list[Packet]:
-            query = select(Packet).where(open_escort(), *where).with_for_update()
+        def locked(where: ColumnElement[bool]) -> list[Packet]:
+            query = select(Packet).where(where).with_for_update()
             return list(self.session.execute(query).scalars())
 
-        escorts = locked(Packet.sender_org == organization, Packet.escort_worker == username)
+        escorts_held, contacts_due = held_by(organization, username)
+        escorts = locked(escorts_held)
         for row in escorts:
             row.escort_worker = successor
             row.events.add(
                 self._moved(now, row, identity, f"escort: {username} left; now {whither}")
             )
-        contacts = locked(
-            Packet.recipient_org == organization, Packet.first_contact_worker == username
-        )
+        contacts = locked(contacts_due)
         for row in contacts:
             row.first_contact_worker = successor
             row.events.add(
                 self._moved(now, row, identity, f"first contact: {username} left; now {whither}")
             )
         return len(escorts), len(contacts)
+
+    def count(self, identity: Identity, username: str) -> tuple[int, int]:
+        """What ``move`` would move, changing nothing: escorts, first contacts."""
+        escorts_held, contacts_due = held_by(identity.organization, username)
+
+        def counted(where: ColumnElement[bool]) -> int:
+            return self.session.scalar(select(func.count()).select_from(Packet).where(where)) or 0
+
+        return counted(escorts_held), counted(contacts_due)
 
     @staticmethod
     def _moved(now: dt.datetime, row: Packet, identity: Identity, reason: str) -> PacketEvent:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -124,6 +124,19 @@ def client_not_found(uow: UnitOfWork, client_id: str, action: str) -> NotFound:
     return uow.refuse(
         NotFound("No such client.", code="client_not_found"),
         Denial(action, resource_type="client", resource_id=client_id[:128]),
+    )
+
+
+def _held_by(organization: str, username: str) -> tuple[Select[Lead], Select[Packet]]:
+    """The clients a worker leads and the open packets addressed to them: what moves when they
+    leave (counted before, moved on confirmation)."""
+    return (
+        select(Lead).where(Lead.organization_id == organization, Lead.worker == username),
+        select(Packet).where(
+            Packet.recipient_org == organization,
+            Packet.recipient_user == username,
+            Packet.status.in_(lifecycle.OPEN),
+        ),
     )
 
 
@@ -309,14 +322,12 @@ class ContinuityService:
 
     # --- staff changes ---------------------------------------------------------------
 
-    def deactivate(
-        self, identity: Identity, username: str, successor: str | None
-    ) -> DeactivationReport:
-        """The worker leaves: their leads, open packets, escorts and pending first contacts
-        move; nobody falls through."""
-        organization = identity.organization
-        leaver = self.session.get(User, username, with_for_update=True)
-        if leaver is None or leaver.organization_id != organization:
+    def _leaver(
+        self, identity: Identity, username: str, successor: str | None, *, lock: bool
+    ) -> User:
+        """The worker who leaves, of the caller's organization, and a valid successor."""
+        leaver = self.session.get(User, username, with_for_update=lock)
+        if leaver is None or leaver.organization_id != identity.organization:
             raise self.uow.refuse(
                 NotFound("No such worker.", code="worker_not_found"),
                 Denial("worker.deactivate", "user", username[:128]),
@@ -327,29 +338,41 @@ class ContinuityService:
                     "A worker cannot succeed themselves.",
                     errors=[FieldError("successor", "Name another worker.")],
                 )
-            self._active_user(successor, organization, "successor")
+            self._active_user(successor, identity.organization, "successor")
+        return leaver
+
+    def deactivation_preview(
+        self, identity: Identity, username: str, successor: str | None
+    ) -> DeactivationReport:
+        """What ``deactivate`` would move, counted from the same selection; nothing changes."""
+        self._leaver(identity, username, successor, lock=False)
+        leads_held, packets_addressed = _held_by(identity.organization, username)
+        escorts, first_contacts = self.escorts.count(identity, username)
+        return DeactivationReport(
+            self._count(leads_held),
+            self._count(packets_addressed),
+            successor,
+            escorts,
+            first_contacts,
+        )
+
+    def _count(self, query: Select[Any]) -> int:
+        return self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+    def deactivate(
+        self, identity: Identity, username: str, successor: str | None
+    ) -> DeactivationReport:
+        """The worker leaves: their leads, open packets, escorts and pending first contacts
+        move; nobody falls through."""
+        organization = identity.organization
+        leaver = self._leaver(identity, username, successor, lock=True)
         leaver.active = False
         leaver.deactivated_at, leaver.deactivated_by = utcnow(), identity.username
-        leads = list(
-            self.session.execute(
-                select(Lead)
-                .where(Lead.organization_id == organization, Lead.worker == username)
-                .with_for_update()
-            ).scalars()
-        )
+        leads_held, packets_addressed = _held_by(organization, username)
+        leads = list(self.session.execute(leads_held.with_for_update()).scalars())
         for lead in leads:
             self._set(identity, lead.client_id, successor, "staff_change")
-        packets = list(
-            self.session.execute(
-                select(Packet)
-                .where(
-                    Packet.recipient_org == organization,
-                    Packet.recipient_user == username,
-                    Packet.status.in_(lifecycle.OPEN),
-                )
-                .with_for_update()
-            ).scalars()
-        )
+        packets = list(self.session.execute(packets_addressed.with_for_update()).scalars())
         now = utcnow()
         for packet in packets:
             packet.recipient_user = successor

@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     Flask,
     Response,
+    flash,
     g,
     redirect,
     render_template,
@@ -28,10 +29,8 @@ from flask_wtf.csrf import generate_csrf
 from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from adapters.db import utcnow
 from exchange import policy
 from exchange.acting import current_identity
-from exchange.consents.service import to_record
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.policy import public
 from exchange.problems import status_of
@@ -217,37 +216,13 @@ def start() -> str:
     )
 
 
-@blp.get("/consents/<string:consent_id>")
-@page("consent.read")
-def consent(consent_id: str) -> str:
-    user = signed_in()
-    identity = current_identity()
-    found = services()
-    row = found.consents.read(identity, consent_id)
-    may_decide = _can("consent.approve")
-    # The role comes from the policy, the rest from the consent's own rule, as in the action.
-    refused = found.consents.decision_refusal(identity, row) if may_decide else None
-    return render_template(
-        "web/consent.html",
-        user=user,
-        consent=row,
-        status=to_record(row).status_at(utcnow()),
-        approver_name=found.registry.names([row.approver_organization]).get(
-            row.approver_organization, row.approver_organization
-        ),
-        may_decide=may_decide,
-        refused=refused.code if refused is not None else None,
-        action=ActionForm(),
-        reject=ReasonForm(),
-    )
-
-
 @blp.post("/consents/<string:consent_id>/approve")
 @page("consent.approve")
 def consent_approve(consent_id: str) -> Any:
     if not ActionForm().validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
     services().consents.approve(current_identity(), consent_id)
+    flash(gettext("You approved the consent."))
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 
@@ -258,6 +233,7 @@ def consent_reject(consent_id: str) -> Any:
     if not form.validate_on_submit():
         return render_template("web/error.html", status=400, error=None), 400
     services().consents.reject(current_identity(), consent_id, form.reason.data)
+    flash(gettext("You rejected the consent."))
     return redirect(url_for("web.consent", consent_id=consent_id))
 
 

@@ -32,13 +32,14 @@ from consent.texts import category_label, purpose_label, render_consent_text
 from consent.vocabulary import CATEGORIES, PURPOSES
 from exchange import policy
 from exchange.acting import current_identity
+from exchange.consents.models import Consent
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
 from exchange.errors import FieldError, Invalid
 from exchange.registry.service import SUPERVISOR_NOT_A_PARTY
 from exchange.runtime import runtime
 from exchange.services import services
-from exchange.web import DATE_FORMATS, ReasonForm, blp, select_locale
+from exchange.web import DATE_FORMATS, ActionForm, ReasonForm, blp, select_locale, signed_in
 from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.consents import ConsentCreate
@@ -383,26 +384,85 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
         valid_from=valid_from,
         valid_until=loaded["valid_until"],
     )
-    ui = select_locale()
-    by_name = sorted(names.items(), key=lambda item: item[1])
-    pairs = [
-        {"source": source_name, "recipient": recipient_name}
-        for source, source_name in by_name
-        if source in loaded["sources"]
-        for recipient, recipient_name in by_name
-        if recipient in loaded["recipients"] and recipient != source
-    ]
     return {
         "text": text.text,
         "language": text.language,
         "version": text.version,
-        "decision": loaded["decision"],
-        "pairs": pairs,
-        "categories": [category_label(ui, c) for c in CATEGORIES if c in loaded["categories"]],
-        "purposes": [purpose_label(ui, p) for p in PURPOSES if p in loaded["purposes"]],
-        "valid_from": valid_from,
-        "valid_until": loaded["valid_until"],
+        **_exchanges(names, {**loaded, "valid_from": valid_from}),
     }, []
+
+
+def _exchanges(names: dict[str, str], terms: dict[str, Any]) -> dict[str, Any]:
+    """Which organizations may exchange which information, in the page's language: the table
+    under the client's text, before recording and on the recorded consent alike."""
+    ui = select_locale()
+    by_name = sorted(names.items(), key=lambda item: item[1])
+    return {
+        "decision": terms["decision"],
+        "pairs": [
+            {"source": source_name, "recipient": recipient_name}
+            for source, source_name in by_name
+            if source in terms["sources"]
+            for recipient, recipient_name in by_name
+            if recipient in terms["recipients"] and recipient != source
+        ],
+        "categories": [category_label(ui, c) for c in CATEGORIES if c in terms["categories"]],
+        "purposes": [purpose_label(ui, p) for p in PURPOSES if p in terms["purposes"]],
+        "valid_from": terms["valid_from"],
+        "valid_until": terms["valid_until"],
+    }
+
+
+def _recorded_preview(row: Consent, names: dict[str, str]) -> dict[str, Any]:
+    """The preview of a recorded consent: the stored text the client saw, and its exchanges."""
+    return {
+        "text": row.text,
+        "language": row.language,
+        "version": row.text_version,
+        **_exchanges(
+            names,
+            {
+                "decision": row.decision,
+                "sources": row.sources,
+                "recipients": row.recipients,
+                "categories": row.categories,
+                "purposes": row.purposes,
+                "valid_from": row.valid_from,
+                "valid_until": row.valid_until,
+            },
+        ),
+    }
+
+
+@blp.get("/consents/<string:consent_id>")
+@page("consent.read")
+def consent(consent_id: str) -> str:
+    """What the approver approves: the terms, how the consent was given, who gave and recorded
+    it, the text the client saw, and its history."""
+    user = signed_in()
+    identity = current_identity()
+    found = services()
+    row = found.consents.read(identity, consent_id)
+    may_decide = policy.permits(identity, "consent.approve")
+    # The role comes from the policy, the rest from the consent's own rule, as in the action.
+    refused = found.consents.decision_refusal(identity, row) if may_decide else None
+    names = found.registry.names(
+        [*row.sources, *row.recipients, row.approver_organization, row.recorded_by_org]
+    )
+    return render_template(
+        "web/consent.html",
+        user=user,
+        consent=row,
+        status=to_record(row).status_at(utcnow()),
+        approver_name=names.get(row.approver_organization, row.approver_organization),
+        recorder_name=names.get(row.recorded_by_org, row.recorded_by_org),
+        preview=_recorded_preview(row, names),
+        labels=_labels(),
+        may_decide=may_decide,
+        refused=refused.code if refused is not None else None,
+        action=ActionForm(),
+        reject=ReasonForm(),
+    )
 
 
 @blp.route("/consents/new", methods=["GET", "POST"])

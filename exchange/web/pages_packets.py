@@ -18,7 +18,7 @@ from flask import flash, get_flashed_messages, redirect, render_template, reques
 from flask_babel import format_date, format_decimal
 from flask_wtf import FlaskForm
 from jinja2 import Undefined
-from wtforms import DateField, StringField
+from wtforms import DateField, HiddenField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
 from adapters.db import utcnow
@@ -62,6 +62,8 @@ class DeactivateForm(FlaskForm):  # type: ignore[misc]
 
     worker = StringField("worker", validators=[DataRequired(), Length(max=128)])
     successor = StringField("successor", validators=[Optional(), Length(max=128)])
+    # Set only by the confirmation page: without it the form shows what would move.
+    confirmed = HiddenField("confirmed", validators=[Optional(), AnyOf(["yes"])])
 
 
 # --- presentation helpers (formatting only; no rules) ---------------------------------------
@@ -326,9 +328,19 @@ def worker_deactivate() -> Any:
         if form.errors.get("csrf_token"):
             return _bad_form()
         return _leads_page(deactivate=form), 422
-    report = services().continuity.deactivate(
-        current_identity(), form.worker.data, form.successor.data or None
-    )
+    successor = form.successor.data or None
+    if form.confirmed.data != "yes":
+        # Nothing changes yet: the counts come from the selection the deactivation moves.
+        preview = services().continuity.deactivation_preview(
+            current_identity(), form.worker.data, successor
+        )
+        return render_template(
+            "web/deactivate_confirm.html",
+            user=signed_in(),
+            worker=form.worker.data,
+            report=preview,
+        )
+    report = services().continuity.deactivate(current_identity(), form.worker.data, successor)
     counts = {
         "worker": form.worker.data,
         "successor": report.successor,
