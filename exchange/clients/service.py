@@ -144,6 +144,14 @@ class ClientService:
         client = self._opened(identity, client_id, "client.read")
         return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
 
+    def for_printout(self, client_id: str) -> ClientRecord | None:
+        """The name and masked code for a printout the caller has already been let to see;
+        that printout's own read is the audited one."""
+        client = self.session.get(Client, client_id)
+        if client is None:
+            return None
+        return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
+
     def reveal(self, identity: Identity, client_id: str) -> str:
         """The client's full identity code; audited as ``client.reveal`` (the code itself
         never reaches the event)."""
