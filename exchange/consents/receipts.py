@@ -14,7 +14,10 @@ from joserfc import jws
 
 from adapters.keys import SIGNING_ALG, KeyStore
 from consent.texts import category_label, purpose_label
+from consent.model import local_date
+from exchange.clients.service import ClientRecord
 from exchange.consents.models import Consent
+from exchange.printouts import CLIENT_LABEL, client_line, short_date
 from exchange.registry.cache import OrganizationEntry
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
@@ -98,7 +101,7 @@ def sign_receipt(receipt: dict[str, Any], keys: KeyStore) -> str:
 PAGE_TEXT = {
     "fi": {
         "title": "Kuitti suostumuksesta",
-        "ban_title": "Kuitti tietojen luovutuskiellosta",
+        "ban_title": "Kuitti kiellosta antaa tietojasi",
         "what": "Mitä tietoja",
         "from": "Keneltä",
         "to": "Kenelle",
@@ -109,13 +112,13 @@ PAGE_TEXT = {
         "how": "Miten annettu",
         "withdraw": "Näin perut suostumuksen",
         "text": "Teksti, jonka näit",
-        "id": "Kuitin tunniste",
-        "verify": "Kuitti on allekirjoitettu sähköisesti. "
-        "Allekirjoituksen voi tarkistaa palvelun julkisella avaimella.",
+        "ask": "Kysyttävää? Kerro, että kyse on suostumuksesta, joka on annettu {date}. "
+        "Voit kysyä näistä organisaatioista: {organizations}.",
+        "verify": "Tästä kuitista on myös sähköinen versio. Sen aitouden voi tarkistaa.",
     },
     "sv": {
         "title": "Kvitto på samtycke",
-        "ban_title": "Kvitto på förbud mot utlämnande",
+        "ban_title": "Kvitto på förbud att lämna ut dina uppgifter",
         "what": "Vilka uppgifter",
         "from": "Från vem",
         "to": "Till vem",
@@ -126,13 +129,13 @@ PAGE_TEXT = {
         "how": "Hur det gavs",
         "withdraw": "Så här återkallar du samtycket",
         "text": "Texten du såg",
-        "id": "Kvittots identifierare",
-        "verify": "Kvittot är elektroniskt undertecknat. "
-        "Underskriften kan kontrolleras med tjänstens offentliga nyckel.",
+        "ask": "Har du frågor? Säg att det gäller samtycket som gavs {date}. "
+        "Du kan fråga de här organisationerna: {organizations}.",
+        "verify": "Det finns också en elektronisk version av kvittot. Man kan kontrollera att den är äkta.",
     },
     "en": {
         "title": "Consent receipt",
-        "ban_title": "Receipt for a disclosure ban",
+        "ban_title": "Receipt for a ban on sharing your information",
         "what": "Which information",
         "from": "From",
         "to": "To",
@@ -143,9 +146,9 @@ PAGE_TEXT = {
         "how": "How it was given",
         "withdraw": "How to withdraw",
         "text": "The text you saw",
-        "id": "Receipt id",
-        "verify": "This receipt is signed electronically. "
-        "The signature can be checked with the service's public key.",
+        "ask": "Questions? Say it is about the consent given on {date}. "
+        "You can ask these organizations: {organizations}.",
+        "verify": "There is also an electronic version of this receipt. It can be checked.",
     },
 }
 
@@ -193,28 +196,40 @@ METHOD_TEXT = {
 
 
 def page_context(
-    row: Consent, receipt: dict[str, Any], organizations: dict[str, OrganizationEntry]
+    row: Consent,
+    receipt: dict[str, Any],
+    organizations: dict[str, OrganizationEntry],
+    person: ClientRecord | None = None,
 ) -> dict[str, Any]:
-    """What the printable page shows, in the consent's language."""
+    """What the printable page shows, in the consent's language: the client named by name and
+    masked identity code, organizations by name, dates in Finnish time; no technical ids (the
+    signed document carries those)."""
     lang = row.language
 
     def names(ids: list[str]) -> list[str]:
-        return [organizations[i].name if i in organizations else i for i in ids]
+        # An organization no longer registered is left out rather than shown by its id.
+        return [organizations[i].name for i in ids if i in organizations]
 
+    given = short_date(local_date(row.recorded_at))
+    text = PAGE_TEXT[lang]
     return {
         "lang": lang,
-        "t": PAGE_TEXT[lang],
+        "t": text,
+        "client_label": CLIENT_LABEL[lang],
+        "client": client_line(person, lang),
+        "ask": text["ask"].format(
+            date=given, organizations=", ".join(names(list(dict.fromkeys([*row.sources, *row.recipients]))))
+        ),
         "is_ban": row.decision == "deny",
         "categories": [category_label(lang, c) for c in row.categories],
         "purposes": [purpose_label(lang, p) for p in row.purposes],
         "sources": names(row.sources),
         "recipients": names(row.recipients),
-        "valid_from": f"{row.valid_from.day}.{row.valid_from.month}.{row.valid_from.year}",
-        "valid_until": f"{row.valid_until.day}.{row.valid_until.month}.{row.valid_until.year}",
+        "valid_from": short_date(row.valid_from),
+        "valid_until": short_date(row.valid_until),
         "status": STATUS_TEXT[lang][receipt["status"]],
-        "given": f"{row.recorded_at.day}.{row.recorded_at.month}.{row.recorded_at.year}",
+        "given": given,
         "method": METHOD_TEXT[lang][row.method],
         "withdrawal": WITHDRAWAL[lang],
         "text": row.text,
-        "receipt_id": receipt["consentReceiptID"],
     }

@@ -161,7 +161,8 @@ class ConsentReceipt(MethodView):
             current_identity(), consent_id, runtime().config["ISSUER"]
         )
         if args["format"] == "html":
-            html = render_template("receipt.html", **page_context(row, document, orgs))
+            person = services().clients.for_printout(row.client_id)
+            html = render_template("receipt.html", **page_context(row, document, orgs, person))
             return Response(html, mimetype="text/html")
         return {"receipt": document, "jws": signed}
 

@@ -556,5 +556,6 @@ def consent_receipt(consent_id: str) -> Response:
     row, document, _signed, orgs = services().consents.receipt(
         current_identity(), consent_id, runtime().config["ISSUER"]
     )
-    html = render_template("receipt.html", **page_context(row, document, orgs))
+    person = services().clients.for_printout(row.client_id)
+    html = render_template("receipt.html", **page_context(row, document, orgs, person))
     return Response(html, mimetype="text/html")
