@@ -5,6 +5,7 @@ Written for the client: one line per access, in plain language, printable.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -14,9 +15,11 @@ from consent.texts import category_label
 from exchange.audit import service as log
 from exchange.audit.models import AuditEvent
 from exchange.clients.models import Client
+from exchange.clients.service import ClientRecord
 from exchange.continuity.service import client_not_found, is_involved
 from exchange.packets.models import Packet
 from exchange.policy import Identity
+from exchange.printouts import CLIENT_LABEL, client_line, clock, local, long_date
 from exchange.registry.models import Organization, User
 from exchange.unit import UnitOfWork
 
@@ -53,9 +56,12 @@ PAGE = {
         "basis": "Peruste",
         "consent": "suostumuksesi",
         "statute": "laki",
-        "none": "Tietojasi ei ole vielä luovutettu eikä luettu palvelun kautta.",
-        "intro": "Tässä ovat kaikki kerrat, kun joku on nähnyt tai saanut tietojasi "
-        "tämän palvelun kautta.",
+        "none": "Kukaan ei ole vielä saanut eikä lukenut tietojasi tämän palvelun kautta.",
+        "intro": "Tässä näet, kuka on nähnyt tai saanut tietojasi tämän palvelun kautta. "
+        "Ajat ovat Suomen aikaa.",
+        "unknown": "Organisaatio, jota ei enää ole rekisterissä",
+        "other": "käsitteli tietojasi",
+        "times": "{n} kertaa",
     },
     "sv": {
         "title": "Vem har sett mina uppgifter",
@@ -66,9 +72,12 @@ PAGE = {
         "basis": "Grund",
         "consent": "ditt samtycke",
         "statute": "lag",
-        "none": "Dina uppgifter har ännu inte lämnats ut eller lästs via tjänsten.",
-        "intro": "Här är alla gånger någon har sett eller fått dina uppgifter "
-        "via den här tjänsten.",
+        "none": "Ingen har ännu fått eller läst dina uppgifter via den här tjänsten.",
+        "intro": "Här ser du vem som har sett eller fått dina uppgifter via den här tjänsten. "
+        "Tiderna är finsk tid.",
+        "unknown": "En organisation som inte längre finns i registret",
+        "other": "behandlade dina uppgifter",
+        "times": "{n} gånger",
     },
     "en": {
         "title": "Who has seen my data",
@@ -79,8 +88,12 @@ PAGE = {
         "basis": "Basis",
         "consent": "your consent",
         "statute": "the law",
-        "none": "Your data has not yet been shared or read through this service.",
-        "intro": "These are all the times someone saw or received your data through this service.",
+        "none": "Nobody has received or read your data through this service yet.",
+        "intro": "Here you can see who has seen or received your data through this service. "
+        "Times are Finnish time.",
+        "unknown": "An organization no longer in the register",
+        "other": "handled your data",
+        "times": "{n} times",
     },
 }
 
@@ -147,19 +160,60 @@ def access_report(uow: UnitOfWork, identity: Identity, client_id: str) -> dict[s
     return {"client_id": client_id, "generated_at": rfc3339(utcnow()), "entries": result}
 
 
-def report_page(report: dict[str, Any], lang: str) -> dict[str, Any]:
-    """What the printable page shows, in ``lang``."""
+def report_page(
+    report: dict[str, Any], lang: str, person: ClientRecord | None = None
+) -> dict[str, Any]:
+    """What the printable page shows, in ``lang``: the client named, then by organization and
+    by day (Finnish time), the same access on the same day once with its count."""
     text = PAGE[lang]
-    rows = []
-    for entry in report["entries"]:
-        at = entry["at"]
-        rows.append(
+    groups: dict[str, dict[dt.date, dict[tuple[Any, ...], dict[str, Any]]]] = {}
+    for entry in sorted(report["entries"], key=lambda e: str(e["at"])):
+        at = local(entry["at"])
+        who = entry["organization_name"] or text["unknown"]
+        which = ", ".join(category_label(lang, c) for c in sorted(entry["categories"]))
+        basis = text.get(entry["basis"] or "", "")
+        what = WHAT[lang].get(entry["what"], text["other"])
+        same = groups.setdefault(who, {}).setdefault(at.date(), {})
+        row = same.setdefault(
+            (what, which, basis),
+            {"what": what, "which": which, "basis": basis, "first": at, "last": at, "count": 0},
+        )
+        row["last"], row["count"] = at, row["count"] + 1
+    organizations = []
+    for who, days in groups.items():
+        organizations.append(
             {
-                "when": f"{int(at[8:10])}.{int(at[5:7])}.{at[0:4]} {at[11:16]} UTC",
-                "who": entry["organization_name"] or entry["organization"] or "",
-                "what": WHAT[lang].get(entry["what"], entry["what"]),
-                "which": ", ".join(category_label(lang, c) for c in entry["categories"]),
-                "basis": text.get(entry["basis"] or "", ""),
+                "name": who,
+                "days": [
+                    {
+                        "day": long_date(day, lang),
+                        "rows": [
+                            {
+                                "when": _span(row["first"], row["last"], lang),
+                                "what": row["what"],
+                                "which": row["which"],
+                                "basis": row["basis"],
+                                "count": text["times"].format(n=row["count"])
+                                if row["count"] > 1
+                                else "",
+                            }
+                            for row in rows.values()
+                        ],
+                    }
+                    for day, rows in days.items()
+                ],
             }
         )
-    return {"lang": lang, "t": text, "rows": rows}
+    return {
+        "lang": lang,
+        "t": text,
+        "client_label": CLIENT_LABEL[lang],
+        "client": client_line(person, lang),
+        "organizations": organizations,
+    }
+
+
+def _span(first: dt.datetime, last: dt.datetime, lang: str) -> str:
+    """``9.05``, or ``9.05–14.10`` for the same access several times in a day."""
+    start, end = clock(first, lang), clock(last, lang)
+    return start if start == end else f"{start}–{end}"

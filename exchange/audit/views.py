@@ -126,8 +126,7 @@ class AccessReport(MethodView):
         For social workers of organizations involved with the client."""
         report = services().access_report(current_identity(), client_id)
         if args["format"] == "html":
-            return Response(
-                render_template("access_report.html", **report_page(report, args["lang"])),
-                mimetype="text/html",
-            )
+            person = services().clients.for_printout(client_id)
+            page = report_page(report, args["lang"], person)
+            return Response(render_template("access_report.html", **page), mimetype="text/html")
         return report
