@@ -13,8 +13,8 @@ from typing import Any
 from joserfc import jws
 
 from adapters.keys import SIGNING_ALG, KeyStore
-from consent.texts import category_label, purpose_label
 from consent.model import local_date
+from consent.texts import category_label, purpose_label
 from exchange.clients.service import ClientRecord
 from exchange.consents.models import Consent
 from exchange.printouts import CLIENT_LABEL, client_line, short_date
@@ -131,7 +131,8 @@ PAGE_TEXT = {
         "text": "Texten du såg",
         "ask": "Har du frågor? Säg att det gäller samtycket som gavs {date}. "
         "Du kan fråga de här organisationerna: {organizations}.",
-        "verify": "Det finns också en elektronisk version av kvittot. Man kan kontrollera att den är äkta.",
+        "verify": "Det finns också en elektronisk version av kvittot. "
+        "Man kan kontrollera att den är äkta.",
     },
     "en": {
         "title": "Consent receipt",
@@ -211,15 +212,14 @@ def page_context(
         return [organizations[i].name for i in ids if i in organizations]
 
     given = short_date(local_date(row.recorded_at))
+    parties = names(list(dict.fromkeys([*row.sources, *row.recipients])))
     text = PAGE_TEXT[lang]
     return {
         "lang": lang,
         "t": text,
         "client_label": CLIENT_LABEL[lang],
         "client": client_line(person, lang),
-        "ask": text["ask"].format(
-            date=given, organizations=", ".join(names(list(dict.fromkeys([*row.sources, *row.recipients]))))
-        ),
+        "ask": text["ask"].format(date=given, organizations=", ".join(parties)),
         "is_ban": row.decision == "deny",
         "categories": [category_label(lang, c) for c in row.categories],
         "purposes": [purpose_label(lang, p) for p in row.purposes],
