@@ -88,6 +88,19 @@ PARTY, INVOLVED, OWN = Visibility.PARTY, Visibility.INVOLVED, Visibility.ORGANIZ
 ACTIONS: Mapping[str, Action] = _declare(
     # --- the start page of the web UI ------------------------------------------------
     Action("home.read", "See what needs you now", person=REQUIRED, roles=ANY_ROLE),
+    # The lists behind the start page's counts: each section for the roles whose work it is.
+    Action("home.approvals", "List the consents to approve", APPROVE, roles=SOCIAL_WORKER),
+    Action("home.waiting", "List the hand-overs to answer", RECEIVE, roles=SOCIAL_WORKER),
+    Action("home.first_contacts", "List the first contacts due", RECEIVE, roles=SOCIAL_WORKER),
+    Action(
+        "home.periods_ending",
+        "List the periods ending without a next step",
+        MANAGE,
+        roles=SOCIAL_WORKER,
+    ),
+    Action("home.unassigned", "List the clients without a worker", MANAGE, roles=LEAD_MANAGERS),
+    Action("home.my_clients", "List my clients and what is due", MANAGE, roles=("staff",)),
+    Action("home.denials", "List the recent denials", AUDIT, roles=AUDITOR),
     # --- clients ------------------------------------------------------------------------
     Action("client.lookup", "Find or register a client", ("clients:manage", *CONSENTS_WRITE)),
     # Name and masked identity code: as the lead, for any system of an involved organization.

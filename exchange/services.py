@@ -31,6 +31,7 @@ from exchange.registry.service import RegistryService
 from exchange.runtime import Runtime, runtime
 from exchange.unit import UnitOfWork, current_unit
 from exchange.webhooks.service import WebhookService
+from exchange.worklists import Worklists
 
 
 class Services:
@@ -87,6 +88,20 @@ class Services:
     def audit(self) -> AuditQueries:
         """The auditor's queries: search, export, verification, checkpoints, proofs."""
         return AuditQueries(self.uow, self.runtime.keys, self.runtime.config["ISSUER"])
+
+    @cached_property
+    def worklists(self) -> Worklists:
+        """The start page's lists, each from the service that owns its rule."""
+        return Worklists(
+            self.uow,
+            clients=self.clients,
+            consents=self.consents,
+            packets=self.packets,
+            continuity=self.continuity,
+            escorts=self.escorts,
+            periods=self.periods,
+            audit_queries=self.audit,
+        )
 
     @cached_property
     def registry(self) -> RegistryService:

@@ -300,20 +300,22 @@ def test_the_start_page_queue_shows_what_the_organization_is_to_approve(app, htt
     theirs = record(http, world["provider"])
     not_theirs = record(http, world["provider"], approver_organization=None)
     own = record(http, world["social"], SOCIAL_SW, sources=[SOCIAL], approver_organization=None)
-    start = browser(app, SOCIAL_SW).get("/ui/").get_data(as_text=True)
+    worker = browser(app, SOCIAL_SW)
+    assert 'href="/ui/lists/approvals"' in worker.get("/ui/").get_data(as_text=True)
+    start = worker.get("/ui/lists/approvals").get_data(as_text=True)
     assert f"/ui/consents/{theirs['id']}" in start
     assert f"/ui/consents/{own['id']}" in start
     assert f"/ui/consents/{not_theirs['id']}" not in start
     # The one the social worker recorded is marked: a colleague must approve it.
-    rows = re.findall(r"<tr>.*?</tr>", start, flags=re.S)
+    rows = re.findall(r"<tr data-item.*?</tr>", start, flags=re.S)
     mine = [row for row in rows if own["id"] in row]
     others = [row for row in rows if theirs["id"] in row]
     assert "Kirjasit tämän itse" in mine[0]
     assert "Kirjasit tämän itse" not in others[0]
-    colleague = browser(app, SOCIAL_SW2).get("/ui/").get_data(as_text=True)
+    colleague = browser(app, SOCIAL_SW2).get("/ui/lists/approvals").get_data(as_text=True)
     assert f"/ui/consents/{own['id']}" in colleague
     assert "Kirjasit tämän itse" not in colleague
-    provider_start = browser(app, PROVIDER_SW).get("/ui/").get_data(as_text=True)
+    provider_start = browser(app, PROVIDER_SW).get("/ui/lists/approvals").get_data(as_text=True)
     assert f"/ui/consents/{theirs['id']}" not in provider_start
     assert f"/ui/consents/{not_theirs['id']}" in provider_start
 

@@ -521,6 +521,19 @@ WEB_ROUTES = [
         form={},
     ),
     Route("GET", "/ui/leads", "/ui/leads"),
+    *(
+        Route("GET", f"/ui/lists/{name}", f"/ui/lists/{name}")
+        for name in (
+            "approvals",
+            "waiting",
+            "first-contacts",
+            "periods-ending",
+            "unassigned",
+            "my-clients",
+            "due",
+            "denials",
+        )
+    ),
     Route(
         "POST", "/ui/leads/<string:client_id>/assign", "/ui/leads/{client}/assign", form=LEAD_BODY
     ),
@@ -749,6 +762,7 @@ SPEC_PERSON_REQUIRED = {
 # Auditors read the log and nothing else (issue: auditors are read-only everywhere).
 AUDITOR_MAY = {
     "home.read",
+    "home.denials",
     "audit.search",
     "audit.verify",
     "audit.checkpoints",
@@ -840,8 +854,11 @@ def test_an_auditor_start_page_offers_the_log_only(world: World) -> None:
     assert 'href="/ui/audit"' in page
     assert 'href="/ui/consents/' not in page
     assert 'href="/ui/packets/' not in page
+    assert 'href="/ui/lists/denials"' in page
+    assert 'href="/ui/lists/waiting"' not in page
     worker = world.web[f"{PARTNER}.social_worker"].get("/ui/").get_data(as_text=True)
-    assert 'href="/ui/packets/' in worker  # the same page shows casework to a social worker
+    assert 'href="/ui/lists/waiting"' in worker  # the same page shows casework to a social worker
+    assert 'href="/ui/lists/denials"' not in worker
 
 
 def test_the_document_says_what_the_policy_says(world: World) -> None:

@@ -127,7 +127,9 @@ def test_social_worker_approves_on_the_start_page_path(app, people, http, rt):
     client = app.test_client()
     sign_in(client, "tuomas.sw")
     start = client.get("/ui/").get_data(as_text=True)
-    assert f"/ui/consents/{consent['id']}" in start
+    assert 'href="/ui/lists/approvals"' in start
+    waiting = client.get("/ui/lists/approvals").get_data(as_text=True)
+    assert f"/ui/consents/{consent['id']}" in waiting
     page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
     assert "Hyväksy" in page
     approved = client.post(f"/ui/consents/{consent['id']}/approve", data={"csrf_token": csrf(page)})

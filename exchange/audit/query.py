@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select, true, union_all
 from sqlalchemy.orm import aliased
 
-from adapters.db import rfc3339
+from adapters.db import rfc3339, utcnow
 from adapters.keys import KeyStore
 from consent.identifiers import InvalidIdentifier, normalize_hetu
 from consent.vocabulary import SUPERVISOR
@@ -40,6 +41,10 @@ def looks_like_hetu(value: str) -> bool:
 
 
 EXPORT_BATCH = 2000
+# The auditor's start page: the refusals of the last week, at most this many.
+RECENT_DAYS = 7
+RECENT_LIMIT = 100
+DENIED = "denied"
 
 
 # The resource types whose ``resource_id`` is a packet id, and those whose id is a consent id.
@@ -229,6 +234,38 @@ class AuditQueries:
             return lines(), "application/x-ndjson"
 
         return csv_chunks(rows(), form), "text/csv"
+
+    def recent_denials(
+        self, identity: Identity, days: int = RECENT_DAYS, limit: int = RECENT_LIMIT
+    ) -> list[AuditEvent]:
+        """The refusals of the last ``days`` days in the auditor's scope, newest first (at
+        most ``limit``); pending events are sealed first so the newest are included. Audited
+        as a search of the log."""
+        with suppress(log.LogDamaged):  # the verification on the audit page names the damage
+            log.seal(self.session, keys=self.keys)
+        since = rfc3339(utcnow() - dt.timedelta(days=days))
+        filters = [
+            AuditEvent.seq.is_not(None),
+            AuditEvent.outcome == DENIED,
+            AuditEvent.occurred_at >= since,
+        ]
+        branches = [
+            select(AuditEvent).where(branch, *filters).order_by(AuditEvent.seq.desc()).limit(limit)
+            for branch in self.scope(identity).branches()
+        ]
+        query = branches[0]
+        if len(branches) > 1:
+            merged = union_all(*(select(branch.subquery()) for branch in branches)).subquery()
+            event = aliased(AuditEvent, merged)
+            query = select(event).order_by(merged.c.seq.desc()).limit(limit)
+        log.record(
+            self.session,
+            identity,
+            "audit.read",
+            resource_type="audit_events",
+            reason=json.dumps({"outcome": DENIED, "from": since}, sort_keys=True),
+        )
+        return list(self.session.execute(query).scalars())
 
     # --- integrity ----------------------------------------------------------------------
 

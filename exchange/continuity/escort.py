@@ -183,6 +183,16 @@ class EscortService:
             ).scalars()
         )
 
+    def due(self, organization: str, worker: str | None = None) -> list[Packet]:
+        """Accepted transfers received by ``organization`` (and, with ``worker``, to be met by
+        that worker) whose first contact is still to be recorded, the earliest due first."""
+        query = select(Packet).where(open_escort(), Packet.recipient_org == organization)
+        if worker is not None:
+            query = query.where(Packet.first_contact_worker == worker)
+        return list(
+            self.session.execute(query.order_by(Packet.first_contact_by, Packet.id)).scalars()
+        )
+
     def raise_missing(self, identity: Identity, now: dt.datetime | None = None) -> int:
         """The worker's job: the day after ``first_contact_by`` passes without a first contact,
         raise ``first_contact_missing`` and notify the sender, once per transfer. Each is

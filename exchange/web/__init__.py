@@ -194,25 +194,34 @@ def language() -> Any:
 @blp.get("/")
 @page("home.read")
 def start() -> str:
-    """What needs the worker now."""
+    """What needs the person now: a count per list of their roles' work, each linking to it."""
+    from exchange.web.pages_start import WORKLISTS  # it registers on this module's blueprint
+
     user = signed_in()
     identity = current_identity()
-    # Each section only for those the policy lets act on it: an auditor sees none of them.
     found = services()
-    pending = found.consents.awaiting_approval(identity) if _can("consent.approve") else []
-    waiting = found.packets.waiting(identity) if _can("packet.accept") else []
+    # Each section only for those whose work the policy says it is: nobody sees another's.
+    counts = {
+        name: len(listed.items(found.worklists, identity))
+        for name, listed in WORKLISTS.items()
+        if _can(listed.action)
+    }
     casework = _can("escalation.list")
     periods = found.periods
+    auditing = _can("audit.verify")
+    report = found.audit.verify(identity) if auditing else None
+    checkpoints = found.audit.checkpoints(identity) if auditing else []
     return render_template(
         "web/start.html",
         user=user,
-        pending=pending,
-        waiting=waiting,
+        counts=counts,
+        worklists=WORKLISTS,
+        report=report,
+        latest=checkpoints[0] if checkpoints else None,
         casework=casework,
         escalations=found.continuity.escalations(identity) if casework else {},
         periods_ending=periods.ending_without_next_step(identity) if casework else [],
         review_needed=periods.review_needed(identity) if casework else [],
-        action=ActionForm(),
     )
 
 
@@ -270,6 +279,7 @@ def setup_web(app: Flask) -> None:
         pages_consents,
         pages_packets,
         pages_reports,
+        pages_start,
     )
 
     app.register_blueprint(blp)
