@@ -276,3 +276,29 @@ def test_people_without_the_role_are_refused_and_anonymous_sent_to_sign_in(app, 
     anonymous = app.test_client().get("/ui/lists/approvals")
     assert anonymous.status_code == 302
     assert "/ui/login" in anonymous.headers["Location"]
+
+
+def test_the_auditors_list_of_denials_names_no_client(app, work, http, people, rt):
+    """A refusal about a named client shows the auditor the client's pseudonymous id, as the
+    audit log does, and reads no client's record."""
+    named = lookup(http, people, NAMED)
+    from exchange import audit
+    from exchange.audit import Actor
+
+    with rt.db.transaction() as session:
+        audit.record(
+            session,
+            Actor(organization="te-vs", username="terhi.staff"),
+            "client.read",
+            "denied",
+            resource_type="client",
+            resource_id=named,
+            client_ref=named,
+        )
+    client = signed_in(app, "aino.auditor")
+    start = client.get("/ui/").get_data(as_text=True)
+    page = client.get(links(start)["denials"]).get_data(as_text=True)
+    assert named in page
+    assert "Aada Esimerkki" not in page
+    assert "010190-9***" not in page
+    assert not audit_rows(rt, action="client.read", actor_user="aino.auditor")

@@ -18,7 +18,7 @@ from exchange.policy import Identity
 from exchange.services import services
 from exchange.web import blp, signed_in
 from exchange.web.auth import page
-from exchange.worklists import Item, Worklists
+from exchange.worklists import Item, Listing, Worklists
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class Worklist:
     detail: object
     also: object | None = None
     link: Callable[[Item], str | None] = lambda item: None
+    # Whether the list names its clients (a read of each client's record). An auditor's list
+    # does not: the auditor's roles read the log, not clients' records, so it shows the
+    # client's pseudonymous id as the audit log does.
+    names_clients: bool = True
 
     def items(self, lists: Worklists, identity: Identity) -> list[Item]:
         found: list[Item] = getattr(lists, self.name)(identity)
@@ -132,6 +136,7 @@ WORKLISTS = {
             _("Action"),
             None,
             _refusals,
+            names_clients=False,
         ),
     )
 }
@@ -141,7 +146,11 @@ def _show(name: str) -> str:
     listed = WORKLISTS[name]
     identity = current_identity()
     lists = services().worklists
-    shown = lists.named(identity, listed.items(lists, identity))
+    items = listed.items(lists, identity)
+    if listed.names_clients:
+        shown = lists.named(identity, items)
+    else:
+        shown = Listing(items, {item.client_id: item.client_id for item in items if item.client_id})
     return render_template("web/worklist.html", user=signed_in(), listed=listed, shown=shown)
 
 
