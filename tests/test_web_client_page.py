@@ -310,3 +310,46 @@ def test_the_search_form_keeps_the_code_out_of_urls(app, people):
     html = signed_in(app, "liisa.sw").get("/ui/clients").get_data(as_text=True)
     assert 'method="post"' in html
     assert 'name="hetu"' in html
+
+
+# --- the pages that concern a client name them ----------------------------------------------
+
+
+def test_the_packet_page_names_the_client(app, http, people, client_id):
+    (packet,) = packets_of(http, people["provider"])
+    html = signed_in(app, "tuomas.sw").get(f"/ui/packets/{packet}").get_data(as_text=True)
+    assert f'href="/ui/clients/{client_id}"' in html
+    assert "Maija Meikäläinen" in html
+    assert MASKED in html
+    assert HETU not in html
+
+
+def test_the_unassigned_queue_names_the_client(app, http, people, client_id):
+    left = http.post(
+        "/v1/workers/kalle.valmentaja/deactivate",
+        json={"successor": None},
+        headers=people["provider"].client.headers("liisa.sw"),
+    )
+    assert left.status_code == 200, left.get_json()
+    html = signed_in(app, "liisa.sw").get("/ui/leads").get_data(as_text=True)
+    row = html[html.index(f'data-client="{client_id}"') :]
+    assert row.index("Maija Meikäläinen") < row.index("</tr>")
+    assert f'href="/ui/clients/{client_id}"' in row
+    assert MASKED in row
+
+
+def test_a_consent_page_names_the_client_only_to_the_involved(app, rt, http, people, client_id):
+    consents = http.get("/v1/consents", headers=people["provider"].client.headers())
+    (consent,) = [item["id"] for item in consents.get_json()["items"]]
+    html = signed_in(app, "liisa.sw").get(f"/ui/consents/{consent}").get_data(as_text=True)
+    assert f'href="/ui/clients/{client_id}"' in html
+    assert MASKED in html
+    # te-vs is named to approve the outsider's consent, not yet approved: it may read the
+    # consent but is not involved with the client, so the page names nobody.
+    theirs, pending = register(http, people["outsider"], "olli.sw", OTHER_HETU, "Maija Muukalainen")
+    page = signed_in(app, "tuomas.sw").get(f"/ui/consents/{pending}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Muukalainen" not in text
+    assert f'href="/ui/clients/{theirs}"' not in text
+    assert audit_rows(rt, outcome="denied", actor_user="tuomas.sw") == []

@@ -25,7 +25,7 @@ from exchange import audit
 from exchange.clients.models import Client
 from exchange.consents.models import RECORD_COLUMNS, Consent
 from exchange.errors import Denial
-from exchange.policy import Identity
+from exchange.policy import Identity, permits
 from exchange.unit import UnitOfWork
 
 # How many of an organization's clients a search by name opens at most (see search_names).
@@ -147,6 +147,20 @@ class ClientService:
         read of a client's record is."""
         client = self._opened(identity, client_id, "client.read")
         return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
+
+    def shown(self, identity: Identity, client_id: str) -> ClientRecord | None:
+        """The client's name and masked identity code for a page about one of their records;
+        None, with nothing recorded, when the caller may not read the client (the policy's
+        ``client.read``, the involvement rule): the page then names no client, as a page
+        decides what to offer. Audited as ``client.read`` when shown."""
+        # continuity.service builds on this module (it registers clients named by HETU).
+        from exchange.continuity.service import is_involved
+
+        if not permits(identity, "client.read") or not is_involved(
+            self.session, client_id, identity.organization
+        ):
+            return None
+        return self.read(identity, client_id)
 
     def reveal(self, identity: Identity, client_id: str) -> str:
         """The client's full identity code; audited as ``client.reveal`` (the code itself
