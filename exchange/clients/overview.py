@@ -23,10 +23,11 @@ from exchange.packets.models import Packet
 from exchange.packets.service import PacketService
 from exchange.periods.models import ServicePeriod
 from exchange.periods.service import PeriodService
-from exchange.policy import Identity
+from exchange.policy import Identity, permits
 
 # At most this many of each kind of record on the page (the newest); the API pages on.
 SHOWN = 50
+ESCALATIONS = ("expired_transfers", "due_soon", "unassigned_clients", "first_contact_missing")
 
 
 @dataclass(frozen=True)
@@ -79,25 +80,34 @@ class ClientOverviewService:
         """The client's page; 404 (with a denial in the audit log) for a client the caller's
         organization is not involved with, before anything else is read."""
         client = self.clients.read(identity, client_id)
-        lead = self.continuity.lead_of(identity, client_id)
+        # Each part only when the policy lets the caller read it through its own action, as
+        # the API's endpoint for that part would.
+        lead = None
+        if permits(identity, "lead.read"):
+            lead = self.continuity.lead_of(identity, client_id)
         now = utcnow()
-        consents = [
-            (row, to_record(row).status_at(now))
-            for row in self.consents.list_visible(
-                identity, {"client_id": client_id, "limit": SHOWN}
-            ).items
-        ]
+        args = {"client_id": client_id, "limit": SHOWN}
+        consents = (
+            [
+                (row, to_record(row).status_at(now))
+                for row in self.consents.list_visible(identity, args).items
+            ]
+            if permits(identity, "consent.list")
+            else []
+        )
         boxes = {
             box: [
                 (row, self.packets.status_of(row))
-                for row in self.packets.list_box(
-                    identity, {"box": box, "client_id": client_id, "limit": SHOWN}
-                ).items
+                for row in self.packets.list_box(identity, {**args, "box": box}).items
             ]
+            if permits(identity, "packet.list")
+            else []
             for box in ("inbox", "outbox")
         }
-        periods = list(
-            self.periods.list_visible(identity, {"client_id": client_id, "limit": SHOWN}).items
+        periods = (
+            list(self.periods.list_visible(identity, args).items)
+            if permits(identity, "period.list")
+            else []
         )
         overview = ClientOverview(
             client=client,
@@ -114,6 +124,8 @@ class ClientOverviewService:
 
     def _escalations(self, identity: Identity, client_id: str) -> dict[str, list[Any]]:
         """The organization's escalations (the same as on the start page) that name this client."""
+        if not permits(identity, "escalation.list"):
+            return {name: [] for name in ESCALATIONS}
         found = self.continuity.escalations(identity)
         return {
             name: [row for row in rows if getattr(row, "client_id", None) == client_id]
