@@ -103,6 +103,9 @@ ACTIONS: Mapping[str, Action] = _declare(
     Action("home.denials", "List the recent denials", AUDIT, roles=AUDITOR),
     # --- clients ------------------------------------------------------------------------
     Action("client.lookup", "Find or register a client", ("clients:manage", *CONSENTS_WRITE)),
+    # The web UI's client search: by identity code or by name, among the clients the person's
+    # organization is involved with only; it registers nobody.
+    Action("client.search", "Find a client", (), roles=CASEWORK),
     # Name and masked identity code: as the lead, for any system of an involved organization.
     Action("client.read", "See a client's name", (), person=OPTIONAL, visibility=INVOLVED),
     # The full identity code: a person who works with clients, never a system alone.

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from exchange.audit.query import AuditQueries
 from exchange.audit.report import access_report
+from exchange.clients.overview import ClientOverviewService
 from exchange.clients.service import ClientService
 from exchange.consents.service import ConsentService
 from exchange.continuity.escort import EscortService
@@ -83,6 +84,13 @@ class Services:
     @cached_property
     def clients(self) -> ClientService:
         return ClientService(self.uow, self.runtime.keys)
+
+    @cached_property
+    def client_overview(self) -> ClientOverviewService:
+        """A client's page, gathered from the services that own each part."""
+        return ClientOverviewService(
+            self.clients, self.continuity, self.consents, self.packets, self.periods
+        )
 
     @cached_property
     def audit(self) -> AuditQueries:

@@ -467,6 +467,11 @@ WEB_ROUTES = [
         "/ui/clients/<string:client_id>/access-report",
         "/ui/clients/{client}/access-report",
     ),
+    Route("GET", "/ui/clients", "/ui/clients"),
+    # An empty search: the right person gets the form back asking for a code or a name.
+    Route("POST", "/ui/clients", "/ui/clients", form={}, fine=(422,)),
+    Route("GET", "/ui/clients/<string:client_id>", "/ui/clients/{client}"),
+    Route("POST", "/ui/clients/<string:client_id>/reveal", "/ui/clients/{client}/reveal", form={}),
     Route("GET", "/ui/consents/new", "/ui/consents/new"),
     # An empty form: the right person gets the form back with what is missing.
     Route("POST", "/ui/consents/new", "/ui/consents/new", form={}, fine=(422,)),

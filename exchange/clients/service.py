@@ -24,8 +24,12 @@ from consent.identifiers import mask_hetu
 from exchange import audit
 from exchange.clients.models import Client
 from exchange.consents.models import RECORD_COLUMNS, Consent
-from exchange.policy import Identity
+from exchange.errors import Denial
+from exchange.policy import Identity, permits
 from exchange.unit import UnitOfWork
+
+# How many of an organization's clients a search by name opens at most (see search_names).
+NAME_SEARCH_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -152,10 +156,87 @@ class ClientService:
             return None
         return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
 
+    def shown(self, identity: Identity, client_id: str) -> ClientRecord | None:
+        """The client's name and masked identity code for a page about one of their records;
+        None, with nothing recorded, when the caller may not read the client (the policy's
+        ``client.read``, the involvement rule): the page then names no client, as a page
+        decides what to offer. Audited as ``client.read`` when shown."""
+        # continuity.service builds on this module (it registers clients named by HETU).
+        from exchange.continuity.service import is_involved
+
+        if not permits(identity, "client.read") or not is_involved(
+            self.session, client_id, identity.organization
+        ):
+            return None
+        return self.read(identity, client_id)
+
     def reveal(self, identity: Identity, client_id: str) -> str:
         """The client's full identity code; audited as ``client.reveal`` (the code itself
         never reaches the event)."""
         return self.hetu_of(self._opened(identity, client_id, "client.reveal"))
+
+    def find_involved(self, identity: Identity, hetu: str) -> str | None:
+        """The id of the client with this (validated, canonical) identity code when the
+        caller's organization is involved with them; None for an unknown code and for another's
+        client alike (a denial in the audit log). Audited as ``client.search``; the code itself
+        never reaches the log."""
+        # continuity.service builds on this module (it registers clients named by HETU).
+        from exchange.continuity.service import is_involved
+
+        client = self.find(hetu)
+        if client is None or not is_involved(self.session, client.id, identity.organization):
+            self.uow.deny(
+                Denial(
+                    "client.search",
+                    resource_type="client",
+                    resource_id=client.id if client is not None else None,
+                    reason="client_not_found",
+                )
+            )
+            return None
+        audit.record(
+            self.session,
+            identity,
+            "client.search",
+            resource_type="client",
+            resource_id=client.id,
+            client_ref=client.id,
+        )
+        return client.id
+
+    def search_names(self, identity: Identity, text: str) -> list[ClientRecord]:
+        """The clients the caller's organization is involved with whose name contains
+        ``text`` (case-insensitively), by name; each one shown is audited as ``client.search``.
+
+        Names are sealed under their own data keys, so the database cannot compare them: the
+        involved clients (at most ``NAME_SEARCH_LIMIT``, the most recently registered) are
+        opened here and matched in Python. Clients without a name are never found by name."""
+        from exchange.continuity.service import involvement
+
+        wanted = text.strip().casefold()
+        if not wanted:
+            return []
+        rows = self.session.execute(
+            select(Client)
+            .where(involvement(Client.id, identity.organization))
+            .order_by(Client.created_at.desc(), Client.id)
+            .limit(NAME_SEARCH_LIMIT)
+        ).scalars()
+        found: list[ClientRecord] = []
+        for client in rows:
+            name = self.name_of(client)
+            if name is None or wanted not in name.casefold():
+                continue
+            found.append(ClientRecord(client.id, name, mask_hetu(self.hetu_of(client))))
+            audit.record(
+                self.session,
+                identity,
+                "client.search",
+                resource_type="client",
+                resource_id=client.id,
+                client_ref=client.id,
+            )
+        return sorted(found, key=lambda record: ((record.name or "").casefold(), record.id))
 
     def rewrap_names(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Wrap every older name's data key with the current KEK (after ``keys rotate``);

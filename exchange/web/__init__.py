@@ -276,6 +276,7 @@ def setup_web(app: Flask) -> None:
     # The page modules add their routes to ``blp`` on import; it must happen before registering.
     from exchange.web import (  # noqa: F401
         pages_audit,
+        pages_clients,
         pages_consents,
         pages_packets,
         pages_reports,

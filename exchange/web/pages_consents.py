@@ -453,6 +453,7 @@ def consent(consent_id: str) -> str:
         "web/consent.html",
         user=user,
         consent=row,
+        client=found.clients.shown(identity, row.client_id),
         status=to_record(row).status_at(utcnow()),
         approver_name=names.get(row.approver_organization, row.approver_organization),
         recorder_name=names.get(row.recorded_by_org, row.recorded_by_org),

@@ -172,6 +172,7 @@ def _packet_page(
         "web/packets_packet.html",
         user=user,
         packet=row,
+        client=services().clients.shown(identity, row.client_id),
         sections=opened.sections,
         actions=plan_actions(opened.sections),
         read_back=read_back,
@@ -285,10 +286,15 @@ def _leads_page(
     deactivations = [
         json.loads(str(report)) for report in get_flashed_messages(category_filter=[DEACTIVATED])
     ]
+    unassigned = services().continuity.unassigned(current_identity())
     return render_template(
         "web/leads.html",
         user=user,
-        unassigned=services().continuity.unassigned(current_identity()),
+        unassigned=unassigned,
+        clients={
+            lead.client_id: services().clients.shown(current_identity(), lead.client_id)
+            for lead in unassigned
+        },
         workers=workers,
         holders=[worker for worker in workers if policy.may_hold_lead(worker.roles)],
         failed_client=failed_client,
