@@ -147,6 +147,34 @@ def test_sign_in_and_start_page(server, browser, lang, heading, start_heading):
     context.close()
 
 
+# Each role's start page, and the client page reached through the client search: the demo's
+# Aino Mallinen has a service period with lieto-kisalli ending soon with no next step.
+ROLES = {
+    "social-worker": ("liisa.sosiaaliohjaaja", "periods_ending"),
+    "staff": ("kalle.valmentaja", "my_clients"),
+    "auditor": ("aino.auditoija", "denials"),
+}
+
+
+@pytest.mark.parametrize(("lang", "locale"), [("fi", "fi-FI"), ("sv", "sv-FI")])
+def test_each_roles_start_page_and_the_client_page(server, browser, lang, locale):
+    for role, (username, section) in ROLES.items():
+        page = _signed_in(browser, server, username, locale)
+        assert page.locator(f"[data-count={section}]").count() == 1
+        check_accessibility(page, f"start-{role}-{lang}")
+        if role == "social-worker":
+            assert int(page.locator("[data-count=periods_ending]").inner_text()) >= 1
+            page.goto(server["url"] + "/ui/clients")
+            page.fill("input[name=name]", "Aino Mallinen")
+            page.locator("main form button[type=submit]").click()
+            page.locator("[data-results] a").first.click()
+            page.wait_for_url("**/ui/clients/*")
+            assert page.locator("[data-client-name]").inner_text() == "Aino Mallinen"
+            assert "-9**" in page.content()  # the identity code only masked
+            check_accessibility(page, f"client-page-{lang}")
+        page.context.close()
+
+
 def test_wrong_password_is_announced(server, browser):
     context = browser.new_context(locale="fi-FI")
     page = context.new_page()
