@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from adapters.db import utcnow
-from consent.identifiers import mask_hetu
 from consent.model import local_date
-from exchange import audit
 from exchange.audit.query import AuditQueries
 from exchange.clients.models import Client
 from exchange.clients.service import ClientService
@@ -193,15 +191,7 @@ class Worklists:
         rows = self.session.execute(select(Client).where(Client.id.in_(wanted))).scalars()
         labels: dict[str, str] = {}
         for client in rows:
-            labels[client.id] = self.clients.name_of(client) or mask_hetu(
-                self.clients.hetu_of(client)
-            )
-            audit.record(
-                self.session,
-                identity,
-                "client.read",
-                resource_type="client",
-                resource_id=client.id,
-                client_ref=client.id,
-            )
+            record = self.clients.record_of(client)
+            labels[client.id] = record.name or record.hetu_masked
+            self.clients.audit_access(identity, "client.read", client.id)
         return labels

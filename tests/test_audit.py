@@ -8,7 +8,7 @@ from sqlalchemy.exc import DBAPIError
 
 import exchange.audit
 from exchange.audit import Actor, checkpoint, merkle, record, seal, verify
-from exchange.audit.service import PENDING, canonical, chain, event_fields, pending_events
+from exchange.audit.service import PENDING, canonical, chain, event_fields
 from tests.conftest import audit_rows
 
 LOOKUP = "/v1/clients/lookup"
@@ -299,7 +299,7 @@ def test_failed_audit_write_fails_the_action(org, http, session, monkeypatch):
 
     def broken(session_, *args, **kwargs):
         original(session_, *args, **kwargs)
-        assert pending_events(session_)[-1]["action"] == "client.lookup"
+        assert session_.info[PENDING][-1]["action"] == "client.lookup"
         session_.info[PENDING][-1]["action"] = None  # NOT NULL: the insert fails at commit
 
     monkeypatch.setattr(exchange.audit, "record", broken)
@@ -347,7 +347,7 @@ def test_events_are_written_at_commit_in_one_statement_and_a_rolled_back_savepoi
             record(s, ACTOR, "consent.read", resource_id="dropped")
             savepoint.rollback()
             record(s, ACTOR, "consent.read", resource_id="kept-3")
-            assert [e["resource_id"] for e in pending_events(s)] == ["kept-1", "kept-2", "kept-3"]
+            assert [e["resource_id"] for e in s.info[PENDING]] == ["kept-1", "kept-2", "kept-3"]
     finally:
         event.remove(rt.db.engine, "before_cursor_execute", count)
     assert sum("INSERT INTO audit_event" in statement for statement in statements) == 1

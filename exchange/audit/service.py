@@ -180,11 +180,6 @@ def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(MARKS, None)
 
 
-def pending_events(session: Session) -> list[dict[str, Any]]:
-    """The events recorded in the session's open transaction, not yet written (oldest first)."""
-    return list(session.info.get(PENDING, ()))
-
-
 CONTENT_FIELDS = HASHED_FIELDS[1:]
 
 

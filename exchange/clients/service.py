@@ -123,6 +123,21 @@ class ClientService:
             self.keys.hetu_encryption_key, client.hetu_encrypted, self._aad(client.id)
         ).decode()
 
+    def record_of(self, client: Client) -> ClientRecord:
+        """What a page or printout shows of a client: the name and the masked identity code."""
+        return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
+
+    def audit_access(self, identity: Identity, action: str, client_id: str) -> None:
+        """Record that ``identity`` did ``action`` on the client's record."""
+        audit.record(
+            self.session,
+            identity,
+            action,
+            resource_type="client",
+            resource_id=client_id,
+            client_ref=client_id,
+        )
+
     def _opened(self, identity: Identity, client_id: str, action: str) -> Client:
         """The client, when the caller's organization is involved with them (the same rule as
         the client's lead and access report), with ``action`` audited; 404 otherwise."""
@@ -132,29 +147,19 @@ class ClientService:
         client = self.session.get(Client, client_id)
         if client is None or not is_involved(self.session, client.id, identity.organization):
             raise client_not_found(self.uow, client_id, action)
-        audit.record(
-            self.session,
-            identity,
-            action,
-            resource_type="client",
-            resource_id=client.id,
-            client_ref=client.id,
-        )
+        self.audit_access(identity, action, client.id)
         return client
 
     def read(self, identity: Identity, client_id: str) -> ClientRecord:
         """The client's name and masked identity code; audited as ``client.read``, as every
         read of a client's record is."""
-        client = self._opened(identity, client_id, "client.read")
-        return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
+        return self.record_of(self._opened(identity, client_id, "client.read"))
 
     def for_printout(self, client_id: str) -> ClientRecord | None:
         """The name and masked code for a printout the caller has already been let to see;
         that printout's own read is the audited one."""
         client = self.session.get(Client, client_id)
-        if client is None:
-            return None
-        return ClientRecord(client.id, self.name_of(client), mask_hetu(self.hetu_of(client)))
+        return self.record_of(client) if client is not None else None
 
     def shown(self, identity: Identity, client_id: str) -> ClientRecord | None:
         """The client's name and masked identity code for a page about one of their records;
@@ -162,13 +167,15 @@ class ClientService:
         ``client.read``, the involvement rule): the page then names no client, as a page
         decides what to offer. Audited as ``client.read`` when shown."""
         # continuity.service builds on this module (it registers clients named by HETU).
-        from exchange.continuity.service import is_involved
+        from exchange.continuity.service import involved_client
 
-        if not permits(identity, "client.read") or not is_involved(
-            self.session, client_id, identity.organization
-        ):
+        if not permits(identity, "client.read"):
             return None
-        return self.read(identity, client_id)
+        client = involved_client(self.session, client_id, identity.organization)
+        if client is None:
+            return None
+        self.audit_access(identity, "client.read", client.id)
+        return self.record_of(client)
 
     def reveal(self, identity: Identity, client_id: str) -> str:
         """The client's full identity code; audited as ``client.reveal`` (the code itself
@@ -194,14 +201,7 @@ class ClientService:
                 )
             )
             return None
-        audit.record(
-            self.session,
-            identity,
-            "client.search",
-            resource_type="client",
-            resource_id=client.id,
-            client_ref=client.id,
-        )
+        self.audit_access(identity, "client.search", client.id)
         return client.id
 
     def search_names(self, identity: Identity, text: str) -> list[ClientRecord]:
@@ -228,14 +228,7 @@ class ClientService:
             if name is None or wanted not in name.casefold():
                 continue
             found.append(ClientRecord(client.id, name, mask_hetu(self.hetu_of(client))))
-            audit.record(
-                self.session,
-                identity,
-                "client.search",
-                resource_type="client",
-                resource_id=client.id,
-                client_ref=client.id,
-            )
+            self.audit_access(identity, "client.search", client.id)
         return sorted(found, key=lambda record: ((record.name or "").casefold(), record.id))
 
     def rewrap_names(self, progress: Callable[[int, int], None] | None = None) -> int:
