@@ -19,9 +19,8 @@ from exchange.audit import seal
 from exchange.audit.models import AuditEvent
 from exchange.consents.models import ConsentParty
 from exchange.packets.models import Packet
-from exchange.registry.models import User
 from tests.conftest import audit_rows, grant_consent, sign_packet
-from tests.webtools import PASSWORD, sign_in
+from tests.webtools import give_passwords, sign_in
 
 HETU, OTHER_HETU = "010190-900P", "150585-9122"
 
@@ -95,9 +94,7 @@ def world(make_org, http, rt, session):
     http.get(f"/v1/packets/{other_packet}", headers=b.client.headers("terhi.staff"))
     # C tries to read A's packet: refused, but an event about A's packet.
     assert http.get(f"/v1/packets/{packet}", headers=c.client.headers()).status_code == 404
-    for username in ("aino.auditoija", "vera.valvoja"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("aino.auditoija", "vera.valvoja"))
     with rt.db.transaction() as s_:
         seal(s_, rt.keys)
     return {

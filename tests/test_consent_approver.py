@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from consent.model import local_date
-from exchange.registry.models import User
 from schemas.consents import CONSENT_EXAMPLE, ConsentCreate
 from tests.conftest import Org, audit_rows
-from tests.webtools import PASSWORD, csrf, sign_in
+from tests.webtools import csrf, give_passwords, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 HETU = "010190-900P"
@@ -55,9 +54,9 @@ def world(make_org: Any, session: Any, rt: Any) -> dict[str, Org]:
         ),
         "outsider": make_org(OUTSIDER, kind="provider", users=[(OUTSIDER_SW, ["social_worker"])]),
     }
-    for username in (COACH, PROVIDER_SW, SOCIAL_SW, SOCIAL_SW2, RECIPIENT_SW, OUTSIDER_SW):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(
+        session, rt, (COACH, PROVIDER_SW, SOCIAL_SW, SOCIAL_SW2, RECIPIENT_SW, OUTSIDER_SW)
+    )
     return orgs
 
 

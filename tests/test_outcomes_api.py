@@ -183,15 +183,12 @@ def test_csv_and_bad_windows(http, world, seed):
 
 
 def test_the_report_page_in_finnish_with_csv(app, world, seed, session, make_org, rt):
-    from exchange.registry.models import User
-    from tests.webtools import PASSWORD, sign_in
+    from tests.webtools import give_passwords, sign_in
 
     make_org("valvonta", kind="other", users=[("aino.auditoija", ["auditor"])])
     for n in range(12):
         seed("kisalli", "employed", dt.date(2026, 2, 1 + n))
-    for username in ("kalle.valmentaja", "aino.auditoija"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("kalle.valmentaja", "aino.auditoija"))
     browser = app.test_client()
     assert sign_in(browser, "kalle.valmentaja").status_code == 302
     page = browser.get("/ui/reports/outcomes?from=2026-01&to=2026-06")

@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 import pytest
 
 from consent.vocabulary import CATEGORIES, PURPOSES
-from exchange.registry.models import Organization, User
+from exchange.registry.models import Organization
 from tests.conftest import grant_consent, sign_packet
-from tests.webtools import PASSWORD, sign_in
+from tests.webtools import give_passwords, sign_in
 
 HETU = "010190-900P"
 MASKED = "010190-9***"
@@ -117,9 +117,7 @@ def world(make_org, http, session, rt):
         kind="employment_services",
         users=[("terhi.asiantuntija", ["staff"]), ("tuomas.sw", ["social_worker"])],
     )
-    for username in ("liisa.sw", "tuomas.sw"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("liisa.sw", "tuomas.sw"))
     return {
         "provider": provider,
         "te": te,

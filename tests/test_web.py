@@ -10,7 +10,7 @@ import pytest
 from consent.model import local_date
 from exchange.registry.models import User
 from tests.conftest import audit_rows
-from tests.webtools import PASSWORD, csrf, sign_in
+from tests.webtools import PASSWORD, csrf, give_passwords, sign_in
 
 
 def today() -> dt.date:
@@ -30,9 +30,9 @@ def people(make_org, session, rt):
         users=[("tuomas.sw", ["social_worker"]), ("terhi.staff", ["staff"])],
     )
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
-    for username in ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "terhi.staff", "olli.sw"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(
+        session, rt, ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "terhi.staff", "olli.sw")
+    )
     return {"provider": provider, "te": te, "outsider": outsider}
 
 

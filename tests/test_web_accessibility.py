@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from consent.model import local_date
-from exchange.registry.models import User
-from tests.webtools import PASSWORD, csrf, sign_in
+from tests.webtools import csrf, give_passwords, sign_in
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "exchange" / "templates" / "web"
 HETU = "010190-900P"
@@ -30,9 +29,7 @@ def people(make_org, session, rt):
         users=[("kalle.valmentaja", ["staff"]), ("aino.auditoija", ["auditor"])],
     )
     te = make_org("te-vs", kind="employment_services", users=[("tuomas.sw", ["social_worker"])])
-    for username in ("kalle.valmentaja", "aino.auditoija", "tuomas.sw"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("kalle.valmentaja", "aino.auditoija", "tuomas.sw"))
     return {"provider": provider, "te": te}
 
 

@@ -16,7 +16,7 @@ from exchange.registry.models import User
 from tests.conftest import audit_rows, grant_consent
 from tests.test_audit import as_superuser
 from tests.test_web_consents import assert_accessible
-from tests.webtools import PASSWORD, sign_in
+from tests.webtools import PASSWORD, give_passwords, sign_in
 
 HETU = "010190-900P"
 
@@ -44,9 +44,7 @@ def world(make_org, session, http, rt):
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     for username in ("kalle.valmentaja", "aino.auditoija", "liisa.sw", "tuomas.sw"):
         session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    for username in ("anton.auditor", "olli.sw"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("anton.auditor", "olli.sw"))
     consent = grant_consent(
         http, provider, "kalle.valmentaja", te, "tuomas.sw", hetu=HETU, days=100
     )

@@ -11,9 +11,8 @@ import logging
 import pytest
 
 from consent.model import local_date
-from exchange.registry.models import User
 from tests.conftest import audit_rows, sign_packet
-from tests.webtools import PASSWORD, csrf, sign_in
+from tests.webtools import csrf, give_passwords, sign_in
 
 # Synthetic identity codes (individual numbers 900-999).
 HETU = "010190-900P"
@@ -40,9 +39,7 @@ def people(make_org, session, rt):
         kind="provider",
         users=[("olli.sw", ["social_worker"]), ("outi.auditor", ["auditor"])],
     )
-    for username in USERS:
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, USERS)
     return {"provider": provider, "te": te, "outsider": outsider}
 
 

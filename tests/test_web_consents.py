@@ -15,9 +15,9 @@ from consent.model import local_date
 from consent.texts import render_consent_text
 from exchange.clients.models import Client
 from exchange.consents.models import Consent
-from exchange.registry.models import Organization, User
+from exchange.registry.models import Organization
 from tests.conftest import audit_rows
-from tests.webtools import PASSWORD, csrf, sign_in
+from tests.webtools import csrf, give_passwords, sign_in
 
 HETU = "010190-900P"
 
@@ -35,9 +35,7 @@ def people(make_org, session, rt):
     )
     te = make_org("te-vs", kind="employment_services", users=[("tuomas.sw", ["social_worker"])])
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
-    for username in ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "olli.sw"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "olli.sw"))
     return {"provider": provider, "te": te, "outsider": outsider}
 
 

@@ -13,7 +13,7 @@ import exchange.web.pages_packets  # noqa: F401  # registers the pages on the bl
 from consent.model import local_date
 from exchange.registry.models import User
 from tests.conftest import audit_rows, sign_packet
-from tests.webtools import PASSWORD, csrf, sign_in
+from tests.webtools import csrf, give_passwords, sign_in
 
 HETU = "010190-900P"
 JOSE = "application/jose"
@@ -48,9 +48,7 @@ def people(make_org, session, rt):
         ],
     )
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
-    for username in USERS:
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, USERS)
     return {"provider": provider, "te": te, "outsider": outsider}
 
 

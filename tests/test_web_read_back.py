@@ -9,7 +9,6 @@ import datetime as dt
 import pytest
 
 import exchange.web.pages_packets  # noqa: F401  # registers the pages on the blueprint
-from exchange.registry.models import User
 from tests.conftest import audit_rows, sign_packet
 from tests.test_web_packets import (
     JOSE,
@@ -21,7 +20,7 @@ from tests.test_web_packets import (
     signed_in,
     today,
 )
-from tests.webtools import PASSWORD, csrf
+from tests.webtools import csrf, give_passwords
 
 SYNTHESIS = "Työkokeilu keittiössä tammikuusta; soitan asiakkaalle tällä viikolla."
 
@@ -34,9 +33,7 @@ def people(make_org, session, rt):
         kind="employment_services",
         users=[("tuomas.sw", ["social_worker"]), ("terhi.staff", ["staff"])],
     )
-    for username in ("kalle.valmentaja", "terhi.staff"):
-        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
-    session.commit()
+    give_passwords(session, rt, ("kalle.valmentaja", "terhi.staff"))
     return {"provider": provider, "te": te}
 
 

@@ -8,6 +8,16 @@ from typing import Any
 PASSWORD = "correct horse battery"
 
 
+def give_passwords(session: Any, rt: Any, usernames: Any) -> None:
+    """Give each of ``usernames`` the password ``PASSWORD`` (hashed as the app hashes), and
+    commit, so that the web tests can sign them in."""
+    from exchange.registry.models import User
+
+    for username in usernames:
+        session.get(User, username).password_hash = rt.passwords.hash(PASSWORD)
+    session.commit()
+
+
 def csrf(page: str) -> str:
     """The CSRF token a page's form carries."""
     found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
