@@ -54,7 +54,7 @@ class Visibility(enum.Enum):
 @dataclass(frozen=True)
 class Action:
     name: str
-    summary: str
+    summary: str  # also its label in the audit log: extracted for translation (Action:2)
     scopes: tuple[str, ...] = ()  # any one of them; () means any valid token
     person: Person = Person.REQUIRED
     roles: tuple[str, ...] = CASEWORK  # the acting person's roles, any one of them

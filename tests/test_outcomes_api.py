@@ -9,6 +9,7 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -274,6 +275,8 @@ def test_a_report_without_bars_says_so_instead_of_a_chart(
     app, world, session, rt, monkeypatch, groups, sentence
 ):
     class Answer:
+        registry = SimpleNamespace(parties=list)  # the form's organizations: none here
+
         def outcome_report(self, identity, args):
             return Report(groups, 10)
 

@@ -267,4 +267,5 @@ def test_the_start_page_shows_the_period_signals(app, http, world, session, rt):
     assert sign_in(browser, "kalle.valmentaja").status_code == 302
     page = browser.get("/ui/").get_data(as_text=True)
     assert "Palvelujaksot, jotka päättyvät 30 päivän sisällä ilman jatkopolkua: 1" in page
-    assert "kuntouttava_tyotoiminta" in page
+    assert "<td>kuntouttava työtoiminta</td>" in page
+    assert "kuntouttava_tyotoiminta" not in page

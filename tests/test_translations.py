@@ -29,6 +29,9 @@ def template(tmp_path_factory: pytest.TempPathFactory):
             "lazy_gettext",
             "-k",
             "_say",
+            # An action's description in ``exchange.policy`` is its label in the audit log.
+            "-k",
+            "Action:2",
             "--no-location",
             "-o",
             str(pot),

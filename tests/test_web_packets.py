@@ -194,8 +194,8 @@ def test_recipient_reads_the_packet_readably_and_the_first_read_delivers(
     assert '<html lang="fi">' in page
     assert 'href="tel:+358401234567">+358 40 123 4567</a>' in page
     assert 'href="mailto:kalle.valmentaja@example.fi"' in page
-    assert '<th scope="row">health</th><td>6</td>' in page
-    assert '<th scope="row">competence</th><td>7</td>' in page
+    assert '<th scope="row">Terveys ja hyvinvointi</th><td>6</td>' in page
+    assert '<th scope="row">Osaaminen</th><td>7</td>' in page
     assert "Motivated; needs support with routines." in page
     assert "Work trial in a kitchen" in page
     assert "6,5" in page  # hours a day, in Finnish number format

@@ -32,7 +32,9 @@ from wtforms.validators import DataRequired, Length
 from exchange import policy
 from exchange.acting import current_identity
 from exchange.errors import ExchangeError, Unauthenticated
+from exchange.labels import describe_detail, label
 from exchange.policy import public
+from exchange.problem_texts import problem_text
 from exchange.problems import status_of
 from exchange.registry.cache import UserEntry
 from exchange.runtime import runtime
@@ -53,7 +55,19 @@ LANGUAGES = ("fi", "sv", "en")
 # Finnish way (31.12.2026, as the fields' hints say) where the browser shows a plain text box.
 DATE_FORMATS = ["%Y-%m-%d", "%d.%m.%Y"]
 blp = Blueprint("web", __name__, url_prefix="/ui")
-babel = Babel()
+# One way of writing dates and times on every page, whatever the language: the Finnish
+# numeric one (1.12.2026 16.25), which is also how Swedish and English are written in Finland;
+# the printouts write theirs the same way (``exchange.printouts``).
+FINNISH_FORMATS = {
+    **Babel.default_date_formats,
+    "date.short": "d.M.yyyy",
+    "date.medium": "d.M.yyyy",
+    "datetime.short": "d.M.yyyy H.mm",
+    "datetime.medium": "d.M.yyyy H.mm.ss",
+    "time.short": "H.mm",
+    "time.medium": "H.mm.ss",
+}
+babel = Babel(date_formats=FINNISH_FORMATS)
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]  # flask-wtf is untyped
@@ -272,7 +286,12 @@ def setup_web(app: Flask) -> None:
     babel.init_app(
         app, locale_selector=regional_locale, timezone_selector=lambda: "Europe/Helsinki"
     )
-    app.jinja_env.globals["csrf_token"] = generate_csrf
+    app.jinja_env.globals.update(
+        csrf_token=generate_csrf,
+        label_of=label,
+        describe_detail=describe_detail,
+        problem_text=problem_text,
+    )
     # The page modules add their routes to ``blp`` on import; it must happen before registering.
     from exchange.web import (  # noqa: F401
         pages_audit,

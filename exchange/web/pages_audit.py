@@ -24,6 +24,7 @@ from exchange.audit import merkle
 from exchange.audit.export import excel_form
 from exchange.audit.report import report_page
 from exchange.errors import FieldError, Invalid
+from exchange.labels import choices
 from exchange.services import services
 from exchange.streams import guarded
 from exchange.web import LANGUAGES, blp, select_locale
@@ -126,6 +127,8 @@ def audit() -> Any:
         report=report,
         latest=checkpoints[0] if checkpoints else None,
         when=_when,
+        actions=choices("audit_action"),
+        organizations=[(org.id, org.name) for org in services().registry.organizations()],
     )
     return html, 422 if errors else 200
 

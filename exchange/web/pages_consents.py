@@ -36,6 +36,7 @@ from exchange.consents.models import Consent
 from exchange.consents.receipts import page_context
 from exchange.consents.service import to_record
 from exchange.errors import FieldError, Invalid
+from exchange.problem_texts import problem_text
 from exchange.registry.service import SUPERVISOR_NOT_A_PARTY
 from exchange.runtime import runtime
 from exchange.services import services
@@ -500,7 +501,9 @@ def consent_new() -> Any:
         row = services().consents.record(current_identity(), loaded)
     except Invalid as exc:
         _merge(errors, general, exc.errors)
-        return _render_form(form, errors, general or ([] if errors else [exc.detail]), None, 422)
+        return _render_form(
+            form, errors, general or ([] if errors else [problem_text(exc.code)]), None, 422
+        )
     return redirect(url_for("web.consent", consent_id=row.id), code=303)
 
 

@@ -6,13 +6,13 @@ import datetime as dt
 from typing import Any
 
 from flask import Response, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext
 from marshmallow import ValidationError
 
 from adapters.db import utcnow
 from consent.model import local_date
 from exchange.acting import current_identity
 from exchange.errors import Forbidden
+from exchange.labels import VOCABULARIES
 from exchange.periods.report import Report, report_csv
 from exchange.services import services
 from exchange.web import blp, signed_in
@@ -22,18 +22,7 @@ from schemas import flatten_errors
 from schemas.periods import OutcomeReportArgs
 from schemas.sections import SERVICES
 
-OUTCOME_LABELS = {
-    "employed": lazy_gettext("Employed"),
-    "subsidised_employment": lazy_gettext("Subsidised employment"),
-    "studies": lazy_gettext("Studies"),
-    "unemployed_jobseeker": lazy_gettext("Unemployed jobseeker"),
-    "employment_services_measure": lazy_gettext("Employment services measure"),
-    "continued_same_service": lazy_gettext("Continued in the same service"),
-    "social_health_services": lazy_gettext("Social and health services"),
-    "other_livelihood": lazy_gettext("Other livelihood"),
-    "moved_away": lazy_gettext("Moved away"),
-    "unknown": lazy_gettext("Unknown"),
-}
+OUTCOME_LABELS = VOCABULARIES["period_outcome"]
 FIELDS = ("from", "to", "organization", "service", "group_by")
 
 
@@ -81,6 +70,7 @@ def outcomes() -> tuple[str, int]:
         labels=OUTCOME_LABELS,
         charts=[outcome_chart(group, OUTCOME_LABELS) for group in report.groups] if report else [],
         services=SERVICES,
+        organizations=[(org.id, org.name) for org in services().registry.parties()],
         reporter="reporter" in user.roles,
     ), status
 

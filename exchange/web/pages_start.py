@@ -36,6 +36,9 @@ class Worklist:
     # does not: the auditor's roles read the log, not clients' records, so it shows the
     # client's pseudonymous id as the audit log does.
     names_clients: bool = True
+    # The vocabulary of ``detail`` (``exchange.labels``); "organization" names one, None shows
+    # it as it is (a username).
+    shows: str | None = None
 
     def items(self, lists: Worklists, identity: Identity) -> list[Item]:
         found: list[Item] = getattr(lists, self.name)(identity)
@@ -84,6 +87,7 @@ WORKLISTS = {
             _("From"),
             _("Respond by"),
             _packet,
+            shows="organization",
         ),
         Worklist(
             "first_contacts",
@@ -100,6 +104,7 @@ WORKLISTS = {
             _("Service periods ending without a next step"),
             _("Planned end"),
             _("Service"),
+            shows="service",
         ),
         Worklist(
             "unassigned",
@@ -137,6 +142,7 @@ WORKLISTS = {
             None,
             _refusals,
             names_clients=False,
+            shows="audit_action",
         ),
     )
 }
