@@ -4,6 +4,7 @@ keep clients from waiting, and packet sections that name a recorded period."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -268,4 +269,9 @@ def test_the_start_page_shows_the_period_signals(app, http, world, session, rt):
     page = browser.get("/ui/").get_data(as_text=True)
     assert "Palvelujaksot, jotka päättyvät 30 päivän sisällä ilman jatkopolkua: 1" in page
     assert "<td>kuntouttava työtoiminta</td>" in page
+    # The period's client is named (no name was given: the masked identity code), linking to
+    # the client's page.
+    assert re.search(
+        r'<th scope="row"><a href="/ui/clients/[0-9a-f-]+">010190-9\*\*\*</a></th>', page
+    )
     assert "kuntouttava_tyotoiminta" not in page

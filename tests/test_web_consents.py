@@ -353,6 +353,7 @@ def test_withdraw_needs_a_reason_then_takes_effect(app, people, http):
     assert_accessible(html)
     assert f"/ui/consents/{consent['id']}/receipt" in html
     assert f"/ui/consents/{consent['id']}/withdraw" in html
+    assert "data-client-link=" in html  # the page names whose consent it is
     url = f"/ui/consents/{consent['id']}/withdraw"
     for reason in ("", "  ", "x"):
         refused = client.post(url, data={"csrf_token": csrf(html), "reason": reason})

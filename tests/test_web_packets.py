@@ -683,5 +683,10 @@ def test_the_start_page_shows_a_missing_first_contact_to_both(
         start = signed_in(app, username).get("/ui/").get_data(as_text=True)
         assert 'data-escalation="first_contact_missing"' in start, username
         assert f'data-packet="{packet_id}"' in start
+        # The client is named, linking to their page.
+        named = (
+            f'data-packet="{packet_id}"><th scope="row"><a href="/ui/clients/[0-9a-f-]+">[^<–]+<'
+        )
+        assert re.search(named, start), username
     page = signed_in(app, "terhi.staff").get(f"/ui/packets/{packet_id}").get_data(as_text=True)
     assert "data-late" in page

@@ -225,6 +225,12 @@ def start() -> str:
     auditing = _can("audit.verify")
     report = found.audit.verify(identity) if auditing else None
     checkpoints = found.audit.checkpoints(identity) if auditing else []
+    escalations = found.continuity.escalations(identity) if casework else {}
+    ending = periods.ending_without_next_step(identity) if casework else []
+    # The clients of the tables below the counts, named as the lists name them (audited).
+    named = [p.client_id for p in escalations.get("first_contact_missing", [])]
+    if "periods_ending" not in counts:
+        named += [period.client_id for period in ending]
     return render_template(
         "web/start.html",
         user=user,
@@ -233,9 +239,10 @@ def start() -> str:
         report=report,
         latest=checkpoints[0] if checkpoints else None,
         casework=casework,
-        escalations=found.continuity.escalations(identity) if casework else {},
-        periods_ending=periods.ending_without_next_step(identity) if casework else [],
+        escalations=escalations,
+        periods_ending=ending,
         review_needed=periods.review_needed(identity) if casework else [],
+        clients=found.worklists.labels(identity, named),
     )
 
 

@@ -520,6 +520,7 @@ def _render_actions(
         form=form,
         errors=errors,
         may_report=policy.permits(current_identity(), "client.access_report"),
+        client=services().clients.shown(current_identity(), row.client_id),
     )
     return page, status
 
