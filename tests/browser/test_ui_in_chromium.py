@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -455,3 +456,185 @@ def test_the_outcome_report(server, browser, lang, locale, heading):
     assert "<5" in table
     check_accessibility(reporter, f"outcomes-{lang}")
     reporter.context.close()
+
+
+def _tab_to(page: Any, selector: str, limit: int = 120) -> None:
+    """Press Tab until ``selector`` has the focus, as a keyboard user moves through a page;
+    every stop on the way and the target must show a focus ring."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            """(selector) => {
+                const element = document.activeElement;
+                const style = getComputedStyle(element);
+                return {
+                    matches: element.matches(selector),
+                    ring: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+                    tag: element.outerHTML.slice(0, 80),
+                };
+            }""",
+            selector,
+        )
+        assert focused["ring"], f"no visible focus on {focused['tag']}"
+        if focused["matches"]:
+            return
+    raise AssertionError(f"the keyboard never reached {selector}")
+
+
+def _keyboard_sign_in(browser: Any, server: dict[str, Any], username: str) -> Any:
+    page = browser.new_context(locale="fi-FI").new_page()
+    page.goto(server["url"] + "/ui/login")
+    _tab_to(page, "input[name=username]")
+    page.keyboard.type(username)
+    _tab_to(page, "input[name=password]")
+    page.keyboard.type(server["passwords"][username])
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/ui/")
+    return page
+
+
+def test_the_consent_journey_by_keyboard_only(server, browser):
+    """Recording a consent with its preview, and approving it from the approval queue, with
+    the keyboard alone: every control is reached with Tab, operated with Space, the arrow keys
+    and Enter, and shows where the focus is."""
+    import datetime as dt
+
+    until = dt.date.today() + dt.timedelta(days=150)
+    coach = _keyboard_sign_in(browser, server, "kalle.valmentaja")
+    _tab_to(coach, "a[href$='/ui/consents/new']")
+    coach.keyboard.press("Enter")
+    coach.wait_for_url("**/ui/consents/new")
+    _tab_to(coach, "input[name=hetu]")
+    coach.keyboard.type("150585-9122")  # the demo's synthetic Eero Testinen
+    for choice in (
+        "input[name=decision][value=permit]",
+        "input[name=sources][value=lieto-kisalli]",
+        "input[name=recipients][value=te-vs]",
+        "input[name=categories][value=assessment]",
+        "input[name=purposes][value=employment_services]",
+    ):
+        _tab_to(coach, choice)
+        coach.keyboard.press("Space")
+    _tab_to(coach, "input[name=valid_until]")
+    coach.keyboard.type(f"{until.day}.{until.month}.{until.year}")
+    _tab_to(coach, "input[name=method][value=electronic_strong_auth]")
+    coach.keyboard.press("Space")
+    _tab_to(coach, "select[name=approver_organization]")
+    for _ in range(10):
+        if coach.evaluate("() => document.activeElement.value") == "te-vs":
+            break
+        coach.keyboard.press("ArrowDown")
+    _tab_to(coach, "button[name=preview]")
+    coach.keyboard.press("Enter")
+    coach.wait_for_selector("#preview-title")
+    check_accessibility(coach, "keyboard-1-preview-fi")
+    _tab_to(coach, "button[name=record]", limit=200)
+    coach.keyboard.press("Enter")
+    coach.wait_for_url("**/ui/consents/*-*")
+    assert coach.locator("[data-status=pending]").count() == 1
+    coach.context.close()
+
+    worker = _keyboard_sign_in(browser, server, "tuomas.sosiaalityontekija")
+    _tab_to(worker, "[data-list=approvals] a")
+    worker.keyboard.press("Enter")
+    worker.wait_for_url("**/ui/lists/approvals")
+    _tab_to(worker, "main table a[href*='/ui/consents/']")
+    worker.keyboard.press("Enter")
+    worker.wait_for_url("**/ui/consents/*-*")
+    _tab_to(worker, "form[action$='/approve'] button", limit=200)
+    worker.keyboard.press("Enter")
+    worker.wait_for_selector("[data-status=active]")
+    check_accessibility(worker, "keyboard-2-approved-fi")
+    worker.context.close()
+
+
+# Links that lead to no page to check: files, signing out.
+NOT_PAGES = re.compile(r"\.csv|/logout|/login")
+# Who reads which pages: between them, every kind of page of the UI.
+READERS = (
+    "liisa.sosiaaliohjaaja",
+    "tuomas.sosiaalityontekija",
+    "kalle.valmentaja",
+    "pekka.paakayttaja",
+    "riikka.raportoija",
+    "aino.auditoija",
+    "ville.valvoja",
+)
+
+
+def _kind(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "<id>", urlsplit(url).path)
+
+
+def _approved_consent(server: dict[str, Any], hetu: str) -> None:
+    """Over the API: the provider records a consent for te-vs, te-vs's social worker
+    approves it."""
+    import datetime as dt
+
+    def headers(client_id: str, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {_token(server, client_id)}", "X-Acting-User": user}
+
+    body = {
+        "client": {"hetu": hetu},
+        "decision": "permit",
+        "sources": ["lieto-kisalli"],
+        "recipients": ["te-vs"],
+        "categories": ["assessment", "plan", "contact_persons"],
+        "purposes": ["employment_services"],
+        "valid_until": (dt.date.today() + dt.timedelta(days=200)).isoformat(),
+        "method": "signed_paper",
+        "evidence": {"reference": "Arkisto 2026/7"},
+        "approver_organization": "te-vs",
+    }
+    recorded = requests.post(
+        server["url"] + "/v1/consents",
+        json=body,
+        headers=headers("lieto-kisalli-system", "kalle.valmentaja"),
+        timeout=10,
+    )
+    assert recorded.status_code == 201, recorded.text
+    approved = requests.post(
+        server["url"] + f"/v1/consents/{recorded.json()['id']}/approve",
+        headers=headers("te-vs-system", "tuomas.sosiaalityontekija"),
+        timeout=10,
+    )
+    assert approved.status_code == 200, approved.text
+
+
+@pytest.mark.parametrize(("lang", "locale"), [("fi", "fi-FI"), ("sv", "sv-FI")])
+def test_axe_finds_nothing_serious_on_any_page(server, browser, lang, locale):
+    """Every kind of page the readers reach by following the UI's links from their start
+    pages, checked once each, in Finnish and in Swedish: with a consent and a hand-over of
+    a demo client, so that their pages are reached too."""
+
+    hetu = {"fi": "311299-934B", "sv": "220877-9782"}[lang]
+    _approved_consent(server, hetu)
+    _send_transfer(server, hetu)
+
+    checked: set[str] = set()
+    for username in READERS:
+        page = _signed_in(browser, server, username, locale)
+        queue = [server["url"] + "/ui/"]
+        # Each reader opens each kind of page once, to find its links; axe checks each kind
+        # once in all (its runs are what takes the time).
+        opened: set[str] = set()
+        while queue:
+            url = queue.pop(0)
+            if _kind(url) in opened:
+                continue
+            opened.add(_kind(url))
+            response = page.goto(url)
+            assert response is not None
+            assert response.status == 200, url
+            if _kind(url) not in checked:
+                checked.add(_kind(url))
+                name = re.sub(r"\W+", "-", _kind(url)).strip("-")
+                check_accessibility(page, f"page-{name}-{lang}")
+            links = page.eval_on_selector_all(
+                "a[href^='/ui/']", "els => els.map(e => e.getAttribute('href'))"
+            )
+            queue += [server["url"] + link for link in links if not NOT_PAGES.search(link)]
+        page.context.close()
+    assert len(checked) >= 15, sorted(checked)
