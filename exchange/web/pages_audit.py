@@ -186,7 +186,7 @@ def access_report_page(client_id: str) -> Response:
     lang = request.args.get("lang", "")
     if lang not in LANGUAGES:
         lang = select_locale()
-    report = services().access_report(current_identity(), client_id)
+    report = services().access_report(current_identity(), client_id, lang)
     person = services().clients.for_printout(client_id)
     html = render_template("access_report.html", **report_page(report, lang, person))
     return Response(html, mimetype="text/html")

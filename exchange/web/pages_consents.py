@@ -331,12 +331,12 @@ def _render_form(
 
 def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldError]]:
     """The text and the exchange summary of a consent not yet saved, or what stops it."""
+    ui = select_locale()
     today = model.local_date(utcnow())
     valid_from: dt.date = loaded.get("valid_from") or today
     approver = loaded.get("approver_organization")
-    names = services().registry.names(
-        [*loaded["sources"], *loaded["recipients"], *([approver] if approver else [])]
-    )
+    parties = [*loaded["sources"], *loaded["recipients"]]
+    names = services().registry.names([*parties, *([approver] if approver else [])], ui)
     supervisors = services().registry.supervisors(names)
     problems = [
         FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
@@ -371,14 +371,16 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     if problems:
         return None, problems
     grantor = loaded["grantor"]
-    # The same call ConsentService.record makes, with the organizations' names.
+    # The same call ConsentService.record makes, with the organizations' names in the text's
+    # language; the table below it names them in the page's.
+    in_text = services().registry.names(parties, loaded["language"])
     text = render_consent_text(
         loaded["language"],
         decision=loaded["decision"],
         grantor_type=grantor["type"],
         grantor_name=grantor.get("name"),
-        sources=[names[o] for o in loaded["sources"]],
-        recipients=[names[o] for o in loaded["recipients"]],
+        sources=[in_text[o] for o in loaded["sources"]],
+        recipients=[in_text[o] for o in loaded["recipients"]],
         categories=loaded["categories"],
         purposes=loaded["purposes"],
         valid_from=valid_from,
