@@ -4,14 +4,25 @@ the Finnish one where there is none."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
+from html.parser import HTMLParser
 
 import pytest
+from flask import g
 
 from adapters.db import utcnow
+from consent.identifiers import hetu_check_char
 from consent.model import local_date
-from exchange.registry.models import Organization, name_in
+from exchange.clients.service import ClientService
+from exchange.periods.models import CLOSED, ServicePeriod
+from exchange.policy import Identity
+from exchange.registry.models import Organization, User, name_in
 from exchange.registry.service import RegistryService
 from exchange.unit import UnitOfWork
+from exchange.web import organization_name
+from tests.conftest import sign_packet
+from tests.webtools import csrf, give_passwords, sign_in
 
 FINNISH = "Turun seudun työllisyyspalvelut"
 SWEDISH = "Åbonejdens sysselsättningstjänster"
@@ -169,3 +180,235 @@ def test_the_access_report_names_the_organizations_in_its_language(http, world):
     assert PROVIDER["name"] not in page
     page = http.get(f"{url}?format=html&lang=en", headers=headers).get_data(as_text=True)
     assert PROVIDER["name_en"] in page
+
+
+# --- the web pages: in the page's language ------------------------------------------------
+
+
+class _Text(HTMLParser):
+    """What a reader sees of a page: its text, not its tags, attributes nor scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skipping = False
+
+    def handle_starttag(self, tag: str, _attrs: object) -> None:
+        self._skipping = tag in ("script", "style")
+
+    def handle_endtag(self, _tag: str) -> None:
+        self._skipping = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def visible(page: str) -> str:
+    parser = _Text()
+    parser.feed(page)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def browser(app, username, language):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
+@pytest.fixture
+def handed_over(http, world, session, rt):
+    """A transfer from the provider to employment services on an approved consent: the
+    packet's id and the client's."""
+    give_passwords(session, rt, ("kalle.valmentaja", "liisa.sw", "tuomas.sw"))
+    consent = record(http, world, "fi")
+    approved = http.post(
+        f"/v1/consents/{consent['id']}/approve",
+        headers=world["te"].client.headers("tuomas.sw"),
+    )
+    assert approved.status_code == 200, approved.get_json()
+    payload = {
+        "client": {"hetu": HETU},
+        "from": {"organization": world["provider"].id, "worker": "kalle.valmentaja"},
+        "to": {"organization": world["te"].id},
+        "kind": "transfer",
+        "purpose": "employment_services",
+        "respond_by": (local_date(utcnow()) + dt.timedelta(days=14)).isoformat(),
+        "sections": [
+            {
+                "type": "assessment",
+                "instrument": "kykyviisari",
+                "date": local_date(utcnow()).isoformat(),
+                "summary": "Motivated.",
+            }
+        ],
+    }
+    sent = http.post(
+        "/v1/packets",
+        data=sign_packet(world["provider"].packet_key, payload),
+        headers={**world["provider"].client.headers(), "Content-Type": "application/jose"},
+    )
+    assert sent.status_code == 201, sent.get_json()
+    return sent.get_json()["id"], consent["client_id"]
+
+
+def test_a_swedish_page_names_the_organizations_in_swedish_never_by_id(app, world, handed_over):
+    packet_id, client_id = handed_over
+    client = browser(app, "tuomas.sw", "sv")
+
+    for url in (f"/ui/packets/{packet_id}", "/ui/packets?box=inbox", f"/ui/clients/{client_id}"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        html = page.get_data(as_text=True)
+        assert '<html lang="sv">' in html
+        text = visible(html)
+        assert PROVIDER["name_sv"] in text, url
+        assert PROVIDER["name"] not in text, url
+        assert world["provider"].id not in text, url
+        assert world["te"].id not in text, url
+    # Employment services has no Swedish name: its Finnish one, in the header too.
+    assert f"({EMPLOYMENT})" in text
+
+
+def test_an_english_page_names_the_organizations_in_english(app, world, handed_over):
+    packet_id, _client_id = handed_over
+    page = browser(app, "tuomas.sw", "en").get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+
+    assert PROVIDER["name_en"] in visible(page)
+    assert PROVIDER["name_sv"] not in page
+
+
+def test_the_consent_pages_name_the_organizations_in_the_page_language(
+    app, http, world, session, rt
+):
+    consent = record(http, world, "sv")
+    give_passwords(session, rt, ("liisa.sw", "tuomas.sw"))
+    pages = {
+        "tuomas.sw": f"/ui/consents/{consent['id']}",  # the approver's page, with its history
+        "liisa.sw": f"/ui/consents/{consent['id']}/actions",
+    }
+
+    for username, url in pages.items():
+        page = browser(app, username, "sv").get(url)
+        assert page.status_code == 200, url
+        text = visible(page.get_data(as_text=True))
+        assert PROVIDER["name_sv"] in text, url
+        assert EMPLOYMENT in text, url
+        assert PROVIDER["name"] not in text, url
+        assert world["provider"].id not in text, url
+        assert world["te"].id not in text, url
+
+
+def test_the_list_of_hand_overs_to_answer_names_the_sender(app, handed_over):
+    page = browser(app, "tuomas.sw", "sv").get("/ui/lists/waiting")
+
+    assert page.status_code == 200
+    text = visible(page.get_data(as_text=True))
+    assert PROVIDER["name_sv"] in text
+    assert "kisalli-names" not in text
+
+
+def test_the_consent_form_lists_names_in_the_page_language_and_the_text_in_its_own(
+    app, world, session, rt
+):
+    give_passwords(session, rt, ("kalle.valmentaja",))
+    client = browser(app, "kalle.valmentaja", "sv")
+    page = client.get("/ui/consents/new").get_data(as_text=True)
+    assert f'value="{world["provider"].id}"' in page  # the choice's value: the id
+    assert PROVIDER["name_sv"] in visible(page)
+    assert PROVIDER["name"] not in visible(page)
+
+    preview = client.post(
+        "/ui/consents/new",
+        data={
+            "csrf_token": csrf(page),
+            "preview": "1",
+            "hetu": HETU,
+            "decision": "permit",
+            "grantor_type": "self",
+            "sources": [world["provider"].id],
+            "recipients": [world["te"].id],
+            "categories": ["assessment"],
+            "purposes": ["employment_services"],
+            "valid_until": (local_date(utcnow()) + dt.timedelta(days=60)).isoformat(),
+            "method": "electronic_strong_auth",
+            "language": "fi",
+            "approver_organization": world["te"].id,
+        },
+    )
+
+    assert preview.status_code == 200
+    html = preview.get_data(as_text=True)
+    text = re.search(r'<div class="notice" lang="fi"[^>]*>(.*?)</div>', html, re.DOTALL)
+    assert text is not None
+    assert PROVIDER["name"] in text.group(1)  # the client's text: Finnish, as the client reads
+    assert PROVIDER["name_sv"] not in text.group(1)
+    # The exchanges table: the page's language.
+    assert f'<th scope="row">{PROVIDER["name_sv"]}</th>' in html
+
+
+def test_organization_name_is_the_cached_name_in_the_page_language_or_the_id(app, rt, world):
+    with app.test_request_context("/ui/", headers={"Accept-Language": "sv"}):
+        g.unit = UnitOfWork(rt.db.sessions)
+        try:
+            assert organization_name(world["provider"].id) == PROVIDER["name_sv"]
+            assert organization_name(world["te"].id) == EMPLOYMENT
+            assert organization_name("no-such-organization") == "no-such-organization"
+        finally:
+            g.unit.close()
+
+
+def test_the_audit_search_names_the_acting_organization(app, http, world, make_org, session, rt):
+    make_org(
+        "valvonta-names",
+        kind="supervisor",
+        scopes=["audit:read"],
+        users=[("aino.auditoija", ["auditor"])],
+    )
+    give_passwords(session, rt, ("aino.auditoija",))
+    record(http, world, "fi")
+
+    page = browser(app, "aino.auditoija", "sv").get("/ui/audit?action=consent.record")
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'data-organization="{world["provider"].id}">{PROVIDER["name_sv"]}</small>' in html
+    assert f"<small>{world['provider'].id}</small>" not in html
+
+
+def test_the_outcome_report_by_organization_names_each_group(app, world, session, rt):
+    provider = world["provider"]
+    with session.begin():
+        session.get(User, "liisa.sw").roles = ["reporter"]
+    give_passwords(session, rt, ("liisa.sw",))
+    clients = ClientService(UnitOfWork(lambda: session), rt.keys)
+    registrar = Identity(organization=provider.id)
+    ended = local_date(utcnow()).replace(day=1) - dt.timedelta(days=1)  # last month
+    for individual in range(900, 912):
+        digits = f"010180{individual}"
+        hetu = f"010180-{individual}{hetu_check_char(digits)}"
+        session.add(
+            ServicePeriod(
+                id=str(uuid.uuid4()),
+                client_id=clients.lookup(registrar, hetu)[0].id,
+                organization_id=provider.id,
+                service="kuntouttava_tyotoiminta",
+                start=ended - dt.timedelta(days=120),
+                planned_end=ended,
+                days_per_week=3,
+                hours_per_day=5,
+                status=CLOSED,
+                ended_on=ended,
+                outcome="employed",
+                recorded_by_user="kalle.valmentaja",
+            )
+        )
+    session.commit()
+
+    page = browser(app, "liisa.sw", "sv").get("/ui/reports/outcomes?group_by=organization")
+
+    assert page.status_code == 200
+    text = visible(page.get_data(as_text=True))
+    assert f"{PROVIDER['name_sv']}:" in text  # the group's caption
+    assert provider.id not in text

@@ -34,6 +34,7 @@ from exchange.acting import current_identity
 from exchange.errors import ExchangeError, Unauthenticated
 from exchange.policy import public
 from exchange.problems import status_of
+from exchange.registry import cache as registry_cache
 from exchange.registry.cache import UserEntry
 from exchange.runtime import runtime
 from exchange.services import services
@@ -83,6 +84,13 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return request.accept_languages.best_match(LANGUAGES, default="fi") or "fi"
+
+
+def organization_name(organization_id: str) -> str:
+    """For templates: the organization's name in the page's language, from the registry cache
+    (no query once cached); an id the registry does not know is shown as it is."""
+    found = registry_cache.organization(organization_id)
+    return found.display_name(select_locale()) if found is not None else organization_id
 
 
 def regional_locale() -> str:
@@ -273,6 +281,10 @@ def setup_web(app: Flask) -> None:
         app, locale_selector=regional_locale, timezone_selector=lambda: "Europe/Helsinki"
     )
     app.jinja_env.globals["csrf_token"] = generate_csrf
+    # A global (not a context variable) so that imported macros see it too; also a filter, for
+    # lists of ids: ``consent.sources | map("organization_name") | join(", ")``.
+    app.jinja_env.globals["organization_name"] = organization_name
+    app.jinja_env.filters["organization_name"] = organization_name
     # The page modules add their routes to ``blp`` on import; it must happen before registering.
     from exchange.web import (  # noqa: F401
         pages_audit,

@@ -320,13 +320,19 @@ def _render_form(
         general=general,
         summary=summary,
         labels=labels,
-        organizations=[(org.id, org.name) for org in services().registry.parties()],
+        organizations=_organization_choices(ui),
         categories=[(code, category_label(ui, code)) for code in CATEGORIES],
         purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
         preview=preview,
         max_months=services().consents.max_months,
     )
     return page, status
+
+
+def _organization_choices(language: str) -> list[tuple[str, str]]:
+    """The organizations a consent may name, as (id, name in ``language``), by that name."""
+    named = [(org.id, org.display_name(language)) for org in services().registry.parties()]
+    return sorted(named, key=lambda choice: choice[1].casefold())
 
 
 def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldError]]:
@@ -449,7 +455,8 @@ def consent(consent_id: str) -> str:
     # The role comes from the policy, the rest from the consent's own rule, as in the action.
     refused = found.consents.decision_refusal(identity, row) if may_decide else None
     names = found.registry.names(
-        [*row.sources, *row.recipients, row.approver_organization, row.recorded_by_org]
+        [*row.sources, *row.recipients, row.approver_organization, row.recorded_by_org],
+        select_locale(),
     )
     return render_template(
         "web/consent.html",
@@ -509,7 +516,7 @@ def consent_new() -> Any:
 def _render_actions(
     row: Any, form: ReasonForm, errors: dict[str, list[str]], status: int
 ) -> tuple[str, int]:
-    names = services().registry.names([*row.sources, *row.recipients])
+    names = services().registry.names([*row.sources, *row.recipients], select_locale())
     page = render_template(
         "web/consent_actions.html",
         consent=row,

@@ -400,7 +400,7 @@ def test_the_whole_story(server, browser, lang):
     expert.wait_for_url(f"**/ui/packets/{packet_id}*")
     # Accepted: the coach escorts until the expert records the first contact.
     assert expert.get_by_role("heading", name=escort_heading).count() == 1
-    assert "lieto-kisalli (kalle.valmentaja)" in expert.content()
+    assert "Liedon kunta, Kisälli (työtoimintakeskus) (kalle.valmentaja)" in expert.content()
     check_accessibility(expert, f"story-6-packet-accepted-escorted-{lang}")
     expert.select_option("#first-contact-mode", "meeting")
     expert.get_by_role("button", name=record_contact).click()
