@@ -15,12 +15,14 @@ from adapters.db import utcnow
 from consent.identifiers import hetu_check_char
 from consent.model import local_date
 from exchange.clients.service import ClientService
+from exchange.demo import build_registry
 from exchange.periods.models import CLOSED, ServicePeriod
 from exchange.policy import Identity
 from exchange.registry.models import Organization, User, name_in
 from exchange.registry.service import RegistryService
 from exchange.unit import UnitOfWork
 from exchange.web import organization_name
+from schemas.registry import RegistryFile
 from tests.conftest import sign_packet
 from tests.webtools import csrf, give_passwords, sign_in
 
@@ -45,6 +47,16 @@ ENGLISH = "Turku region employment services"
 )
 def test_the_name_in_a_language_falls_back_to_the_finnish_one(language, name_sv, name_en, expected):
     assert name_in(language, FINNISH, name_sv, name_en) == expected
+
+
+def test_every_demo_organization_has_a_swedish_and_an_english_name(tmp_path):
+    document, _passwords = build_registry(tmp_path)
+    loaded = RegistryFile().load(document)  # valid as the loader sees it
+
+    for organization in loaded["organizations"]:
+        names = (organization["name"], organization["name_sv"], organization["name_en"])
+        assert all(names), organization["id"]
+        assert len(set(names)) >= 2, organization["id"]  # translated, not copied
 
 
 @pytest.fixture
