@@ -29,27 +29,67 @@ from exchange.runtime import Runtime
 from exchange.services import Services
 from exchange.unit import UnitOfWork, unit_of_work
 
-# (id, name, kind, business id base, packet-signing key type)
+# (id, names in Finnish, Swedish and English, kind, business id base, packet-signing key type)
 ORGANIZATIONS = [
     (
         "varha-aikuissosiaalityo",
-        "Varsinais-Suomen hyvinvointialue, aikuissosiaalityö",
+        (
+            "Varsinais-Suomen hyvinvointialue, aikuissosiaalityö",
+            "Egentliga Finlands välfärdsområde, vuxensocialarbete",
+            "Southwest Finland wellbeing services county, adult social work",
+        ),
         "social_services",
         "3221300",
         "EC",
     ),
     (
         "te-vs",
-        "Turun seudun työllisyyspalvelut (TE-palvelut)",
+        (
+            "Turun seudun työllisyyspalvelut (TE-palvelut)",
+            "Åbonejdens sysselsättningstjänster (TE-tjänster)",
+            "Turku region employment services (TE services)",
+        ),
         "employment_services",
         "3207911",
         "EC",
     ),
-    ("kela-turku", "Kela, Turun palvelupiste", "kela", "0246246", "EC"),
-    ("lieto-kisalli", "Liedon kunta, Kisälli (työtoimintakeskus)", "provider", "0204819", "OKP"),
-    ("turku-nuorten-paja", "Turun nuorten työpaja", "provider", "2345678", "EC"),
+    (
+        "kela-turku",
+        ("Kela, Turun palvelupiste", "FPA, Åbo servicepunkt", "Kela, Turku service point"),
+        "kela",
+        "0246246",
+        "EC",
+    ),
+    (
+        "lieto-kisalli",
+        (
+            "Liedon kunta, Kisälli (työtoimintakeskus)",
+            "Lundo kommun, Kisälli (arbetsverksamhetscenter)",
+            "Municipality of Lieto, Kisälli (work activity centre)",
+        ),
+        "provider",
+        "0204819",
+        "OKP",
+    ),
+    (
+        "turku-nuorten-paja",
+        ("Turun nuorten työpaja", "Åbo ungdomsverkstad", "Turku youth workshop"),
+        "provider",
+        "2345678",
+        "EC",
+    ),
     # The service operator's audit unit: reads the whole audit log, takes part in nothing.
-    ("palvelun-valvonta", "Palvelun ylläpitäjä, valvontayksikkö", "supervisor", "3141592", "EC"),
+    (
+        "palvelun-valvonta",
+        (
+            "Palvelun ylläpitäjä, valvontayksikkö",
+            "Tjänstens upprätthållare, tillsynsenhet",
+            "Service operator, supervision unit",
+        ),
+        "supervisor",
+        "3141592",
+        "EC",
+    ),
 ]
 
 SCOPES = {
@@ -245,12 +285,14 @@ def build_registry(directory: Path) -> tuple[dict[str, Any], dict[str, str]]:
         json.loads(passwords_file.read_text()) if passwords_file.exists() else {}
     )
     organizations, clients, users = [], [], []
-    for org_id, name, kind, base, kty in ORGANIZATIONS:
+    for org_id, (name, name_sv, name_en), kind, base, kty in ORGANIZATIONS:
         packet_key = _private_key(directory / "keys" / f"{org_id}.packets.jwk.json", kty)
         organizations.append(
             {
                 "id": org_id,
                 "name": name,
+                "name_sv": name_sv,
+                "name_en": name_en,
                 "kind": kind,
                 "business_id": business_id(base),
                 "jwks": {"keys": [_public(packet_key)]},

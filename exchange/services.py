@@ -124,9 +124,12 @@ class Services:
     def webhooks(self) -> WebhookService:
         return WebhookService(self.uow)
 
-    def access_report(self, identity: Identity, client_id: str) -> dict[str, Any]:
-        """The client's "who has seen my data" report (audited)."""
-        return access_report(self.uow, identity, client_id)
+    def access_report(
+        self, identity: Identity, client_id: str, language: str | None = None
+    ) -> dict[str, Any]:
+        """The client's "who has seen my data" report, organizations named in ``language``
+        (audited)."""
+        return access_report(self.uow, identity, client_id, language)
 
     def outcome_report(self, identity: Identity, args: dict[str, Any]) -> Report:
         """Where clients went after their service periods (audited; refused when unsafe)."""

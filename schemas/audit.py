@@ -135,7 +135,14 @@ class ConsistencyOut(Schema):
 
 class AccessReportArgs(StrictSchema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "html"]))
-    lang = fields.String(load_default="fi", validate=validate.OneOf(["fi", "sv", "en"]))
+    lang = fields.String(
+        load_default="fi",
+        validate=validate.OneOf(["fi", "sv", "en"]),
+        metadata={
+            "description": "The report's language: the page's, and the organizations' names "
+            "(`organization_name`), in Swedish or English where the registry has them."
+        },
+    )
 
 
 class AccessEntry(Schema):

@@ -21,6 +21,7 @@ SLUG = validate.Regexp(
 USERNAME = validate.Regexp(
     r"^[a-z0-9][a-z0-9._-]{1,127}$", error="Use lowercase letters, digits, '.', '_' or '-'."
 )
+NAME = validate.Length(min=2, max=200)
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "k", "oth"}
 SIGNATURE_ALGS = {"ES256", "PS256", "Ed25519", "EdDSA"}
 
@@ -90,7 +91,10 @@ class JWKSField(fields.Dict):
 
 class OrganizationEntry(StrictSchema):
     id = fields.String(required=True, validate=SLUG)
-    name = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    name = fields.String(required=True, validate=NAME)  # Finnish; shown where no other is
+    # The names Swedish and English pages and client texts show; absent or null: ``name``.
+    name_sv = fields.String(load_default=None, allow_none=True, validate=NAME)
+    name_en = fields.String(load_default=None, allow_none=True, validate=NAME)
     kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
     business_id = BusinessId(required=True)
     jwks = JWKSField(required=True)

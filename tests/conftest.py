@@ -403,6 +403,9 @@ def org_factory(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
         users: list[tuple[str, list[str]]] | None = None,
         client_kty: str = "EC",
         packet_kty: str = "EC",
+        name: str | None = None,
+        name_sv: str | None = None,
+        name_en: str | None = None,
     ) -> Org:
         n = next(counter)
         org_id = org_id or f"org-{n}-{uuid.uuid4().hex[:6]}"
@@ -414,7 +417,9 @@ def org_factory(rt: Runtime, http: FlaskClient) -> Callable[..., Org]:
             "organizations": [
                 {
                     "id": org_id,
-                    "name": f"Test organization {n}",
+                    "name": name or f"Test organization {n}",
+                    "name_sv": name_sv,
+                    "name_en": name_en,
                     "kind": kind,
                     "business_id": business_id(1_000_000 + n * 37),
                     "jwks": public_jwks(packet_key),

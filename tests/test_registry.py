@@ -35,6 +35,8 @@ def valid_document() -> dict[str, Any]:
                 {
                     "id": "reg-provider",
                     "name": "Registry Test Provider",
+                    "name_sv": "Registrets testleverantör",
+                    "name_en": "Registry test provider (in English)",
                     "kind": "provider",
                     "business_id": business_id(4_200_001),
                     "jwks": public_jwks(ORG_KEY),
@@ -128,12 +130,15 @@ def test_valid_file_loads_organizations_clients_and_users(rt):
     assert report == {"organizations.created": 2, "oauth_clients.created": 1, "users.created": 2}
     provider = fetch(rt, Organization, "reg-provider")
     assert provider.name == "Registry Test Provider"
+    assert provider.name_sv == "Registrets testleverantör"
+    assert provider.name_en == "Registry test provider (in English)"
     assert provider.kind == "provider"
     assert provider.business_id == document["organizations"][0]["business_id"]
     assert provider.jwks == public_jwks(ORG_KEY)
     assert provider.webhook_url == "https://provider.example/hooks"
     social = fetch(rt, Organization, "reg-social")
     assert social.kind == "social_services"
+    assert (social.name_sv, social.name_en) == (None, None)  # absent: none
     assert social.webhook_url is None
     client = fetch(rt, OAuthClient, "reg-provider-system")
     assert client.organization_id == "reg-provider"
@@ -146,6 +151,19 @@ def test_valid_file_loads_organizations_clients_and_users(rt):
     assert set(user.roles) == {"social_worker", "admin"}
     assert user.active is True
     assert user.password_hash is None
+
+
+def test_swedish_and_english_names_as_long_or_short_as_the_finnish_one_load(rt):
+    document = valid_document()
+    document["organizations"][0] |= {"name_sv": "å" * 200, "name_en": "Ki"}
+    document["organizations"][1] |= {"name_sv": None, "name_en": None}
+
+    load(rt, document)
+
+    provider = fetch(rt, Organization, "reg-provider")
+    assert (provider.name_sv, provider.name_en) == ("å" * 200, "Ki")
+    social = fetch(rt, Organization, "reg-social")
+    assert (social.name_sv, social.name_en) == (None, None)
 
 
 def test_entries_may_refer_to_an_organization_loaded_earlier(rt):
@@ -202,6 +220,18 @@ def _drop_webhook(doc: dict[str, Any]) -> None:
     del doc["organizations"][0]["webhook_url"]
 
 
+def _drop_swedish_name(doc: dict[str, Any]) -> None:
+    del doc["organizations"][0]["name_sv"]
+
+
+def _null_english_name(doc: dict[str, Any]) -> None:
+    doc["organizations"][0]["name_en"] = None
+
+
+def _rename_in_swedish(doc: dict[str, Any]) -> None:
+    doc["organizations"][0]["name_sv"] = "Registrets testleverantör, nytt namn"
+
+
 def _narrow_scopes(doc: dict[str, Any]) -> None:
     doc["oauth_clients"][0]["scopes"] = ["consents:read"]
 
@@ -226,6 +256,15 @@ CHANGES: list[tuple[Callable[[dict[str, Any]], None], type[Any], str, str, Any]]
     (_rename_org, Organization, "reg-provider", "name", "Registry Test Provider, renamed"),
     (_new_org_key, Organization, "reg-provider", "jwks", public_jwks(ORG_KEY, SECOND_KEY)),
     (_drop_webhook, Organization, "reg-provider", "webhook_url", None),
+    (_drop_swedish_name, Organization, "reg-provider", "name_sv", None),
+    (_null_english_name, Organization, "reg-provider", "name_en", None),
+    (
+        _rename_in_swedish,
+        Organization,
+        "reg-provider",
+        "name_sv",
+        "Registrets testleverantör, nytt namn",
+    ),
     (_narrow_scopes, OAuthClient, "reg-provider-system", "scopes", ["consents:read"]),
     (_new_client_key, OAuthClient, "reg-provider-system", "jwks", public_jwks(SECOND_KEY)),
     (_deactivate_client, OAuthClient, "reg-provider-system", "active", False),
@@ -379,6 +418,15 @@ INVALID: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "organizations[0].webhook_url",
     ),
     ("missing-name", lambda doc: doc["organizations"][0].pop("name"), "organizations[0].name"),
+    ("null-name", _set("organizations.0.name", None), "organizations[0].name"),
+    (
+        "swedish-name-too-long",
+        _set("organizations.0.name_sv", "å" * 201),
+        "organizations[0].name_sv",
+    ),
+    ("english-name-too-short", _set("organizations.1.name_en", "K"), "organizations[1].name_en"),
+    ("empty-swedish-name", _set("organizations.1.name_sv", ""), "organizations[1].name_sv"),
+    ("english-name-not-text", _set("organizations.0.name_en", 42), "organizations[0].name_en"),
     ("entry-not-an-object", _top_level("organizations", ["reg-provider"]), "organizations[0]"),
     ("section-not-a-list", _top_level("users", {"username": "x"}), "users"),
     (

@@ -483,7 +483,7 @@ def test_the_approver_sees_how_a_paper_consent_was_given_and_by_whom(app, people
     after = client.get(approved.headers["Location"]).get_data(as_text=True)
     assert '<tr data-event="approved">' in after
     assert "<td>Hyväksytty</td>" in after
-    assert "<td>tuomas.sw (te-vs)</td>" in after
+    assert "<td>tuomas.sw (Test organization 2)</td>" in after  # te-vs, by its name
 
 
 def test_a_witnessed_consent_shows_the_witness_in_swedish(app, people, http):

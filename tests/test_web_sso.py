@@ -167,7 +167,11 @@ def staff(sso_app: Flask) -> None:
     from tests.conftest import org_factory, runtime_of
 
     make_org = org_factory(runtime_of(sso_app), sso_app.test_client())
-    make_org("kisalli", users=[("liisa.sw", ["social_worker"]), ("left.sw", ["social_worker"])])
+    make_org(
+        "kisalli",
+        users=[("liisa.sw", ["social_worker"]), ("left.sw", ["social_worker"])],
+        name="Liedon Kisälli",
+    )
     session = runtime_of(sso_app).db.sessions()
     session.get(User, "left.sw").active = False
     session.commit()
@@ -206,7 +210,8 @@ def test_a_registry_user_signs_in_through_the_provider(sso_app, staff, provider)
     assert done.headers["Location"] == "/ui/packets"
     start = client.get("/ui/")
     assert start.status_code == 200
-    assert "(kisalli)" in start.get_data(as_text=True)  # the header names the user's organization
+    # The header names the user's organization.
+    assert "(Liedon Kisälli)" in start.get_data(as_text=True)
     # The provider authenticated us and saw the PKCE verifier.
     assert provider.token_requests[0]["grant_type"] == "authorization_code"
 

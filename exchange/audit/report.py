@@ -20,7 +20,8 @@ from exchange.continuity.service import client_not_found, is_involved
 from exchange.packets.models import Packet
 from exchange.policy import Identity
 from exchange.printouts import CLIENT_LABEL, client_line, clock, local, long_date
-from exchange.registry.models import Organization, User
+from exchange.registry.models import User
+from exchange.registry.service import RegistryService
 from exchange.unit import UnitOfWork
 
 REPORTED = ("packet.send", "packet.read", "packet.accept", "consent.read")
@@ -98,8 +99,11 @@ PAGE = {
 }
 
 
-def access_report(uow: UnitOfWork, identity: Identity, client_id: str) -> dict[str, Any]:
-    """The report for an organization involved with the client (404 otherwise); audited."""
+def access_report(
+    uow: UnitOfWork, identity: Identity, client_id: str, language: str | None = None
+) -> dict[str, Any]:
+    """The report for an organization involved with the client (404 otherwise), naming the
+    organizations in ``language`` when given (as registered otherwise); audited."""
     session = uow.session
     if session.get(Client, client_id) is None or not is_involved(
         session, client_id, identity.organization
@@ -142,10 +146,7 @@ def access_report(uow: UnitOfWork, identity: Identity, client_id: str) -> dict[s
         ):
             entry["categories"].append(row.reason)
     org_ids = {e["organization"] for e in entries.values() if e["organization"]}
-    names = {
-        o.id: o.name
-        for o in session.execute(select(Organization).where(Organization.id.in_(org_ids))).scalars()
-    }
+    names = RegistryService(uow).names(org_ids, language)
     people = {e["person"] for e in entries.values() if e["person"]}
     roles = {
         u.username: ",".join(u.roles)

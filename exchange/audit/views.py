@@ -124,7 +124,7 @@ class AccessReport(MethodView):
         """Who saw or received the client's data, when, on which basis ("who has seen my data").
 
         For social workers of organizations involved with the client."""
-        report = services().access_report(current_identity(), client_id)
+        report = services().access_report(current_identity(), client_id, args["lang"])
         if args["format"] == "html":
             person = services().clients.for_printout(client_id)
             page = report_page(report, args["lang"], person)

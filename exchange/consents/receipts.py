@@ -36,14 +36,15 @@ WITHDRAWAL = {
 def build_receipt(
     row: Consent, status: str, organizations: dict[str, OrganizationEntry], issuer: str
 ) -> dict[str, Any]:
-    """The receipt document of a consent as it stands now."""
+    """The receipt document of a consent as it stands now, in the consent's language (the
+    organizations by their names in it too)."""
     lang = row.language
 
     def controller(org_id: str) -> dict[str, Any]:
         org = organizations.get(org_id)
         return {
             "organizationId": org_id,
-            "piiController": org.name if org else org_id,
+            "piiController": org.display_name(lang) if org else org_id,
             "businessId": org.business_id if org else None,
         }
 
@@ -209,7 +210,7 @@ def page_context(
 
     def names(ids: list[str]) -> list[str]:
         # An organization no longer registered is left out rather than shown by its id.
-        return [organizations[i].name for i in ids if i in organizations]
+        return [organizations[i].display_name(lang) for i in ids if i in organizations]
 
     given = short_date(local_date(row.recorded_at))
     parties = names(list(dict.fromkeys([*row.sources, *row.recipients])))

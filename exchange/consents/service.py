@@ -229,13 +229,15 @@ class ConsentService:
             supersedes = old.id
 
         grantor = body["grantor"]
+        language = body["language"]
+        # The client reads the organizations' names in the text's language, not the recorder's.
         text = render_consent_text(
-            body["language"],
+            language,
             decision=body["decision"],
             grantor_type=grantor["type"],
             grantor_name=grantor.get("name"),
-            sources=[orgs[o].name for o in body["sources"]],
-            recipients=[orgs[o].name for o in body["recipients"]],
+            sources=[orgs[o].display_name(language) for o in body["sources"]],
+            recipients=[orgs[o].display_name(language) for o in body["recipients"]],
             categories=body["categories"],
             purposes=body["purposes"],
             valid_from=valid_from,
@@ -256,7 +258,7 @@ class ConsentService:
             grantor_name=grantor.get("name"),
             method=body["method"],
             evidence=dict(body["evidence"]),
-            language=body["language"],
+            language=language,
             text_version=text.version,
             text_sha256=text.sha256,
             text=text.text,

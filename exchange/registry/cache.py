@@ -38,6 +38,7 @@ from exchange.registry.models import (
     RegistryVersion,
     User,
     grantable_scopes,
+    name_in,
 )
 
 REGISTRY_MODELS = (Organization, OAuthClient, User)
@@ -64,6 +65,8 @@ class OrganizationEntry:
 
     id: str
     name: str
+    name_sv: str | None
+    name_en: str | None
     kind: str
     business_id: str
     webhook_url: str | None
@@ -74,8 +77,20 @@ class OrganizationEntry:
     def of(cls, row: Organization) -> OrganizationEntry:
         jwks = copy.deepcopy(dict(row.jwks))
         return cls(
-            row.id, row.name, row.kind, row.business_id, row.webhook_url, jwks, _key_set(jwks)
+            id=row.id,
+            name=row.name,
+            name_sv=row.name_sv,
+            name_en=row.name_en,
+            kind=row.kind,
+            business_id=row.business_id,
+            webhook_url=row.webhook_url,
+            jwks=jwks,
+            keys=_key_set(jwks),
         )
+
+    def display_name(self, language: str) -> str:
+        """The organization's name in ``language`` (see :func:`name_in`)."""
+        return name_in(language, self.name, self.name_sv, self.name_en)
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,26 @@ class Organization(Base):
     __tablename__ = "organization"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))  # Finnish, and the name in any language
+    name_sv: Mapped[str | None] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     business_id: Mapped[str] = mapped_column(String(9))
     jwks: Mapped[dict[str, Any]] = mapped_column(JSON)
     webhook_url: Mapped[str | None] = mapped_column(String(500))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def display_name(self, language: str) -> str:
+        """The organization's name in ``language`` (see :func:`name_in`)."""
+        return name_in(language, self.name, self.name_sv, self.name_en)
+
+
+def name_in(language: str, name: str, name_sv: str | None, name_en: str | None) -> str:
+    """An organization's name as a reader of ``language`` sees it: its Swedish or English name
+    where the registry gives one, otherwise its registered (Finnish) name, which every
+    organization has."""
+    translated = {"sv": name_sv, "en": name_en}.get(language)
+    return translated or name
 
 
 class OAuthClient(Base):

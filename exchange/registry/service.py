@@ -219,6 +219,8 @@ def load_registry(
             {
                 "id": org["id"],
                 "name": org["name"],
+                "name_sv": org["name_sv"],
+                "name_en": org["name_en"],
                 "kind": org["kind"],
                 "business_id": org["business_id"],
                 "jwks": org["jwks"],
@@ -291,10 +293,13 @@ class RegistryService:
         )
         return set(self.session.execute(query).scalars())
 
-    def names(self, ids: Iterable[str]) -> dict[str, str]:
-        """The names of the registered organizations among ``ids``."""
+    def names(self, ids: Iterable[str], language: str | None = None) -> dict[str, str]:
+        """The names of the registered organizations among ``ids``: in ``language`` when
+        given (see ``Organization.display_name``), otherwise as registered."""
         rows = self.session.execute(select(Organization).where(Organization.id.in_(set(ids))))
-        return {row.id: row.name for row in rows.scalars()}
+        return {
+            row.id: row.display_name(language) if language else row.name for row in rows.scalars()
+        }
 
     def colleagues(self, identity: Identity) -> list[User]:
         """The active users of the caller's organization, by name."""

@@ -9,6 +9,7 @@ audit trail apply.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from flask import (
@@ -36,7 +37,9 @@ from exchange.labels import describe_detail, label
 from exchange.policy import public
 from exchange.problem_texts import problem_text
 from exchange.problems import status_of
+from exchange.registry import cache as registry_cache
 from exchange.registry.cache import UserEntry
+from exchange.registry.models import Organization
 from exchange.runtime import runtime
 from exchange.services import services
 from exchange.web import sso
@@ -97,6 +100,20 @@ def select_locale() -> str:
     if chosen in LANGUAGES:
         return str(chosen)
     return request.accept_languages.best_match(LANGUAGES, default="fi") or "fi"
+
+
+def organization_name(organization_id: str) -> str:
+    """For templates: the organization's name in the page's language, from the registry cache
+    (no query once cached); an id the registry does not know is shown as it is."""
+    found = registry_cache.organization(organization_id)
+    return found.display_name(select_locale()) if found is not None else organization_id
+
+
+def organization_choices(rows: Iterable[Organization]) -> list[tuple[str, str]]:
+    """A form's organizations: (id, name in the page's language), by that name."""
+    language = select_locale()
+    named = [(row.id, row.display_name(language)) for row in rows]
+    return sorted(named, key=lambda choice: choice[1].casefold())
 
 
 def regional_locale() -> str:
@@ -298,7 +315,11 @@ def setup_web(app: Flask) -> None:
         label_of=label,
         describe_detail=describe_detail,
         problem_text=problem_text,
+        # A global (not a context variable) so that imported macros see it too; also a
+        # filter, for lists of ids: ``consent.sources | map("organization_name") | join(", ")``.
+        organization_name=organization_name,
     )
+    app.jinja_env.filters["organization_name"] = organization_name
     # The page modules add their routes to ``blp`` on import; it must happen before registering.
     from exchange.web import (  # noqa: F401
         pages_audit,

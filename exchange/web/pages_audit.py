@@ -27,7 +27,7 @@ from exchange.errors import FieldError, Invalid
 from exchange.labels import choices
 from exchange.services import services
 from exchange.streams import guarded
-from exchange.web import LANGUAGES, blp, select_locale
+from exchange.web import LANGUAGES, blp, organization_choices, select_locale
 from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.audit import AuditQueryArgs, ProofArgs
@@ -128,7 +128,7 @@ def audit() -> Any:
         latest=checkpoints[0] if checkpoints else None,
         when=_when,
         actions=choices("audit_action"),
-        organizations=[(org.id, org.name) for org in services().registry.organizations()],
+        organizations=organization_choices(services().registry.organizations()),
     )
     return html, 422 if errors else 200
 
@@ -189,7 +189,7 @@ def access_report_page(client_id: str) -> Response:
     lang = request.args.get("lang", "")
     if lang not in LANGUAGES:
         lang = select_locale()
-    report = services().access_report(current_identity(), client_id)
+    report = services().access_report(current_identity(), client_id, lang)
     person = services().clients.for_printout(client_id)
     html = render_template("access_report.html", **report_page(report, lang, person))
     return Response(html, mimetype="text/html")

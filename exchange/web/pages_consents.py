@@ -40,7 +40,15 @@ from exchange.problem_texts import problem_text
 from exchange.registry.service import SUPERVISOR_NOT_A_PARTY
 from exchange.runtime import runtime
 from exchange.services import services
-from exchange.web import DATE_FORMATS, ActionForm, ReasonForm, blp, select_locale, signed_in
+from exchange.web import (
+    DATE_FORMATS,
+    ActionForm,
+    ReasonForm,
+    blp,
+    organization_choices,
+    select_locale,
+    signed_in,
+)
 from exchange.web.auth import page
 from schemas import flatten_errors
 from schemas.consents import ConsentCreate
@@ -321,7 +329,7 @@ def _render_form(
         general=general,
         summary=summary,
         labels=labels,
-        organizations=[(org.id, org.name) for org in services().registry.parties()],
+        organizations=organization_choices(services().registry.parties()),
         categories=[(code, category_label(ui, code)) for code in CATEGORIES],
         purposes=[(code, purpose_label(ui, code)) for code in PURPOSES],
         preview=preview,
@@ -332,12 +340,12 @@ def _render_form(
 
 def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldError]]:
     """The text and the exchange summary of a consent not yet saved, or what stops it."""
+    ui = select_locale()
     today = model.local_date(utcnow())
     valid_from: dt.date = loaded.get("valid_from") or today
     approver = loaded.get("approver_organization")
-    names = services().registry.names(
-        [*loaded["sources"], *loaded["recipients"], *([approver] if approver else [])]
-    )
+    parties = [*loaded["sources"], *loaded["recipients"]]
+    names = services().registry.names([*parties, *([approver] if approver else [])], ui)
     supervisors = services().registry.supervisors(names)
     problems = [
         FieldError(f"{group}[{index}]", f"Unknown organization {org_id!r}.")
@@ -372,14 +380,16 @@ def _preview(loaded: dict[str, Any]) -> tuple[dict[str, Any] | None, list[FieldE
     if problems:
         return None, problems
     grantor = loaded["grantor"]
-    # The same call ConsentService.record makes, with the organizations' names.
+    # The same call ConsentService.record makes, with the organizations' names in the text's
+    # language; the table below it names them in the page's.
+    in_text = services().registry.names(parties, loaded["language"])
     text = render_consent_text(
         loaded["language"],
         decision=loaded["decision"],
         grantor_type=grantor["type"],
         grantor_name=grantor.get("name"),
-        sources=[names[o] for o in loaded["sources"]],
-        recipients=[names[o] for o in loaded["recipients"]],
+        sources=[in_text[o] for o in loaded["sources"]],
+        recipients=[in_text[o] for o in loaded["recipients"]],
         categories=loaded["categories"],
         purposes=loaded["purposes"],
         valid_from=valid_from,
@@ -448,7 +458,8 @@ def consent(consent_id: str) -> str:
     # The role comes from the policy, the rest from the consent's own rule, as in the action.
     refused = found.consents.decision_refusal(identity, row) if may_decide else None
     names = found.registry.names(
-        [*row.sources, *row.recipients, row.approver_organization, row.recorded_by_org]
+        [*row.sources, *row.recipients, row.approver_organization, row.recorded_by_org],
+        select_locale(),
     )
     return render_template(
         "web/consent.html",
@@ -510,7 +521,7 @@ def consent_new() -> Any:
 def _render_actions(
     row: Any, form: ReasonForm, errors: dict[str, list[str]], status: int
 ) -> tuple[str, int]:
-    names = services().registry.names([*row.sources, *row.recipients])
+    names = services().registry.names([*row.sources, *row.recipients], select_locale())
     page = render_template(
         "web/consent_actions.html",
         consent=row,

@@ -15,7 +15,7 @@ from exchange.errors import Forbidden
 from exchange.labels import VOCABULARIES
 from exchange.periods.report import Report, report_csv
 from exchange.services import services
-from exchange.web import blp, signed_in
+from exchange.web import blp, organization_choices, signed_in
 from exchange.web.auth import page
 from exchange.web.charts import outcome_chart
 from schemas import flatten_errors
@@ -70,7 +70,7 @@ def outcomes() -> tuple[str, int]:
         labels=OUTCOME_LABELS,
         charts=[outcome_chart(group, OUTCOME_LABELS) for group in report.groups] if report else [],
         services=SERVICES,
-        organizations=[(org.id, org.name) for org in services().registry.parties()],
+        organizations=organization_choices(services().registry.parties()),
         reporter="reporter" in user.roles,
     ), status
 

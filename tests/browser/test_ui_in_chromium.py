@@ -331,6 +331,12 @@ RELEASE_2 = {
     ),
 }
 
+# language: (the employment services, the coach's organization), as the demo registry names them
+ORGANIZATION_NAMES = {
+    "fi": ("Turun seudun työllisyyspalvelut", "Liedon kunta, Kisälli (työtoimintakeskus)"),
+    "sv": ("Åbonejdens sysselsättningstjänster", "Lundo kommun, Kisälli (arbetsverksamhetscenter)"),
+}
+
 
 @pytest.mark.parametrize("lang", ["fi", "sv"])
 def test_the_whole_story(server, browser, lang):
@@ -357,9 +363,8 @@ def test_the_whole_story(server, browser, lang):
     coach.check("input[name=method][value=electronic_strong_auth]")
     coach.select_option("select[name=approver_organization]", "te-vs")  # they approve it
     coach.locator("button[name=preview]").click()
-    assert (
-        "Turun seudun työllisyyspalvelut" in coach.locator("#preview-title + p + div").inner_text()
-    )
+    # The consent's text is in the page's language, and so are the organizations' names.
+    assert ORGANIZATION_NAMES[lang][0] in coach.locator("#preview-title + p + div").inner_text()
     check_accessibility(coach, f"story-1-consent-preview-{lang}")
     coach.locator("button[name=record]").click()
     coach.wait_for_url("**/ui/consents/*")
@@ -401,7 +406,7 @@ def test_the_whole_story(server, browser, lang):
     expert.wait_for_url(f"**/ui/packets/{packet_id}*")
     # Accepted: the coach escorts until the expert records the first contact.
     assert expert.get_by_role("heading", name=escort_heading).count() == 1
-    assert "lieto-kisalli (kalle.valmentaja)" in expert.content()
+    assert f"{ORGANIZATION_NAMES[lang][1]} (kalle.valmentaja)" in expert.content()
     check_accessibility(expert, f"story-6-packet-accepted-escorted-{lang}")
     expert.select_option("#first-contact-mode", "meeting")
     expert.get_by_role("button", name=record_contact).click()
