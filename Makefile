@@ -34,10 +34,11 @@ run: translations
 test: translations
 	$(BIN)/python -m pytest
 
-## screenshots: the browser tests, saving their screenshots into docs/screenshots/ (the ones
-## the README shows; a plain test run saves them into the ignored .cache/screenshots/)
+## screenshots: the browser tests, then the screenshots the README shows (docs/screenshots/)
+## replaced by the fresh ones; the tests save every screenshot into the ignored .cache/screenshots/
 screenshots: translations
-	EXCHANGE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -n 0 tests/browser
+	EXCHANGE_SCREENSHOTS=$(CURDIR)/.cache/screenshots $(BIN)/python -m pytest -q -n 0 tests/browser
+	for shot in docs/screenshots/*.png; do cp ".cache/screenshots/$$(basename $$shot)" "$$shot"; done
 
 ## fuzz: the API against its OpenAPI document, 1,000 schemathesis cases per operation
 ## (make test runs 50); FUZZ_EXAMPLES overrides the count

@@ -26,6 +26,15 @@ from exchange.problem_texts import PROBLEM_TEXTS
 
 _ = lazy_gettext
 
+PACKET_STATUS = {
+    "sent": _("sent"),
+    "delivered": _("delivered"),
+    "accepted": _("accepted"),
+    "declined": _("declined"),
+    "withdrawn": _("withdrawn"),
+    "expired": _("expired"),
+    "blocked": _("blocked"),
+}
 VOCABULARIES: Mapping[str, Mapping[str, object]] = {
     "consent_status": {
         "pending": _("Waiting for approval"),
@@ -45,24 +54,10 @@ VOCABULARIES: Mapping[str, Mapping[str, object]] = {
         "guardian": _("Guardian"),
         "legal_representative": _("Legal representative"),
     },
-    "packet_status": {
-        "sent": _("sent"),
-        "delivered": _("delivered"),
-        "accepted": _("accepted"),
-        "declined": _("declined"),
-        "withdrawn": _("withdrawn"),
-        "expired": _("expired"),
-        "blocked": _("blocked"),
-    },
+    "packet_status": PACKET_STATUS,
     # What happened to a packet: its statuses and the other events of its history.
     "packet_event": {
-        "sent": _("sent"),
-        "delivered": _("delivered"),
-        "accepted": _("accepted"),
-        "declined": _("declined"),
-        "withdrawn": _("withdrawn"),
-        "expired": _("expired"),
-        "blocked": _("blocked"),
+        **PACKET_STATUS,
         "reassigned": _("reassigned"),
         "shredded": _("content destroyed"),
         "first_contact": _("first contact"),

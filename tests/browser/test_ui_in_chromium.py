@@ -3,9 +3,9 @@
 The server is the demo (`exchange demo` + `exchange serve`) on a free loopback
 port. Every page visited is checked with axe-core (no serious or critical
 violations) and saved as a screenshot in `.cache/screenshots/` (ignored by git), or
-in the folder `EXCHANGE_SCREENSHOTS` names: `make screenshots` refreshes the committed
-ones in docs/screenshots/. `.ci/run` installs Chromium and axe-core; without them these
-tests are skipped, saying so.
+in the folder `EXCHANGE_SCREENSHOTS` names: `make screenshots` then copies the fresh
+ones over the committed ones in docs/screenshots/. `.ci/run` installs Chromium and
+axe-core; without them these tests are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(os.environ.get("AXE_CORE_JS", ROOT / ".cache/npm/node_modules/axe-core/axe.min.js"))
-# Test runs leave the committed screenshots alone; `make screenshots` points here at them.
+# Test runs leave the committed screenshots alone (`make screenshots` copies them over).
 SCREENSHOTS = Path(os.environ.get("EXCHANGE_SCREENSHOTS", ROOT / ".cache" / "screenshots"))
 
 pytestmark = pytest.mark.skipif(
