@@ -2,7 +2,8 @@
 
 The server is the demo (`exchange demo` + `exchange serve`) on a free loopback
 port. Every page visited is checked with axe-core (no serious or critical
-violations) and saved as a screenshot in `.cache/screenshots/` (ignored by git), or
+violations); the story's, the start pages' and the client page's are saved as
+screenshots in `.cache/screenshots/` (ignored by git), or
 in the folder `EXCHANGE_SCREENSHOTS` names: `make screenshots` then copies the fresh
 ones over the committed ones in docs/screenshots/. `.ci/run` installs Chromium and
 axe-core; without them these tests are skipped, saying so.
