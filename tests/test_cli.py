@@ -646,17 +646,17 @@ GOOD_ROWS = (
 )
 
 
+def import_periods(
+    demo_cli, tmp_path, rows=GOOD_ROWS, organization="lieto-kisalli", user="kalle.valmentaja"
+):
+    """``exchange periods import`` of ``rows`` as ``user`` of ``organization``."""
+    file = periods_file(tmp_path, *rows)
+    return demo_cli("periods", "import", file, "--organization", organization, "--user", user)
+
+
 def test_periods_import_records_every_row(demo_cli, tmp_path):
     before = {row[0] for row in demo_cli.query("SELECT id FROM service_period")}
-    result = demo_cli(
-        "periods",
-        "import",
-        periods_file(tmp_path, *GOOD_ROWS),
-        "--organization",
-        "lieto-kisalli",
-        "--user",
-        "kalle.valmentaja",
-    )
+    result = import_periods(demo_cli, tmp_path)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"imported": 3, "closed": 2}
     rows = demo_cli.query("SELECT id, outcome, status FROM service_period ORDER BY start")
@@ -665,15 +665,7 @@ def test_periods_import_records_every_row(demo_cli, tmp_path):
 
 
 def test_periods_import_is_a_unit_of_work_of_the_command_line(demo_cli, tmp_path):
-    result = demo_cli(
-        "periods",
-        "import",
-        periods_file(tmp_path, GOOD_ROWS[0]),
-        "--organization",
-        "lieto-kisalli",
-        "--user",
-        "kalle.valmentaja",
-    )
+    result = import_periods(demo_cli, tmp_path, [GOOD_ROWS[0]])
     assert result.exit_code == 0, result.output
     recorded = demo_cli.query(
         "SELECT actor_organization, actor_client, actor_user FROM audit_event "
@@ -684,14 +676,9 @@ def test_periods_import_is_a_unit_of_work_of_the_command_line(demo_cli, tmp_path
 
 def test_periods_import_asks_the_policy_and_audits_a_refusal(demo_cli, tmp_path):
     denied_before = demo_cli.query("SELECT count(*) FROM audit_event WHERE outcome = 'denied'")
-    result = demo_cli(
-        "periods",
-        "import",
-        periods_file(tmp_path, *GOOD_ROWS),
-        "--organization",
-        "varha-aikuissosiaalityo",
-        "--user",
-        "aino.auditoija",  # an auditor records no service periods
+    # An auditor records no service periods.
+    result = import_periods(
+        demo_cli, tmp_path, organization="varha-aikuissosiaalityo", user="aino.auditoija"
     )
     assert_clean_failure(result)
     assert "role" in result.stderr
@@ -750,15 +737,7 @@ def test_periods_import_refuses_a_wrong_header_and_a_stranger(demo_cli, tmp_path
     assert result.exit_code == 1
     assert "Missing column 'start'" in result.stderr
     assert "Unknown column 'colour'" in result.stderr
-    stranger = demo_cli(
-        "periods",
-        "import",
-        periods_file(tmp_path, *GOOD_ROWS),
-        "--organization",
-        "lieto-kisalli",
-        "--user",
-        "terhi.asiantuntija",
-    )
+    stranger = import_periods(demo_cli, tmp_path, user="terhi.asiantuntija")
     assert_clean_failure(stranger)
     assert demo_cli.query("SELECT count(*) FROM service_period") == [(130,)]  # the demo's
 
@@ -787,15 +766,7 @@ def test_long_commands_are_quiet_when_stderr_is_not_a_terminal(demo_cli, tmp_pat
     results = [
         demo_cli("audit", "verify"),
         demo_cli("keys", "rewrap"),
-        demo_cli(
-            "periods",
-            "import",
-            periods_file(tmp_path, *GOOD_ROWS),
-            "--organization",
-            "lieto-kisalli",
-            "--user",
-            "kalle.valmentaja",
-        ),
+        import_periods(demo_cli, tmp_path),
     ]
     for result in results:
         assert result.exit_code == 0, result.output
@@ -825,15 +796,7 @@ def test_keys_rewrap_shows_progress_on_a_terminal(demo_cli, terminal):
 
 
 def test_periods_import_shows_progress_on_a_terminal(demo_cli, tmp_path, terminal):
-    result = demo_cli(
-        "periods",
-        "import",
-        periods_file(tmp_path, *GOOD_ROWS),
-        "--organization",
-        "lieto-kisalli",
-        "--user",
-        "kalle.valmentaja",
-    )
+    result = import_periods(demo_cli, tmp_path)
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"imported": 3, "closed": 2}

@@ -16,7 +16,7 @@ import pytest
 from consent.model import local_date
 from schemas.consents import CONSENT_EXAMPLE, ConsentCreate
 from tests.conftest import Org, audit_rows
-from tests.webtools import csrf, give_passwords, sign_in
+from tests.webtools import csrf, give_passwords, signed_in
 
 ROOT = Path(__file__).resolve().parent.parent
 HETU = "010190-900P"
@@ -289,17 +289,11 @@ def test_a_ban_stores_its_approver_but_opens_nothing_to_it(http, world):
 # --- the web UI -----------------------------------------------------------------------------
 
 
-def browser(app: Any, username: str) -> Any:
-    client = app.test_client()
-    assert sign_in(client, username).status_code == 302
-    return client
-
-
 def test_the_start_page_queue_shows_what_the_organization_is_to_approve(app, http, world):
     theirs = record(http, world["provider"])
     not_theirs = record(http, world["provider"], approver_organization=None)
     own = record(http, world["social"], SOCIAL_SW, sources=[SOCIAL], approver_organization=None)
-    worker = browser(app, SOCIAL_SW)
+    worker = signed_in(app, SOCIAL_SW)
     assert 'href="/ui/lists/approvals"' in worker.get("/ui/").get_data(as_text=True)
     start = worker.get("/ui/lists/approvals").get_data(as_text=True)
     assert f"/ui/consents/{theirs['id']}" in start
@@ -311,17 +305,17 @@ def test_the_start_page_queue_shows_what_the_organization_is_to_approve(app, htt
     others = [row for row in rows if theirs["id"] in row]
     assert "Kirjasit tämän itse" in mine[0]
     assert "Kirjasit tämän itse" not in others[0]
-    colleague = browser(app, SOCIAL_SW2).get("/ui/lists/approvals").get_data(as_text=True)
+    colleague = signed_in(app, SOCIAL_SW2).get("/ui/lists/approvals").get_data(as_text=True)
     assert f"/ui/consents/{own['id']}" in colleague
     assert "Kirjasit tämän itse" not in colleague
-    provider_start = browser(app, PROVIDER_SW).get("/ui/lists/approvals").get_data(as_text=True)
+    provider_start = signed_in(app, PROVIDER_SW).get("/ui/lists/approvals").get_data(as_text=True)
     assert f"/ui/consents/{theirs['id']}" not in provider_start
     assert f"/ui/consents/{not_theirs['id']}" in provider_start
 
 
 def test_the_approver_organization_approves_in_the_web_ui(app, http, world, rt):
     consent = record(http, world["provider"])
-    client = browser(app, SOCIAL_SW)
+    client = signed_in(app, SOCIAL_SW)
     page = client.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
     assert f"/ui/consents/{consent['id']}/approve" in page
     approved = client.post(f"/ui/consents/{consent['id']}/approve", data={"csrf_token": csrf(page)})
@@ -337,12 +331,12 @@ def test_the_web_ui_refuses_the_others(app, http, world, action):
     consent = record(http, world["provider"])
     url = f"/ui/consents/{consent['id']}/{action}"
     form = {"reason": "The client did not sign the form"}
-    recorder_org = browser(app, PROVIDER_SW)
+    recorder_org = signed_in(app, PROVIDER_SW)
     page = recorder_org.get(f"/ui/consents/{consent['id']}").get_data(as_text=True)
     assert url not in page
     assert "Tämän suostumuksen hyväksyy tai hylkää organisaation" in page
     assert recorder_org.post(url, data=form | {"csrf_token": csrf(page)}).status_code == 403
-    third = browser(app, OUTSIDER_SW)
+    third = signed_in(app, OUTSIDER_SW)
     token = csrf(third.get("/ui/").get_data(as_text=True))
     assert third.get(f"/ui/consents/{consent['id']}").status_code == 404
     assert third.post(url, data=form | {"csrf_token": token}).status_code == 404
@@ -351,7 +345,7 @@ def test_the_web_ui_refuses_the_others(app, http, world, action):
 
 
 def test_the_recording_form_names_the_approver_organization(app, http, world, session):
-    client = browser(app, COACH)
+    client = signed_in(app, COACH)
     page = client.get("/ui/consents/new").get_data(as_text=True)
     chosen = re.search(r'<select id="approver_organization".*?</select>', page, flags=re.S)
     assert chosen is not None

@@ -24,7 +24,7 @@ from exchange.unit import UnitOfWork
 from exchange.web import organization_name
 from schemas.registry import RegistryFile
 from tests.conftest import sign_packet
-from tests.webtools import csrf, give_passwords, sign_in
+from tests.webtools import csrf, give_passwords, signed_in
 
 FINNISH = "Turun seudun työllisyyspalvelut"
 SWEDISH = "Åbonejdens sysselsättningstjänster"
@@ -222,13 +222,6 @@ def visible(page: str) -> str:
     return " ".join(" ".join(parser.parts).split())
 
 
-def browser(app, username, language):
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
-    assert sign_in(client, username).status_code == 302
-    return client
-
-
 @pytest.fixture
 def handed_over(http, world, session, rt):
     """A transfer from the provider to employment services on an approved consent: the
@@ -267,7 +260,7 @@ def handed_over(http, world, session, rt):
 
 def test_a_swedish_page_names_the_organizations_in_swedish_never_by_id(app, world, handed_over):
     packet_id, client_id = handed_over
-    client = browser(app, "tuomas.sw", "sv")
+    client = signed_in(app, "tuomas.sw", "sv")
 
     for url in (f"/ui/packets/{packet_id}", "/ui/packets?box=inbox", f"/ui/clients/{client_id}"):
         page = client.get(url)
@@ -285,7 +278,7 @@ def test_a_swedish_page_names_the_organizations_in_swedish_never_by_id(app, worl
 
 def test_an_english_page_names_the_organizations_in_english(app, world, handed_over):
     packet_id, _client_id = handed_over
-    page = browser(app, "tuomas.sw", "en").get(f"/ui/packets/{packet_id}").get_data(as_text=True)
+    page = signed_in(app, "tuomas.sw", "en").get(f"/ui/packets/{packet_id}").get_data(as_text=True)
 
     assert PROVIDER["name_en"] in visible(page)
     assert PROVIDER["name_sv"] not in page
@@ -302,7 +295,7 @@ def test_the_consent_pages_name_the_organizations_in_the_page_language(
     }
 
     for username, url in pages.items():
-        page = browser(app, username, "sv").get(url)
+        page = signed_in(app, username, "sv").get(url)
         assert page.status_code == 200, url
         text = visible(page.get_data(as_text=True))
         assert PROVIDER["name_sv"] in text, url
@@ -313,7 +306,7 @@ def test_the_consent_pages_name_the_organizations_in_the_page_language(
 
 
 def test_the_list_of_hand_overs_to_answer_names_the_sender(app, handed_over):
-    page = browser(app, "tuomas.sw", "sv").get("/ui/lists/waiting")
+    page = signed_in(app, "tuomas.sw", "sv").get("/ui/lists/waiting")
 
     assert page.status_code == 200
     text = visible(page.get_data(as_text=True))
@@ -325,7 +318,7 @@ def test_the_consent_form_lists_names_in_the_page_language_and_the_text_in_its_o
     app, world, session, rt
 ):
     give_passwords(session, rt, ("kalle.valmentaja",))
-    client = browser(app, "kalle.valmentaja", "sv")
+    client = signed_in(app, "kalle.valmentaja", "sv")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     assert f'value="{world["provider"].id}"' in page  # the choice's value: the id
     assert PROVIDER["name_sv"] in visible(page)
@@ -381,7 +374,7 @@ def test_the_audit_search_names_the_acting_organization(app, http, world, make_o
     give_passwords(session, rt, ("aino.auditoija",))
     record(http, world, "fi")
 
-    page = browser(app, "aino.auditoija", "sv").get("/ui/audit?action=consent.record")
+    page = signed_in(app, "aino.auditoija", "sv").get("/ui/audit?action=consent.record")
 
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -418,7 +411,7 @@ def test_the_outcome_report_by_organization_names_each_group(app, world, session
         )
     session.commit()
 
-    page = browser(app, "liisa.sw", "sv").get("/ui/reports/outcomes?group_by=organization")
+    page = signed_in(app, "liisa.sw", "sv").get("/ui/reports/outcomes?group_by=organization")
 
     assert page.status_code == 200
     text = visible(page.get_data(as_text=True))

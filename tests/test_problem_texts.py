@@ -11,43 +11,26 @@ import pytest
 from flask_babel import force_locale
 
 from consent import errors as consent_errors
+from consent.errors import ConsentError
 from consent.model import STATUSES as CONSENT_STATUSES
 from consent.vocabulary import PACKET_STATUSES
 from exchange.problem_texts import PROBLEM_TEXTS, problem_text
 from exchange.problems import HTTP_CODES
 from tests import test_web_consents
-from tests.test_web_consents import api_consent, browser, csrf
+from tests.test_web_consents import api_consent, csrf
+from tests.webtools import signed_in
 
 people = test_web_consents.people  # the fixture: a provider and an approver with their people
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"^[a-z]+(_[a-z]+)*$")
 # The constructors whose arguments after the first carry a code (the first is the detail, or
 # the field of a rule violation), and ``Refusal``, whose first is its code.
-RAISERS = {
-    *(
-        name
-        for name in dir(consent_errors)
-        if name.endswith(("Error", "Denied"))
-        or name
-        in (
-            "Malformed",
-            "Unauthenticated",
-            "Forbidden",
-            "NotFound",
-            "Conflict",
-            "Invalid",
-            "RateLimited",
-            "Unavailable",
-            "Corrupted",
-            "PayloadTooLarge",
-            "UnsupportedMediaType",
-            "TransitionNotAllowed",
-            "RuleViolation",
-        )
-    ),
-    "Refusal",
-    "_conflict",
-}
+ERRORS = [
+    found
+    for found in vars(consent_errors).values()
+    if isinstance(found, type) and issubclass(found, consent_errors.ExchangeError | ConsentError)
+]
+RAISERS = {*(error.__name__ for error in ERRORS), "Refusal", "_conflict"}
 
 
 def _constants(node: ast.AST) -> list[str]:
@@ -95,15 +78,10 @@ def codes_in_source() -> dict[str, str]:
 
 
 def every_code() -> set[str]:
-    classes = [
-        getattr(consent_errors, name)
-        for name in dir(consent_errors)
-        if isinstance(getattr(consent_errors, name), type)
-    ]
-    defaults = {cls.code for cls in classes if isinstance(getattr(cls, "code", None), str)} | {
+    defaults = {error.code for error in ERRORS if isinstance(error.code, str)} | {
         field.default
-        for cls in classes
-        for field in getattr(cls, "__dataclass_fields__", {}).values()
+        for error in ERRORS
+        for field in getattr(error, "__dataclass_fields__", {}).values()
         if field.name == "code"
     }
     statuses = {f"packet_{s}" for s in PACKET_STATUSES} | {f"consent_{s}" for s in CONSENT_STATUSES}
@@ -137,7 +115,7 @@ def test_an_unknown_code_reads_as_a_general_failure(app):
 
 def test_the_error_page_says_it_in_the_readers_language(app, people, http):
     consent = api_consent(http, people, approve=False)
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     html = client.get(f"/ui/consents/{consent['id']}/actions").get_data(as_text=True)
     response = client.post(
         f"/ui/consents/{consent['id']}/withdraw",
@@ -152,7 +130,7 @@ def test_the_error_page_says_it_in_the_readers_language(app, people, http):
 
 
 def test_a_missing_page_says_so_in_finnish(app, people):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     response = client.get(
         "/ui/packets/0d2c8f2e-9f0e-4d47-9a51-0d7f4b1f1b11", headers={"Accept-Language": "fi"}
     )

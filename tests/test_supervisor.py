@@ -15,8 +15,8 @@ from exchange.errors import Invalid
 from exchange.registry.models import OAuthClient, User
 from exchange.registry.service import load_registry
 from tests.conftest import ALL_SCOPES, business_id, new_signing_key, public_jwks, sign_packet
-from tests.test_web_consents import assert_accessible, browser, form
-from tests.webtools import PASSWORD
+from tests.test_web_consents import assert_accessible, form
+from tests.webtools import PASSWORD, signed_in
 
 HETU = "010190-900P"
 SUPERVISOR_KEY = new_signing_key("EC")
@@ -284,7 +284,7 @@ def test_a_supervisor_owns_no_next_step(http, parties):
 def test_the_consent_form_neither_offers_nor_takes_a_supervisor(app, parties, session, rt):
     session.get(User, "kalle.valmentaja").password_hash = rt.passwords.hash(PASSWORD)
     session.commit()
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     assert 'value="te-vs"' in page
     assert 'value="valvonta"' not in page

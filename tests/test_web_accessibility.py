@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from consent.model import local_date
-from tests.webtools import csrf, give_passwords, sign_in
+from tests.webtools import csrf, give_passwords, signed_in
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "exchange" / "templates" / "web"
 HETU = "010190-900P"
@@ -31,13 +31,6 @@ def people(make_org, session, rt):
     te = make_org("te-vs", kind="employment_services", users=[("tuomas.sw", ["social_worker"])])
     give_passwords(session, rt, ("kalle.valmentaja", "aino.auditoija", "tuomas.sw"))
     return {"provider": provider, "te": te}
-
-
-def browser(app, username, language="en"):
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
-    assert sign_in(client, username).status_code == 302
-    return client
 
 
 # --- colours and sizes, computed from the page's own style sheet ---------------------------
@@ -130,7 +123,7 @@ def test_focus_ring_contrasts_with_what_it_is_drawn_on(app, people):
 
 
 def test_checkboxes_and_radio_buttons_are_24_pixel_targets(app, people):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     html = client.get("/ui/consents/new").get_data(as_text=True)
     rules = style_rules(html)
     for kind in ("checkbox", "radio"):
@@ -157,17 +150,17 @@ def current_in_nav(html: str) -> list[tuple[str, str]]:
     [("/ui/", "/ui/"), ("/ui/packets", "/ui/packets"), ("/ui/consents/new", "/ui/consents/new")],
 )
 def test_the_current_page_is_marked_in_the_navigation(app, people, path, expected):
-    html = browser(app, "tuomas.sw").get(path).get_data(as_text=True)
+    html = signed_in(app, "tuomas.sw", "en").get(path).get_data(as_text=True)
     assert current_in_nav(html) == [(expected, "page")]
 
 
 def test_the_audit_pages_mark_the_audit_log(app, people):
-    html = browser(app, "aino.auditoija").get("/ui/audit").get_data(as_text=True)
+    html = signed_in(app, "aino.auditoija", "en").get("/ui/audit").get_data(as_text=True)
     assert current_in_nav(html) == [("/ui/audit", "page")]
 
 
 def test_the_current_language_is_marked(app, people):
-    client = browser(app, "tuomas.sw")
+    client = signed_in(app, "tuomas.sw", "en")
 
     def current(html):
         return re.findall(r'value="(\w\w)" lang="\w\w"\s*aria-current="true"', html)
@@ -184,7 +177,7 @@ def test_the_current_language_is_marked(app, people):
 
 
 def test_a_refused_form_lists_every_error_at_once_and_takes_the_focus(app, people):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     response = client.post(
         "/ui/consents/new",
@@ -269,7 +262,7 @@ def test_date_fields_say_their_format(app, people, language, format_hint):
     }
     for username, path in pages.items():
         found = _Fields()
-        found.feed(browser(app, username, language).get(path).get_data(as_text=True))
+        found.feed(signed_in(app, username, language).get(path).get_data(as_text=True))
         assert len(found.dates) == 2, path
         for field in found.dates:
             described = (field.get("aria-describedby") or "").split()
@@ -290,7 +283,7 @@ def test_the_first_contact_date_has_its_hint():
 
 
 def test_a_date_typed_as_the_hint_says_is_read(app, people):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     until = today() + dt.timedelta(days=60)
     response = client.post(
@@ -332,7 +325,7 @@ def test_every_table_scrolls_in_a_named_region():
 
 
 def test_a_rendered_table_is_in_its_region(app, people):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     response = client.post(
         "/ui/consents/new",

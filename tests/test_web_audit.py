@@ -16,7 +16,7 @@ from exchange.registry.models import User
 from tests.conftest import audit_rows, grant_consent
 from tests.test_audit import as_superuser
 from tests.test_web_consents import assert_accessible
-from tests.webtools import PASSWORD, give_passwords, sign_in
+from tests.webtools import PASSWORD, give_passwords, signed_in
 
 HETU = "010190-900P"
 
@@ -52,13 +52,6 @@ def world(make_org, session, http, rt):
     return {"provider": provider, "te": te, "outsider": outsider, "consent": consent}
 
 
-def browser(app, username):
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    assert sign_in(client, username).status_code == 302
-    return client
-
-
 def result_rows(html: str) -> list[str]:
     body = re.search(r"<tbody>(.*?)</tbody>", html, re.S)
     return re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S) if body else []
@@ -75,7 +68,7 @@ def test_auditor_sees_own_organization_and_its_consents(app, world, rt, http):
     # The outsider's own business: no event about kisalli's or te-vs's packets or consents.
     outsider = world["outsider"]
     assert http.get("/v1/consents", headers=outsider.client.headers("olli.sw")).status_code == 200
-    client = browser(app, "aino.auditoija")
+    client = signed_in(app, "aino.auditoija", "en")
     response = client.get("/ui/audit")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
@@ -98,14 +91,14 @@ def test_auditor_sees_own_organization_and_its_consents(app, world, rt, http):
     assert by_te
     assert all("te-vs" in row and "kalle.valmentaja" not in row for row in by_te)
     # te-vs is the consent's recipient: its auditor sees the recording too, not the outsider.
-    other = browser(app, "anton.auditor").get("/ui/audit").get_data(as_text=True)
+    other = signed_in(app, "anton.auditor", "en").get("/ui/audit").get_data(as_text=True)
     assert any("tuomas.sw" in row for row in result_rows(other))
     assert any("kalle.valmentaja" in row for row in result_rows(other))
     assert not any("olli.sw" in row for row in result_rows(other))
 
 
 def test_searches_are_audited_as_audit_read(app, world, rt):
-    client = browser(app, "aino.auditoija")
+    client = signed_in(app, "aino.auditoija", "en")
     client.get(f"/ui/audit?action=consent.record&client_id={world['consent']['client_id']}")
     searches = audit_rows(
         rt, action="audit.read", actor_user="aino.auditoija", resource_type="audit_events"
@@ -119,7 +112,7 @@ def test_searches_are_audited_as_audit_read(app, world, rt):
 def test_times_are_finnish_and_searched_in_utc(app, world):
     assert pages_audit._utc("2026-07-01T12:00") == "2026-07-01T09:00:00+00:00"
     assert pages_audit._utc("2026-01-15T12:00") == "2026-01-15T10:00:00+00:00"
-    client = browser(app, "aino.auditoija")
+    client = signed_in(app, "aino.auditoija", "en")
     tomorrow = (dt.datetime.now(pages_audit.FINLAND) + dt.timedelta(days=1)).strftime(
         "%Y-%m-%dT%H:%M"
     )
@@ -138,7 +131,7 @@ def test_times_are_finnish_and_searched_in_utc(app, world):
 
 def test_paging_with_the_next_cursor(app, world, monkeypatch):
     monkeypatch.setattr(pages_audit, "PAGE_SIZE", 2)
-    client = browser(app, "aino.auditoija")
+    client = signed_in(app, "aino.auditoija", "en")
     first = client.get("/ui/audit?outcome=allowed").get_data(as_text=True)
     assert len(sequence_numbers(first)) == 2
     link = re.search(r'href="([^"]*cursor=[^"]+)">Next page', first)
@@ -151,7 +144,7 @@ def test_paging_with_the_next_cursor(app, world, monkeypatch):
 
 
 def test_csv_export(app, world, rt):
-    client = browser(app, "aino.auditoija")
+    client = signed_in(app, "aino.auditoija", "en")
     page = client.get("/ui/audit?action=consent.record").get_data(as_text=True)
     link = re.search(r'href="([^"]*/ui/audit/export\.csv[^"]*)"', page)
     assert link
@@ -185,7 +178,7 @@ def test_verification_checkpoint_and_inclusion_proof(app, world, http):
     )
     assert made.status_code == 201
     checkpoint = made.get_json()
-    client = browser(app, "aino.auditoija")
+    client = signed_in(app, "aino.auditoija", "en")
     html = client.get("/ui/audit").get_data(as_text=True)
     assert "Verified: the log is intact" in html
     assert checkpoint["root_hash"] in html
@@ -200,22 +193,22 @@ def test_verification_checkpoint_and_inclusion_proof(app, world, http):
     assert checkpoint["root_hash"] in page
     assert checkpoint["jws"] in page
     # Another organization's event is not theirs to prove.
-    other = browser(app, "anton.auditor")
+    other = signed_in(app, "anton.auditor", "en")
     assert other.get(proof_link.group(1)).status_code == 404
 
 
 def test_a_tampered_log_is_reported(app, world, rt, session):
-    browser(app, "aino.auditoija").get("/ui/audit")  # seals the log so far
+    signed_in(app, "aino.auditoija", "en").get("/ui/audit")  # seals the log so far
     as_superuser(session, ["UPDATE audit_event SET outcome = 'denied' WHERE seq = 2"])
     session.commit()
-    html = browser(app, "aino.auditoija").get("/ui/audit").get_data(as_text=True)
+    html = signed_in(app, "aino.auditoija", "en").get("/ui/audit").get_data(as_text=True)
     assert "Verification FAILED" in html
     assert "The first bad event is number 2." in html
 
 
 def test_only_auditors(app, world, rt):
     for username in ("kalle.valmentaja", "liisa.sw"):
-        client = browser(app, username)
+        client = signed_in(app, username, "en")
         for path in ("/ui/audit", "/ui/audit/export.csv", "/ui/audit/events/1/proof"):
             assert client.get(path).status_code == 403, (username, path)
     denied = audit_rows(rt, outcome="denied", actor_user="kalle.valmentaja", action="web.page")
@@ -229,7 +222,7 @@ def test_only_auditors(app, world, rt):
 def test_access_report_for_an_involved_social_worker_only(app, world, rt):
     client_id = world["consent"]["client_id"]
     url = f"/ui/clients/{client_id}/access-report"
-    liisa = browser(app, "liisa.sw")
+    liisa = signed_in(app, "liisa.sw", "en")
     page = liisa.get(url)
     assert page.status_code == 200
     assert page.mimetype == "text/html"
@@ -240,6 +233,6 @@ def test_access_report_for_an_involved_social_worker_only(app, world, rt):
     finnish = liisa.get(url + "?lang=fi").get_data(as_text=True)
     assert "Kuka on nähnyt tietojani" in finnish
     assert audit_rows(rt, action="audit.read", resource_type="access_report", client_ref=client_id)
-    assert browser(app, "olli.sw").get(url).status_code == 404
-    assert browser(app, "kalle.valmentaja").get(url).status_code == 403
-    assert browser(app, "aino.auditoija").get(url).status_code == 403
+    assert signed_in(app, "olli.sw", "en").get(url).status_code == 404
+    assert signed_in(app, "kalle.valmentaja", "en").get(url).status_code == 403
+    assert signed_in(app, "aino.auditoija", "en").get(url).status_code == 403

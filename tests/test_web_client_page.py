@@ -12,7 +12,7 @@ import pytest
 
 from consent.model import local_date
 from tests.conftest import audit_rows, sign_packet
-from tests.webtools import csrf, give_passwords, sign_in
+from tests.webtools import csrf, give_passwords, signed_in
 
 # Synthetic identity codes (individual numbers 900-999).
 HETU = "010190-900P"
@@ -41,12 +41,6 @@ def people(make_org, session, rt):
     )
     give_passwords(session, rt, USERS)
     return {"provider": provider, "te": te, "outsider": outsider}
-
-
-def signed_in(app, username):
-    client = app.test_client()
-    assert sign_in(client, username).status_code == 302
-    return client
 
 
 def register(http, org, user, hetu, name):

@@ -17,7 +17,7 @@ from exchange.clients.models import Client
 from exchange.consents.models import Consent
 from exchange.registry.models import Organization
 from tests.conftest import audit_rows
-from tests.webtools import csrf, give_passwords, sign_in
+from tests.webtools import csrf, give_passwords, sign_in, signed_in
 
 HETU = "010190-900P"
 
@@ -37,14 +37,6 @@ def people(make_org, session, rt):
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     give_passwords(session, rt, ("kalle.valmentaja", "liisa.sw", "tuomas.sw", "olli.sw"))
     return {"provider": provider, "te": te, "outsider": outsider}
-
-
-def browser(app, username):
-    """A signed-in test client whose browser prefers English."""
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
-    assert sign_in(client, username).status_code == 302
-    return client
 
 
 class _Structure(HTMLParser):
@@ -171,7 +163,7 @@ def api_status(http, people, consent_id):
 
 def test_the_form_is_labelled_and_needs_sign_in(app, people):
     assert app.test_client().get("/ui/consents/new").status_code == 302
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -184,7 +176,7 @@ def test_the_form_is_labelled_and_needs_sign_in(app, people):
 
 
 def test_preview_shows_the_exact_text_with_names_and_saves_nothing(app, people, session):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     consents, clients = consent_count(session), client_count(session)
     response = client.post("/ui/consents/new", data=form(page, preview="1"))
@@ -220,7 +212,7 @@ def test_preview_shows_the_exact_text_with_names_and_saves_nothing(app, people, 
 def test_record_saves_a_pending_permit_and_never_shows_the_identity_code(
     app, people, session, caplog
 ):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     before = consent_count(session)
     with caplog.at_level(logging.DEBUG):
@@ -257,7 +249,7 @@ def test_record_saves_a_pending_permit_and_never_shows_the_identity_code(
 
 
 def test_a_ban_is_in_force_at_once(app, people, session):
-    client = browser(app, "liisa.sw")
+    client = signed_in(app, "liisa.sw", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     response = client.post(
         "/ui/consents/new",
@@ -270,7 +262,7 @@ def test_a_ban_is_in_force_at_once(app, people, session):
 
 @pytest.mark.parametrize("button", ["record", "preview"])
 def test_rule_breaks_are_tied_to_their_fields_and_nothing_is_saved(app, people, session, button):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     consents, clients = consent_count(session), client_count(session)
     response = client.post(
@@ -303,7 +295,7 @@ def test_rule_breaks_are_tied_to_their_fields_and_nothing_is_saved(app, people, 
 
 
 def test_missing_and_malformed_input(app, people, session):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     before = consent_count(session)
     empty = client.post(
@@ -332,7 +324,7 @@ def test_missing_and_malformed_input(app, people, session):
 
 
 def test_recording_needs_the_csrf_token(app, people, session):
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     page = client.get("/ui/consents/new").get_data(as_text=True)
     data = form(page, record="1")
     del data["csrf_token"]
@@ -346,7 +338,7 @@ def test_recording_needs_the_csrf_token(app, people, session):
 
 def test_withdraw_needs_a_reason_then_takes_effect(app, people, http):
     consent = api_consent(http, people)
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     actions = client.get(f"/ui/consents/{consent['id']}/actions")
     assert actions.status_code == 200
     html = actions.get_data(as_text=True)
@@ -381,7 +373,7 @@ def test_withdraw_needs_a_reason_then_takes_effect(app, people, http):
 
 def test_withdrawing_a_pending_consent_is_a_conflict(app, people, http):
     consent = api_consent(http, people, approve=False)
-    client = browser(app, "kalle.valmentaja")
+    client = signed_in(app, "kalle.valmentaja", "en")
     html = client.get(f"/ui/consents/{consent['id']}/actions").get_data(as_text=True)
     assert f"/ui/consents/{consent['id']}/withdraw" not in html
     response = client.post(
@@ -394,7 +386,7 @@ def test_withdrawing_a_pending_consent_is_a_conflict(app, people, http):
 
 def test_receipt_page(app, people, http, session):
     consent = api_consent(http, people)
-    client = browser(app, "tuomas.sw")
+    client = signed_in(app, "tuomas.sw", "en")
     response = client.get(f"/ui/consents/{consent['id']}/receipt")
     assert response.status_code == 200
     assert response.mimetype == "text/html"
@@ -410,7 +402,7 @@ def test_receipt_page(app, people, http, session):
 
 def test_other_organizations_get_404(app, people, http):
     consent = api_consent(http, people)
-    client = browser(app, "olli.sw")
+    client = signed_in(app, "olli.sw", "en")
     page = client.get("/ui/").get_data(as_text=True)
     for path in ("actions", "receipt"):
         assert client.get(f"/ui/consents/{consent['id']}/{path}").status_code == 404

@@ -306,6 +306,7 @@ def scenario(http, people):
 
 
 def kind_of(url: str) -> str:
+    """The page a URL opens, whatever its ids: ``/ui/packets/<id>``."""
     path = urlsplit(url).path
     return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "<id>", path)
 

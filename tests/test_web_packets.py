@@ -13,7 +13,7 @@ import exchange.web.pages_packets  # noqa: F401  # registers the pages on the bl
 from consent.model import local_date
 from exchange.registry.models import User
 from tests.conftest import audit_rows, sign_packet
-from tests.webtools import csrf, give_passwords, sign_in
+from tests.webtools import csrf, give_passwords, signed_in
 
 HETU = "010190-900P"
 JOSE = "application/jose"
@@ -50,12 +50,6 @@ def people(make_org, session, rt):
     outsider = make_org("outsider", kind="provider", users=[("olli.sw", ["social_worker"])])
     give_passwords(session, rt, USERS)
     return {"provider": provider, "te": te, "outsider": outsider}
-
-
-def signed_in(app, username):
-    client = app.test_client()
-    assert sign_in(client, username).status_code == 302
-    return client
 
 
 # --- arranging through the API ------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from consent.model import local_date
 from exchange.registry.models import User
 from tests.conftest import audit_rows, sign_packet
-from tests.webtools import PASSWORD, sign_in
+from tests.webtools import PASSWORD, signed_in
 
 JOSE = "application/jose"
 # Synthetic identity codes (individual numbers 900-999).
@@ -155,12 +155,6 @@ def work(http, people):
         "pending": pending,
         "left": left,
     }
-
-
-def signed_in(app, username):
-    client = app.test_client()
-    assert sign_in(client, username).status_code == 302
-    return client
 
 
 def counts(page: str) -> dict[str, int]:

@@ -27,6 +27,16 @@ def csrf(page: str) -> str:
     return found.group(1)
 
 
+def signed_in(app: Any, username: str, language: str | None = None) -> Any:
+    """A test client signed in as ``username`` through the form; ``language`` is what its
+    browser prefers (``Accept-Language``), none by default."""
+    client = app.test_client()
+    if language:
+        client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    assert sign_in(client, username).status_code == 302
+    return client
+
+
 def sign_in(client: Any, username: str, password: str = PASSWORD) -> Any:
     """Sign in through the form, as a browser would."""
     page = client.get("/ui/login").get_data(as_text=True)

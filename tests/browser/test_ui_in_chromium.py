@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.test_web_language import NOT_PAGES, kind_of
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(os.environ.get("AXE_CORE_JS", ROOT / ".cache/npm/node_modules/axe-core/axe.min.js"))
@@ -555,8 +557,6 @@ def test_the_consent_journey_by_keyboard_only(server, browser):
     worker.context.close()
 
 
-# Links that lead to no page to check: files, signing out.
-NOT_PAGES = re.compile(r"\.csv|/logout|/login")
 # Who reads which pages: between them, every kind of page of the UI.
 READERS = (
     "liisa.sosiaaliohjaaja",
@@ -567,12 +567,6 @@ READERS = (
     "aino.auditoija",
     "ville.valvoja",
 )
-
-
-def _kind(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "<id>", urlsplit(url).path)
 
 
 def _approved_consent(server: dict[str, Any], hetu: str) -> None:
@@ -629,15 +623,15 @@ def test_axe_finds_nothing_serious_on_any_page(server, browser, lang, locale):
         opened: set[str] = set()
         while queue:
             url = queue.pop(0)
-            if _kind(url) in opened:
+            if kind_of(url) in opened:
                 continue
-            opened.add(_kind(url))
+            opened.add(kind_of(url))
             response = page.goto(url)
             assert response is not None
             assert response.status == 200, url
-            if _kind(url) not in checked:
-                checked.add(_kind(url))
-                name = re.sub(r"\W+", "-", _kind(url)).strip("-")
+            if kind_of(url) not in checked:
+                checked.add(kind_of(url))
+                name = re.sub(r"\W+", "-", kind_of(url)).strip("-")
                 check_accessibility(page, f"page-{name}-{lang}", screenshot=False)
             links = page.eval_on_selector_all(
                 "a[href^='/ui/']", "els => els.map(e => e.getAttribute('href'))"
