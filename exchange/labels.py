@@ -264,15 +264,13 @@ _SMALL = {
         "organization": _("organization"),
         "service": _("service"),
     },
+    # Words of the details that are no problem code (those read as ``PROBLEM_TEXTS``).
     "fixed": {
         "unassigned": _("unassigned queue"),
         "*": _("all"),
         "on demand": _("on demand"),
         "retention period ended": _("the retention period ended"),
-        "insufficient_scope": _("The system lacks the permission."),
-        "acting_user_required": _("No person was named as acting."),
         "invalid_authorization_header": _("The authorization header was malformed."),
-        "not_a_service_action": _("Only the service itself may do this."),
         "content_shredded": _("The content has been destroyed."),
         "client_inactive": _("The system has been deactivated."),
         "token": _("too many token requests"),

@@ -11,13 +11,9 @@ from collections.abc import Mapping
 
 from flask_babel import lazy_gettext
 
-from consent.model import STATUSES as CONSENT_STATUSES
-from consent.vocabulary import PACKET_STATUSES
-
 _ = lazy_gettext
 
 _CONSENT_STATE = _("The consent is no longer in a state that allows this.")
-_PACKET_STATE = _("The hand-over is no longer in a state that allows this.")
 
 PROBLEM_TEXTS: Mapping[str, object] = {
     # --- the request itself ---------------------------------------------------------------
@@ -61,15 +57,15 @@ PROBLEM_TEXTS: Mapping[str, object] = {
     "transition_not_allowed": _CONSENT_STATE,
     "consent_not_found": _("No such consent, or your organization is not a party to it."),
     "consent_missing": _("No consent or statute allows this exchange of information."),
-    "consent_withdrawn": _("The consent has been withdrawn."),
     "consent_lapsed": _("The consent is no longer valid."),
     "four_eyes_required": _("You recorded this consent, so another social worker must approve it."),
     "not_the_approver": _("Another organization approves this consent."),
     "not_a_party": _("Your organization is not a party to this consent."),
-    **{f"consent_{status}": _CONSENT_STATE for status in CONSENT_STATUSES},
+    # A transition refused by the consent's status: ``consent_<status>``, one per status.
     "consent_pending": _("The consent is waiting for approval."),
     "consent_active": _("The consent is in force already."),
     "consent_rejected": _("The consent has been rejected."),
+    "consent_withdrawn": _("The consent has been withdrawn."),
     "consent_expired": _("The consent has expired."),
     # --- hand-overs -----------------------------------------------------------------------
     "packet_not_found": _("No such hand-over, or your organization is not a party to it."),
@@ -90,7 +86,7 @@ PROBLEM_TEXTS: Mapping[str, object] = {
     "unsupported_algorithm": _(
         "The hand-over is signed with an algorithm the service does not take."
     ),
-    **{f"packet_{status}": _PACKET_STATE for status in PACKET_STATUSES},
+    # An action refused by the packet's status: ``packet_<status>``, one per status.
     "packet_sent": _("The hand-over has not been accepted yet."),
     "packet_delivered": _("The hand-over has not been accepted yet."),
     "packet_accepted": _("The hand-over has been accepted already."),
