@@ -108,6 +108,11 @@ def test_every_text_is_in_the_language(app, language):
                 assert problem_text(code) != english, code
 
 
+def test_a_withdrawn_consent_says_so_rather_than_its_state_in_general(app):
+    with app.test_request_context(), force_locale("fi"):
+        assert problem_text("consent_withdrawn") == "Suostumus on peruttu."
+
+
 def test_an_unknown_code_reads_as_a_general_failure(app):
     with app.test_request_context(), force_locale("sv"):
         assert problem_text("no_such_code") == "Något gick fel."

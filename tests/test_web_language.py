@@ -24,7 +24,7 @@ from consent.model import GRANTOR_TYPES, METHODS, STATUSES, local_date
 from exchange.policy import ACTIONS
 from schemas.sections import CONTACT_ROLES, SERVICES
 from tests.conftest import sign_packet
-from tests.webtools import give_passwords, sign_in
+from tests.webtools import give_passwords, sign_in, signed_in
 
 JOSE = "application/jose"
 # Synthetic identity codes (individual numbers 900-999).
@@ -361,3 +361,15 @@ def test_the_checker_finds_codes_and_english():
     assert leaks("<p>A worker cannot succeed themselves.</p>", codes)
     assert leaks("<p>Odottaa hyväksyntää</p><script>var pending = 1</script>", codes) == []
     assert leaks('<a data-status="pending" href="/ui/x">Odottaa</a>', codes) == []
+
+
+@pytest.mark.parametrize("language", ["fi", "sv", "en"])
+def test_times_are_written_one_way_in_every_language(app, scenario, language):
+    """The audit log's times with seconds, as Finland writes them in all three languages:
+    1.12.2026 16.25.48, never a month's name (``1 dec. 2026``) or a slash."""
+    client = signed_in(app, "aino.auditoija", language)
+    page = client.get("/ui/audit").get_data(as_text=True)
+    cells = re.findall(r"<td>([^<]*\d{4}[^<]*)</td>", page)
+    assert cells, "the log lists events"
+    for cell in cells:
+        assert re.fullmatch(r"\d{1,2}\.\d{1,2}\.\d{4} \d{1,2}\.\d{2}\.\d{2}", cell.strip()), cell
